@@ -1,0 +1,75 @@
+import KeelsonAPI
+
+/// OpenAPI v3 documents generated from the registry.
+///
+/// This first version describes each resource's operations and parameters but not yet the schemas of the kinds;
+/// it is what kubectl needs to learn that the server validates fields itself (the `fieldValidation` parameter
+/// on each PATCH operation), so `apply` and `create -f` do not fall back to client-side schema validation.
+struct OpenAPIDocuments: Sendable {
+    let registry: ResourceRegistry
+
+    static func pathKey(group: String, version: String) -> String {
+        group.isEmpty ? "api/\(version)" : "apis/\(group)/\(version)"
+    }
+
+    /// A stable hash of a group version's document, for the `?hash=` of the index (clients cache by it).
+    func hash(group: String, version: String) -> String {
+        var h: UInt64 = 0xcbf29ce484222325
+        for byte in document(group: group, version: version)?.encoded() ?? [] {
+            h ^= UInt64(byte)
+            h = h &* 0x100000001b3
+        }
+        let hex = String(h, radix: 16, uppercase: true)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    func index() -> JSONValue {
+        var paths: [String: JSONValue] = [:]
+        for (group, version) in registry.groupVersions {
+            let key = Self.pathKey(group: group, version: version)
+            paths[key] = ["serverRelativeURL": .string("/openapi/v3/\(key)?hash=\(hash(group: group, version: version))")]
+        }
+        return ["paths": .object(paths)]
+    }
+
+    private static func queryParameter(_ name: String, _ description: String, type: String = "string") -> JSONValue {
+        ["name": .string(name), "in": "query", "description": .string(description), "schema": ["type": .string(type), "uniqueItems": true]]
+    }
+
+    func document(group: String, version: String) -> JSONValue? {
+        let definitions = registry.resources(group: group, version: version)
+        guard !definitions.isEmpty else { return nil }
+        var paths: [String: JSONValue] = [:]
+        let prefix = "/" + Self.pathKey(group: group, version: version)
+        let writeParameters: [JSONValue] = [
+            Self.queryParameter("dryRun", "When present, indicates that modifications should not be persisted."),
+            Self.queryParameter("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
+            Self.queryParameter("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict."),
+        ]
+        for d in definitions {
+            let gvk: JSONValue = ["group": .string(d.group), "version": .string(d.version), "kind": .string(d.kind)]
+            let collection = d.namespaced ? "\(prefix)/namespaces/{namespace}/\(d.plural)" : "\(prefix)/\(d.plural)"
+            func operation(_ id: String, _ action: String, parameters: [JSONValue]) -> JSONValue {
+                ["operationId": .string(id), "x-kubernetes-action": .string(action), "x-kubernetes-group-version-kind": gvk,
+                 "parameters": .array(parameters), "responses": ["200": ["description": "OK"]]]
+            }
+            let opName = d.kind
+            paths[collection] = [
+                "get": operation("list\(opName)", "list", parameters: []),
+                "post": operation("create\(opName)", "post", parameters: writeParameters),
+            ]
+            paths[collection + "/{name}"] = [
+                "get": operation("read\(opName)", "get", parameters: []),
+                "put": operation("replace\(opName)", "put", parameters: writeParameters),
+                "patch": operation("patch\(opName)", "patch", parameters: writeParameters + [Self.queryParameter("force", "Force is going to force Apply requests.", type: "boolean")]),
+                "delete": operation("delete\(opName)", "delete", parameters: []),
+            ]
+        }
+        return [
+            "openapi": "3.0.0",
+            "info": ["title": "Kubernetes", "version": .string(Discovery.version["gitVersion"]?.stringValue ?? "")],
+            "paths": .object(paths),
+            "components": ["schemas": .object([:])],
+        ]
+    }
+}

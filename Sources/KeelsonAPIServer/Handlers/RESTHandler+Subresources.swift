@@ -1,0 +1,188 @@
+import Foundation
+import Hummingbird
+import KeelsonAPI
+import KeelsonStore
+
+extension RESTHandler {
+    func handleSubresource(_ sub: String, request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> Response {
+        guard let name = path.name else { throw Status.notFound(definition.plural, group: definition.group, name: "") }
+        switch (sub, request.method) {
+        case ("status", "GET") where definition.hasStatus:
+            return respond(try await get(definition, namespace: path.namespace, name: name), request: request, definition: definition)
+        case ("status", "PUT") where definition.hasStatus:
+            var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+            try checkKind(object, definition)
+            object.name = name
+            let key = definition.key(namespace: path.namespace, name: name)
+            guard let stored = try await store.get(key, at: nil) else {
+                throw Status.notFound(definition.plural, group: definition.group, name: name)
+            }
+            let old = try ObjectCodec.decodeStored(stored)
+            let updated = try await commitUpdate(object, old: old, stored: stored, definition: definition,
+                statusOnly: true, dryRun: request.query["dryRun"] == "All")
+            return Self.json(updated)
+        case ("status", "PATCH") where definition.hasStatus:
+            return Self.json(try await patch(request: request, path: path, name: name, definition: definition, subresource: "status"))
+        case ("scale", _) where definition.scale != nil:
+            return try await scale(request: request, path: path, name: name, definition: definition)
+        case ("binding", "POST") where definition.kind == "Pod" && definition.group.isEmpty:
+            return try await bind(request: request, path: path, name: name, definition: definition)
+        case ("eviction", "POST") where definition.kind == "Pod" && definition.group.isEmpty:
+            return try await evict(request: request, path: path, name: name, definition: definition)
+        case ("finalize", "PUT") where definition.kind == "Namespace" && definition.group.isEmpty:
+            return try await finalizeNamespace(request: request, name: name, definition: definition)
+        case ("status", _), ("scale", _), ("binding", _), ("eviction", _), ("finalize", _):
+            if definition.hasStatus && sub == "status" || definition.scale != nil && sub == "scale" {
+                throw Status.methodNotAllowed("the server does not allow this method on the requested resource")
+            }
+            throw Status.notFound(definition.plural, group: definition.group, name: name)
+        default:
+            throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+    }
+
+    // MARK: scale
+
+    /// The `autoscaling/v1 Scale` view of a workload.
+    private func scaleObject(_ object: JSONValue, _ scale: ScaleSupport) -> JSONValue {
+        var metadata: [String: JSONValue] = [:]
+        for field in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+            if let value = object.metadata?[field] { metadata[field] = value }
+        }
+        let selector = TablePrinter.selectorString(object.value(at: scale.selector))
+        return [
+            "kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": .object(metadata),
+            "spec": ["replicas": .integer(object.value(at: scale.specReplicas)?.intValue ?? 0)],
+            "status": ["replicas": .integer(object.value(at: scale.statusReplicas)?.intValue ?? 0),
+                       "selector": .string(selector == "<none>" ? "" : selector)],
+        ]
+    }
+
+    private func scale(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> Response {
+        let scale = definition.scale!
+        let key = definition.key(namespace: path.namespace, name: name)
+        for _ in 0..<5 {
+            guard let stored = try await store.get(key, at: nil) else {
+                throw Status.notFound(definition.plural, group: definition.group, name: name)
+            }
+            let old = try ObjectCodec.decodeStored(stored)
+            let current = scaleObject(old, scale)
+            let desired: JSONValue
+            switch request.method {
+            case "GET":
+                return Self.json(current)
+            case "PUT":
+                desired = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+            case "PATCH":
+                let type = try Self.patchType(request.contentType)
+                let patch = try ObjectCodec.decodeBody(request.body, contentType: "application/json")
+                desired = try Self.applyPatch(patch, type: type, to: current, schema: .none)
+            default:
+                throw Status.methodNotAllowed("the server does not allow this method on the requested resource")
+            }
+            guard let replicas = desired.value(at: ["spec", "replicas"])?.intValue else {
+                throw Status.invalid(kind: "Scale", group: "autoscaling", name: name, [.required("spec.replicas", "")])
+            }
+            if replicas < 0 {
+                throw Status.invalid(kind: "Scale", group: "autoscaling", name: name,
+                    [.invalid("spec.replicas", String(replicas), "must be greater than or equal to 0")])
+            }
+            var updated = old
+            updated.setValue(.integer(replicas), at: scale.specReplicas)
+            let pinned = desired.resourceVersion.map { !$0.isEmpty && $0 != old.resourceVersion } ?? false
+            if let rv = desired.resourceVersion, !rv.isEmpty { updated.resourceVersion = rv }
+            do {
+                let result = try await commitUpdate(updated, old: old, stored: stored, definition: definition,
+                    statusOnly: false, dryRun: request.query["dryRun"] == "All")
+                return Self.json(scaleObject(result, scale))
+            } catch let status as Status where status.code == 409 && !pinned && request.method == "PATCH" {
+                continue
+            }
+        }
+        throw Status.conflict(definition.plural, group: definition.group, name: name, "the object kept changing")
+    }
+
+    // MARK: pods/binding and pods/eviction
+
+    private func bind(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> Response {
+        let binding = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        guard let node = binding.value(at: ["target", "name"])?.stringValue, !node.isEmpty else {
+            throw Status.invalid(kind: "Binding", group: "", name: name, [.required("target.name", "")])
+        }
+        if let kind = binding.value(at: ["target", "kind"])?.stringValue, !kind.isEmpty, kind != "Node" {
+            throw Status.invalid(kind: "Binding", group: "", name: name, [.notSupported("target.kind", kind, supported: ["Node"])])
+        }
+        let key = definition.key(namespace: path.namespace, name: name)
+        for _ in 0..<5 {
+            guard let stored = try await store.get(key, at: nil) else {
+                throw Status.notFound(definition.plural, group: definition.group, name: name)
+            }
+            var pod = try ObjectCodec.decodeStored(stored)
+            if let uid = binding.uid, !uid.isEmpty, uid != pod.uid {
+                throw Status.conflict("pods/binding", group: "", name: name, "Precondition failed: UID in precondition: \(uid), UID in object meta: \(pod.uid ?? "")")
+            }
+            if pod.deletionTimestamp != nil {
+                throw Status.conflict("pods/binding", group: "", name: name, "pod \(name) is being deleted, cannot be assigned to a host")
+            }
+            if let existing = pod.value(at: ["spec", "nodeName"])?.stringValue, !existing.isEmpty {
+                throw Status.conflict("pods/binding", group: "", name: name, "pod \(name) is already assigned to node \"\(existing)\"")
+            }
+            pod.setValue(.string(node), at: ["spec", "nodeName"])
+            var conditions = pod.value(at: ["status", "conditions"])?.arrayValue ?? []
+            conditions.removeAll { $0["type"]?.stringValue == "PodScheduled" }
+            conditions.append(["type": "PodScheduled", "status": "True", "lastProbeTime": .null,
+                               "lastTransitionTime": .string(Timestamp.format(Date()))])
+            pod.setValue(.array(conditions), at: ["status", "conditions"])
+            for (k, v) in binding.metadata?["annotations"]?.objectValue ?? [:] {
+                var annotations = pod.metadata?["annotations"]?.objectValue ?? [:]
+                annotations[k] = v
+                pod.setMetadataField("annotations", .object(annotations))
+            }
+            do {
+                _ = try await store.update(key, value: ObjectCodec.encodeForStorage(pod), ifModRevision: stored.modRevision)
+                return Self.json(Status.success().jsonValue, status: .created)
+            } catch let error as StoreError where error.code == .conflict {
+                continue
+            }
+        }
+        throw Status.conflict("pods/binding", group: "", name: name, "the pod kept changing")
+    }
+
+    private func evict(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> Response {
+        let eviction = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        var deleteRequest = request
+        deleteRequest.body = eviction["deleteOptions"].map { $0.encoded() } ?? []
+        deleteRequest.contentType = "application/json"
+        _ = try await delete(request: deleteRequest, namespace: path.namespace, name: name, definition: definition)
+        return Self.json(Status.success().jsonValue, status: .created)
+    }
+
+    // MARK: namespaces/finalize
+
+    private func finalizeNamespace(request: APIRequest, name: String, definition: ResourceDefinition) async throws -> Response {
+        let body = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        let key = definition.key(namespace: nil, name: name)
+        guard let stored = try await store.get(key, at: nil) else {
+            throw Status.notFound(definition.plural, group: definition.group, name: name)
+        }
+        var namespace = try ObjectCodec.decodeStored(stored)
+        namespace.setValue(body.value(at: ["spec", "finalizers"]) ?? .array([]), at: ["spec", "finalizers"])
+        let remaining = namespace.value(at: ["spec", "finalizers"])?.arrayValue ?? []
+        if namespace.deletionTimestamp != nil && remaining.isEmpty && namespace.finalizers.isEmpty {
+            do {
+                let deleted = try await store.delete(key, ifModRevision: stored.modRevision)
+                namespace.resourceVersion = String(deleted.modRevision)
+                return Self.json(namespace)
+            } catch {
+                throw Status(mapping: error, definition: definition, name: name)
+            }
+        }
+        do {
+            let revision = try await store.update(key, value: ObjectCodec.encodeForStorage(namespace), ifModRevision: stored.modRevision)
+            namespace.resourceVersion = String(revision)
+            return Self.json(namespace)
+        } catch {
+            throw Status(mapping: error, definition: definition, name: name)
+        }
+    }
+}

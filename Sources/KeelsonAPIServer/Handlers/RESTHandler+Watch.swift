@@ -1,0 +1,146 @@
+import Foundation
+import Hummingbird
+import KeelsonAPI
+import KeelsonStore
+
+extension RESTHandler {
+    private enum WatchItem: Sendable {
+        case event(StoreEvent)
+        case bookmark
+        case failed(Status)
+        case end
+    }
+
+    /// How often a watch that allows bookmarks gets one (kube-apiserver sends them about once a minute).
+    static let bookmarkInterval: Duration = .seconds(60)
+
+    /// A watch: a chunked stream of `{"type": …, "object": …}` lines, one per event, in revision order.
+    func watch(request: APIRequest, path: ResourcePath, definition: ResourceDefinition, options: ListOptions) async throws -> Response {
+        let prefix = definition.prefix(namespace: path.namespace)
+        var initial: [JSONValue] = []
+        let startRevision: Int64
+        let sendInitial = options.sendInitialEvents ?? (options.resourceVersion == nil || options.resourceVersion == "0")
+        if let rv = options.resourceVersion, rv != "0", options.sendInitialEvents != true {
+            startRevision = Int64(rv) ?? 0
+        } else {
+            let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
+            startRevision = page.revision
+            if sendInitial {
+                for stored in page.items {
+                    let object = try ObjectCodec.decodeStored(stored)
+                    if matches(object, options, definition) { initial.append(object) }
+                }
+            }
+        }
+        let initialObjects = initial
+        let markInitialEnd = options.sendInitialEvents == true && options.allowWatchBookmarks
+        let compacted = try await store.compactedRevision()
+        let tooOld = startRevision < compacted
+        let events = store.watch(prefix: prefix, after: startRevision)
+        let timeout = Duration.seconds(options.timeoutSeconds.map { max(1, $0) } ?? 1800)
+        let bookmarks = options.allowWatchBookmarks
+        let table = request.wantsTable
+        let include = TablePrinter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
+        let body = ResponseBody { writer in
+            var lastRevision = startRevision
+            func emit(_ type: String, _ object: JSONValue, _ writer: inout any ResponseBodyWriter) async throws {
+                var payload = object
+                if table && type != "ERROR" && type != "BOOKMARK" {
+                    payload = TablePrinter.table(for: definition, objects: [object],
+                        listMetadata: ["resourceVersion": .string(object.resourceVersion ?? "")], include: include)
+                }
+                var bytes = JSONValue.object(["type": .string(type), "object": payload]).encoded()
+                bytes.append(UInt8(ascii: "\n"))
+                try await writer.write(ByteBuffer(bytes: bytes))
+            }
+            if tooOld {
+                let status = Status.gone("too old resource version: \(startRevision) (\(compacted))")
+                try await emit("ERROR", status.jsonValue, &writer)
+                try await writer.finish(nil)
+                return
+            }
+            for object in initialObjects { try await emit("ADDED", object, &writer) }
+            if markInitialEnd {
+                try await emit("BOOKMARK", self.bookmark(definition, revision: startRevision, initialEventsEnd: true), &writer)
+            }
+            let (items, sink) = AsyncStream.makeStream(of: WatchItem.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do {
+                        for try await event in events { sink.yield(.event(event)) }
+                        sink.yield(.end)
+                    } catch {
+                        sink.yield(.failed(Status(mapping: error, definition: definition, name: "")))
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    sink.yield(.end)
+                }
+                if bookmarks {
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: Self.bookmarkInterval)
+                            sink.yield(.bookmark)
+                        }
+                    }
+                }
+                loop: for await item in items {
+                    switch item {
+                    case .event(let event):
+                        lastRevision = event.revision
+                        guard let (type, object) = try self.watchEvent(event, options: options, definition: definition) else { continue }
+                        try await emit(type, object, &writer)
+                    case .bookmark:
+                        try await emit("BOOKMARK", self.bookmark(definition, revision: lastRevision, initialEventsEnd: false), &writer)
+                    case .failed(let status):
+                        try await emit("ERROR", status.jsonValue, &writer)
+                        break loop
+                    case .end:
+                        break loop
+                    }
+                }
+                group.cancelAll()
+            }
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-cache, private"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    private func bookmark(_ definition: ResourceDefinition, revision: Int64, initialEventsEnd: Bool) -> JSONValue {
+        var metadata: [String: JSONValue] = ["resourceVersion": .string(String(revision))]
+        if initialEventsEnd { metadata["annotations"] = ["k8s.io/initial-events-end": "true"] }
+        return ["kind": .string(definition.kind), "apiVersion": .string(definition.apiVersion), "metadata": .object(metadata)]
+    }
+
+    /// Turns a store event into a watch event, applying the selectors as kube-apiserver's watch cache does: an
+    /// object that starts matching is ADDED, one that stops matching is DELETED.
+    private func watchEvent(_ event: StoreEvent, options: ListOptions, definition: ResourceDefinition) throws -> (String, JSONValue)? {
+        var object = try ObjectCodec.decodeStored(event.value)
+        let nowMatches = matches(object, options, definition)
+        switch event.kind {
+        case .delete:
+            return nowMatches ? ("DELETED", object) : nil
+        case .put:
+            if event.isCreate { return nowMatches ? ("ADDED", object) : nil }
+            let previousMatches: Bool
+            if let previous = event.previous, var old = try? JSONParser.parse(previous) {
+                old.resourceVersion = object.resourceVersion
+                previousMatches = matches(old, options, definition)
+            } else {
+                previousMatches = nowMatches
+            }
+            switch (previousMatches, nowMatches) {
+            case (true, true): return ("MODIFIED", object)
+            case (false, true): return ("ADDED", object)
+            case (true, false):
+                object.resourceVersion = String(event.revision)
+                return ("DELETED", object)
+            case (false, false): return nil
+            }
+        }
+    }
+}

@@ -1,0 +1,579 @@
+import Foundation
+import Hummingbird
+import KeelsonAPI
+import KeelsonStore
+import Logging
+
+/// The generic REST machinery: one handler serves every kind in the registry, running the kind's strategy in a
+/// fixed order (defaults → prepare → validate → store), as kube-apiserver's generic registry does.
+final class RESTHandler: Sendable {
+    let store: any Store
+    let registry: ResourceRegistry
+    let logger: Logger
+
+    init(store: any Store, registry: ResourceRegistry, logger: Logger) {
+        self.store = store
+        self.registry = registry
+        self.logger = logger
+    }
+
+    static func supportedFieldSelectors(_ definition: ResourceDefinition) -> Set<String> {
+        var fields: Set<String> = ["metadata.name"]
+        if definition.namespaced { fields.insert("metadata.namespace") }
+        fields.formUnion(definition.strategy.selectableFields(.object([:])).keys)
+        return fields
+    }
+
+    func selectableFields(_ object: JSONValue, _ definition: ResourceDefinition) -> [String: String] {
+        var fields = definition.strategy.selectableFields(object)
+        fields["metadata.name"] = object.name ?? ""
+        if definition.namespaced { fields["metadata.namespace"] = object.namespace ?? "" }
+        return fields
+    }
+
+    func matches(_ object: JSONValue, _ options: ListOptions, _ definition: ResourceDefinition) -> Bool {
+        (options.labelSelector.isEverything || options.labelSelector.matches(object.labels))
+            && (options.fieldSelector.isEverything || options.fieldSelector.matches(selectableFields(object, definition)))
+    }
+
+    // MARK: Dispatch
+
+    func handle(_ request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> Response {
+        if path.namespace == nil && definition.namespaced && path.name != nil {
+            throw Status.notFound(definition.plural, group: definition.group, name: path.name ?? "")
+        }
+        if let sub = path.subresource {
+            return try await handleSubresource(sub, request: request, path: path, definition: definition)
+        }
+        switch (request.method, path.name) {
+        case ("GET", nil):
+            let options = try ListOptions(query: request.query, definition: definition)
+            if options.watch {
+                return try await watch(request: request, path: path, definition: definition, options: options)
+            }
+            return try await list(request: request, path: path, definition: definition, options: options)
+        case ("GET", let name?):
+            if request.query["watch"] == "true" || request.query["watch"] == "1" {
+                var query = request.query
+                query["fieldSelector"] = "metadata.name=\(name)"
+                let options = try ListOptions(query: query, definition: definition)
+                return try await watch(request: request, path: path, definition: definition, options: options)
+            }
+            let object = try await get(definition, namespace: path.namespace, name: name)
+            return respond(object, request: request, definition: definition)
+        case ("POST", nil):
+            let object = try await create(request: request, path: path, definition: definition)
+            return respond(object, request: request, definition: definition, status: .created)
+        case ("PUT", let name?):
+            let (object, created) = try await update(request: request, path: path, name: name, definition: definition)
+            return respond(object, request: request, definition: definition, status: created ? .created : .ok)
+        case ("PATCH", let name?):
+            let object = try await patch(request: request, path: path, name: name, definition: definition, subresource: nil)
+            return respond(object, request: request, definition: definition)
+        case ("DELETE", let name?):
+            let (object, _) = try await delete(request: request, namespace: path.namespace, name: name, definition: definition)
+            return respond(object, request: request, definition: definition)
+        case ("DELETE", nil):
+            return try await deleteCollection(request: request, path: path, definition: definition)
+        default:
+            throw Status.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
+    }
+
+    // MARK: Responses
+
+    func respond(_ object: JSONValue, request: APIRequest, definition: ResourceDefinition, status: HTTPResponse.Status = .ok) -> Response {
+        if request.wantsTable && request.method == "GET" && object.kind != "Status" {
+            let include = TablePrinter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
+            let table = TablePrinter.table(for: definition, objects: [object],
+                listMetadata: ["resourceVersion": .string(object.resourceVersion ?? "")], include: include)
+            return Self.json(table, status: status)
+        }
+        return Self.json(object, status: status)
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+
+    static func statusResponse(_ status: Status) -> Response {
+        json(status.jsonValue, status: HTTPResponse.Status(code: status.code))
+    }
+
+    // MARK: Reads
+
+    func get(_ definition: ResourceDefinition, namespace: String?, name: String) async throws -> JSONValue {
+        let key = definition.key(namespace: namespace, name: name)
+        guard let stored = try await store.get(key, at: nil) else {
+            throw Status.notFound(definition.plural, group: definition.group, name: name)
+        }
+        return try ObjectCodec.decodeStored(stored)
+    }
+
+    func list(request: APIRequest, path: ResourcePath, definition: ResourceDefinition, options: ListOptions) async throws -> Response {
+        let prefix = definition.prefix(namespace: path.namespace)
+        var revision: Int64? = options.continueToken?.revision
+        if revision == nil, let rv = options.resourceVersion, rv != "0", options.resourceVersionMatch == "Exact" {
+            revision = Int64(rv)
+        }
+        var startAfter = options.continueToken?.startAfter
+        // A name field selector narrows to one key, which kubectl's `get NAME -w`, `wait` and `rollout status` use.
+        if let name = options.fieldSelector.exactValue(for: "metadata.name"), startAfter == nil {
+            startAfter = nil
+            let key = definition.key(namespace: path.namespace, name: name)
+            if path.namespace != nil || !definition.namespaced {
+                let stored = try await store.get(key, at: revision)
+                let current = try await store.currentRevision()
+                var items: [JSONValue] = []
+                if let stored {
+                    let object = try ObjectCodec.decodeStored(stored)
+                    if matches(object, options, definition) { items.append(object) }
+                }
+                return listResponse(items, revision: revision ?? current, next: nil, request: request, definition: definition)
+            }
+        }
+        var items: [JSONValue] = []
+        var readRevision = revision
+        var lastKey: String?
+        var more = false
+        // Selectors filter after reading, so keep reading pages until the limit is met or the keys run out.
+        repeat {
+            let pageSize = options.limit.map { max($0 - items.count, 1) * (options.labelSelector.isEverything && options.fieldSelector.isEverything ? 1 : 4) }
+            let page = try await store.range(prefix: prefix, at: readRevision, startAfter: startAfter, limit: pageSize)
+            readRevision = page.revision
+            more = page.more
+            for stored in page.items {
+                lastKey = stored.key
+                let object = try ObjectCodec.decodeStored(stored)
+                if matches(object, options, definition) {
+                    items.append(object)
+                    if let limit = options.limit, items.count == limit {
+                        more = more || stored.key != page.items.last?.key
+                        break
+                    }
+                }
+            }
+            startAfter = lastKey
+        } while more && (options.limit.map { items.count < $0 } ?? false)
+        let next: ContinueToken? = (more && options.limit != nil && lastKey != nil)
+            ? ContinueToken(revision: readRevision ?? 0, startAfter: lastKey!) : nil
+        return listResponse(items, revision: readRevision ?? 0, next: next, request: request, definition: definition)
+    }
+
+    private func listResponse(_ items: [JSONValue], revision: Int64, next: ContinueToken?, request: APIRequest,
+        definition: ResourceDefinition) -> Response
+    {
+        var metadata: [String: JSONValue] = ["resourceVersion": .string(String(revision))]
+        if let next { metadata["continue"] = .string(next.encoded) }
+        if request.wantsTable {
+            let include = TablePrinter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
+            return Self.json(TablePrinter.table(for: definition, objects: items, listMetadata: .object(metadata), include: include))
+        }
+        let list: JSONValue = [
+            "kind": .string(definition.kind + "List"),
+            "apiVersion": .string(definition.apiVersion),
+            "metadata": .object(metadata),
+            "items": .array(items),
+        ]
+        return Self.json(list)
+    }
+
+    // MARK: Create
+
+    func create(request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> JSONValue {
+        var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        try checkKind(object, definition)
+        return try await create(object: &object, namespace: path.namespace, definition: definition,
+            dryRun: request.query["dryRun"] == "All")
+    }
+
+    func create(object: inout JSONValue, namespace: String?, definition: ResourceDefinition, dryRun: Bool) async throws -> JSONValue {
+        try prepareMetadataForCreate(&object, namespace: namespace, definition: definition)
+        definition.strategy.applyDefaults(&object)
+        definition.strategy.prepareForCreate(&object)
+        try validate(object, definition: definition, old: nil)
+        if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
+        let name = object.name ?? ""
+        let key = definition.key(namespace: namespace, name: name)
+        if dryRun {
+            if try await store.get(key, at: nil) != nil {
+                throw Status.alreadyExists(definition.plural, group: definition.group, name: name)
+            }
+            return object
+        }
+        do {
+            let revision = try await store.create(key, value: ObjectCodec.encodeForStorage(object))
+            object.resourceVersion = String(revision)
+            return object
+        } catch {
+            throw Status(mapping: error, definition: definition, name: name)
+        }
+    }
+
+    func checkKind(_ object: JSONValue, _ definition: ResourceDefinition) throws {
+        guard case .object = object else {
+            throw Status.badRequest("the body of the request must be a JSON object")
+        }
+        if let kind = object.kind, !kind.isEmpty, kind != definition.kind {
+            throw Status.badRequest("the API version in the data (\(object.apiVersion ?? "")) does not match the expected API version (\(definition.apiVersion))")
+                .with(kindMismatch: kind, expected: definition.kind)
+        }
+        if let apiVersion = object.apiVersion, !apiVersion.isEmpty, apiVersion != definition.apiVersion {
+            throw Status.badRequest("the API version in the data (\(apiVersion)) does not match the expected API version (\(definition.apiVersion))")
+        }
+    }
+
+    private func prepareMetadataForCreate(_ object: inout JSONValue, namespace: String?, definition: ResourceDefinition) throws {
+        object["apiVersion"] = .string(definition.apiVersion)
+        object["kind"] = .string(definition.kind)
+        if definition.namespaced {
+            if let declared = object.namespace, !declared.isEmpty, declared != namespace {
+                throw Status.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
+            object.namespace = namespace
+        } else {
+            object.setMetadataField("namespace", nil)
+        }
+        if (object.name ?? "").isEmpty, let generate = object.generateName, !generate.isEmpty {
+            object.name = Self.generateName(generate)
+        }
+        object.uid = UUID().uuidString.lowercased()
+        object.setMetadataField("creationTimestamp", .string(Timestamp.format(Date())))
+        object.setMetadataField("deletionTimestamp", nil)
+        object.setMetadataField("deletionGracePeriodSeconds", nil)
+        object.setMetadataField("resourceVersion", nil)
+        object.setMetadataField("selfLink", nil)
+        object.generation = definition.hasGeneration ? 1 : nil
+    }
+
+    /// `generateName` plus five random characters from the alphabet kube-apiserver uses (no vowels, no 0/1/3).
+    static func generateName(_ base: String) -> String {
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        let prefix = base.count > 58 ? String(base.prefix(58)) : base
+        return prefix + String((0..<5).map { _ in alphabet.randomElement()! })
+    }
+
+    private func checkNamespaceAcceptsContent(_ namespace: String, object: JSONValue, definition: ResourceDefinition) async throws {
+        guard let namespaces = registry.lookup(group: "", version: "v1", resource: "namespaces"),
+            let stored = try await store.get(namespaces.key(namespace: nil, name: namespace), at: nil)
+        else {
+            throw Status.notFound("namespaces", group: "", name: namespace)
+        }
+        let ns = try ObjectCodec.decodeStored(stored)
+        if ns.deletionTimestamp != nil || ns.value(at: ["status", "phase"])?.stringValue == "Terminating" {
+            throw Status.forbidden(definition.plural, group: definition.group, name: object.name ?? "",
+                "unable to create new content in namespace \(namespace) because it is being terminated")
+        }
+    }
+
+    // MARK: Validation
+
+    func validate(_ object: JSONValue, definition: ResourceDefinition, old: JSONValue?) throws {
+        var errors = validateMetadata(object, definition: definition)
+        errors += definition.strategy.validate(object)
+        if let old { errors += validateMetadataUpdate(object, old: old) + definition.strategy.validateUpdate(object, old) }
+        if !errors.isEmpty {
+            throw Status.invalid(kind: definition.kind, group: definition.group, name: object.name ?? "", errors)
+        }
+    }
+
+    private func validateMetadata(_ object: JSONValue, definition: ResourceDefinition) -> [FieldError] {
+        var errors: [FieldError] = []
+        let name = object.name ?? ""
+        if name.isEmpty {
+            errors.append(.required("metadata.name", "name or generateName is required"))
+        } else {
+            let problems: [String]
+            switch definition.nameRule {
+            case .dnsSubdomain: problems = NameValidation.dns1123Subdomain(name)
+            case .dnsLabel: problems = NameValidation.dns1123Label(name)
+            case .dns1035Label: problems = NameValidation.dns1035Label(name)
+            case .pathSegment: problems = NameValidation.pathSegment(name)
+            }
+            errors += problems.map { .invalid("metadata.name", name, $0) }
+        }
+        if let labels = object.metadata?["labels"] {
+            guard case .object(let map) = labels else { return errors + [.invalid("metadata.labels", "", "must be a map of strings")] }
+            for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+                errors += NameValidation.qualifiedName(key).map { .invalid("metadata.labels", key, $0) }
+                guard let text = value.stringValue else {
+                    errors.append(.invalid("metadata.labels", key, "label values must be strings"))
+                    continue
+                }
+                errors += NameValidation.labelValue(text).map { .invalid("metadata.labels", text, $0) }
+            }
+        }
+        if let annotations = object.metadata?["annotations"] {
+            guard case .object(let map) = annotations else { return errors + [.invalid("metadata.annotations", "", "must be a map of strings")] }
+            var total = 0
+            for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+                errors += NameValidation.qualifiedName(key.lowercased()).map { .invalid("metadata.annotations", key, $0) }
+                guard let text = value.stringValue else {
+                    errors.append(.invalid("metadata.annotations", key, "annotation values must be strings"))
+                    continue
+                }
+                total += key.utf8.count + text.utf8.count
+            }
+            if total > 256 * 1024 {
+                errors.append(FieldError(.tooLong, field: "metadata.annotations", detail: "may not be more than 262144 bytes"))
+            }
+        }
+        if let finalizers = object.metadata?["finalizers"]?.arrayValue {
+            for (i, finalizer) in finalizers.enumerated() {
+                let text = finalizer.stringValue ?? ""
+                errors += NameValidation.qualifiedName(text).map { .invalid("metadata.finalizers[\(i)]", text, $0) }
+            }
+        }
+        return errors
+    }
+
+    private func validateMetadataUpdate(_ new: JSONValue, old: JSONValue) -> [FieldError] {
+        var errors: [FieldError] = []
+        if new.name != old.name { errors.append(.invalid("metadata.name", new.name ?? "", "field is immutable")) }
+        if new.namespace != old.namespace { errors.append(.invalid("metadata.namespace", new.namespace ?? "", "field is immutable")) }
+        return errors
+    }
+
+    // MARK: Update
+
+    func update(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> (JSONValue, Bool) {
+        var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        try checkKind(object, definition)
+        if let bodyName = object.name, !bodyName.isEmpty, bodyName != name {
+            throw Status.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
+        }
+        object.name = name
+        let key = definition.key(namespace: path.namespace, name: name)
+        guard let stored = try await store.get(key, at: nil) else {
+            if definition.allowCreateOnUpdate {
+                return (try await create(object: &object, namespace: path.namespace, definition: definition,
+                    dryRun: request.query["dryRun"] == "All"), true)
+            }
+            throw Status.notFound(definition.plural, group: definition.group, name: name)
+        }
+        let old = try ObjectCodec.decodeStored(stored)
+        let updated = try await commitUpdate(object, old: old, stored: stored, definition: definition,
+            statusOnly: false, dryRun: request.query["dryRun"] == "All")
+        return (updated, false)
+    }
+
+    /// The shared tail of PUT, PATCH and status writes: preconditions, preserved fields, strategy, store.
+    func commitUpdate(_ proposed: JSONValue, old: JSONValue, stored: StoredValue, definition: ResourceDefinition,
+        statusOnly: Bool, dryRun: Bool) async throws -> JSONValue
+    {
+        let name = old.name ?? ""
+        if let rv = proposed.resourceVersion, !rv.isEmpty, rv != String(stored.modRevision) {
+            throw Status.conflict(definition.plural, group: definition.group, name: name,
+                "the object has been modified; please apply your changes to the latest version and try again")
+        }
+        if let uid = proposed.uid, !uid.isEmpty, uid != old.uid {
+            throw Status.conflict(definition.plural, group: definition.group, name: name,
+                "Precondition failed: UID in precondition: \(uid), UID in object meta: \(old.uid ?? "")")
+        }
+        var object = proposed
+        if statusOnly {
+            var merged = old
+            merged["status"] = proposed["status"]
+            // Status writes may still change labels and annotations only through the main resource.
+            object = merged
+        } else if definition.hasStatus {
+            object["status"] = old["status"]
+        }
+        object["apiVersion"] = .string(definition.apiVersion)
+        object["kind"] = .string(definition.kind)
+        for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generateName", "namespace"] {
+            object.setMetadataField(field, old.metadata?[field])
+        }
+        object.setMetadataField("selfLink", nil)
+        definition.strategy.applyDefaults(&object)
+        if definition.hasGeneration {
+            var generation = old.generation ?? 1
+            if !statusOnly && Self.specChanged(object, old) { generation += 1 }
+            object.generation = generation
+        } else {
+            object.generation = nil
+        }
+        try validate(object, definition: definition, old: old)
+        object.resourceVersion = nil
+        var comparableOld = old
+        comparableOld.resourceVersion = nil
+        if object == comparableOld {
+            // A no-op update does not write (kube-apiserver skips it too), so resourceVersion stays.
+            return old
+        }
+        // An object being deleted goes once its last finalizer is removed.
+        if object.deletionTimestamp != nil && object.finalizers.isEmpty {
+            if dryRun { return object }
+            let key = definition.key(namespace: old.namespace, name: name)
+            do {
+                let deleted = try await store.delete(key, ifModRevision: stored.modRevision)
+                object.resourceVersion = String(deleted.modRevision)
+                return object
+            } catch {
+                throw Status(mapping: error, definition: definition, name: name)
+            }
+        }
+        if dryRun {
+            object.resourceVersion = String(stored.modRevision)
+            return object
+        }
+        do {
+            let revision = try await store.update(stored.key, value: ObjectCodec.encodeForStorage(object), ifModRevision: stored.modRevision)
+            object.resourceVersion = String(revision)
+            return object
+        } catch {
+            throw Status(mapping: error, definition: definition, name: name)
+        }
+    }
+
+    /// Whether anything outside metadata and status changed, which bumps `metadata.generation`.
+    static func specChanged(_ new: JSONValue, _ old: JSONValue) -> Bool {
+        var a = new
+        var b = old
+        for key in ["metadata", "status"] {
+            a[key] = nil
+            b[key] = nil
+        }
+        return a != b
+    }
+
+    // MARK: Delete
+
+    struct DeleteOptions {
+        var gracePeriodSeconds: Int64?
+        var propagationPolicy: String?
+        var preconditionUID: String?
+        var preconditionResourceVersion: String?
+        var dryRun = false
+
+        init(request: APIRequest) throws {
+            var body: JSONValue = .object([:])
+            if !request.body.isEmpty {
+                body = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+            }
+            gracePeriodSeconds = body["gracePeriodSeconds"]?.intValue ?? request.query["gracePeriodSeconds"].flatMap { Int64($0) }
+            propagationPolicy = body["propagationPolicy"]?.stringValue ?? request.query["propagationPolicy"]
+            preconditionUID = body["preconditions"]?["uid"]?.stringValue
+            preconditionResourceVersion = body["preconditions"]?["resourceVersion"]?.stringValue
+            let dry = body["dryRun"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            dryRun = dry.contains("All") || request.query["dryRun"] == "All"
+            if let policy = propagationPolicy, !["Orphan", "Background", "Foreground"].contains(policy) {
+                throw Status(code: 422, reason: .invalid,
+                    message: "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"\(policy)\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"")
+            }
+            if let grace = gracePeriodSeconds, grace < 0 { gracePeriodSeconds = 0 }
+        }
+    }
+
+    /// Deletes, or only marks for deletion when finalizers or a graceful pod termination must run first.
+    /// Returns the object and whether it is gone.
+    func delete(request: APIRequest, namespace: String?, name: String, definition: ResourceDefinition) async throws -> (JSONValue, Bool) {
+        let options = try DeleteOptions(request: request)
+        return try await delete(namespace: namespace, name: name, definition: definition, options: options)
+    }
+
+    func delete(namespace: String?, name: String, definition: ResourceDefinition, options: DeleteOptions) async throws -> (JSONValue, Bool) {
+        let key = definition.key(namespace: namespace, name: name)
+        for _ in 0..<8 {
+            guard let stored = try await store.get(key, at: nil) else {
+                throw Status.notFound(definition.plural, group: definition.group, name: name)
+            }
+            var object = try ObjectCodec.decodeStored(stored)
+            if let uid = options.preconditionUID, uid != object.uid {
+                throw Status.conflict(definition.plural, group: definition.group, name: name,
+                    "Precondition failed: UID in precondition: \(uid), UID in object meta: \(object.uid ?? "")")
+            }
+            if let rv = options.preconditionResourceVersion, rv != object.resourceVersion {
+                throw Status.conflict(definition.plural, group: definition.group, name: name,
+                    "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(object.resourceVersion ?? "")")
+            }
+            let grace = gracefulDeletionPeriod(object, definition: definition, requested: options.gracePeriodSeconds)
+            var finalizers = object.finalizers
+            if definition.kind == "Namespace" && definition.group.isEmpty && object.deletionTimestamp == nil {
+                // Namespaces are emptied by the namespace controller before they go (the `kubernetes` finalizer).
+                object.setValue("Terminating", at: ["status", "phase"])
+            }
+            let namespaceFinalizers = definition.kind == "Namespace" ? (object.value(at: ["spec", "finalizers"])?.arrayValue ?? []) : []
+            if finalizers.isEmpty && namespaceFinalizers.isEmpty && grace == nil {
+                if options.dryRun { return (object, true) }
+                do {
+                    let deleted = try await store.delete(key, ifModRevision: stored.modRevision)
+                    object.resourceVersion = String(deleted.modRevision)
+                    return (object, true)
+                } catch let error as StoreError where error.code == .conflict || error.code == .notFound {
+                    continue
+                }
+            }
+            // Mark: set deletionTimestamp once (a shorter grace period may shorten it later).
+            let now = Date()
+            let existingGrace = object.metadata?["deletionGracePeriodSeconds"]?.intValue
+            if object.deletionTimestamp == nil || (grace.map { $0 < (existingGrace ?? .max) } ?? false) {
+                object.deletionTimestamp = Timestamp.format(now.addingTimeInterval(TimeInterval(grace ?? 0)))
+                object.setMetadataField("deletionGracePeriodSeconds", .integer(grace ?? 0))
+                if definition.hasGeneration { object.generation = (object.generation ?? 1) + 1 }
+            } else {
+                return (object, false)
+            }
+            if options.propagationPolicy == "Foreground" && !finalizers.contains("foregroundDeletion") {
+                finalizers.append("foregroundDeletion")
+                object.finalizers = finalizers
+            } else if options.propagationPolicy == "Orphan" && !finalizers.contains("orphan") {
+                finalizers.append("orphan")
+                object.finalizers = finalizers
+            }
+            if options.dryRun { return (object, false) }
+            do {
+                let revision = try await store.update(key, value: ObjectCodec.encodeForStorage(object), ifModRevision: stored.modRevision)
+                object.resourceVersion = String(revision)
+                return (object, false)
+            } catch let error as StoreError where error.code == .conflict {
+                continue
+            }
+        }
+        throw Status.conflict(definition.plural, group: definition.group, name: name, "the object kept changing during deletion")
+    }
+
+    /// The grace period of a graceful deletion, or nil for an immediate one. Only pods bound to a node terminate
+    /// gracefully (their kubelet confirms with a second, zero-grace delete), as the pod strategy decides.
+    private func gracefulDeletionPeriod(_ object: JSONValue, definition: ResourceDefinition, requested: Int64?) -> Int64? {
+        guard definition.kind == "Pod", definition.group.isEmpty else { return nil }
+        guard object.value(at: ["spec", "nodeName"])?.stringValue?.isEmpty == false else { return nil }
+        let phase = object.value(at: ["status", "phase"])?.stringValue
+        if phase == "Succeeded" || phase == "Failed" { return nil }
+        let grace = requested ?? object.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30
+        return grace > 0 ? grace : nil
+    }
+
+    func deleteCollection(request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> Response {
+        let options = try ListOptions(query: request.query, definition: definition)
+        let deleteOptions = try DeleteOptions(request: request)
+        let page = try await store.range(prefix: definition.prefix(namespace: path.namespace), at: nil, startAfter: nil, limit: nil)
+        var items: [JSONValue] = []
+        for stored in page.items {
+            let object = try ObjectCodec.decodeStored(stored)
+            guard matches(object, options, definition) else { continue }
+            do {
+                let (deleted, _) = try await delete(namespace: object.namespace, name: object.name ?? "", definition: definition, options: deleteOptions)
+                items.append(deleted)
+            } catch let status as Status where status.code == 404 {
+                continue
+            }
+        }
+        let list: JSONValue = [
+            "kind": .string(definition.kind + "List"), "apiVersion": .string(definition.apiVersion),
+            "metadata": ["resourceVersion": .string(String(try await store.currentRevision()))], "items": .array(items),
+        ]
+        return Self.json(list)
+    }
+}
+
+extension Status {
+    /// kube-apiserver words a kind mismatch differently from a version mismatch.
+    func with(kindMismatch kind: String, expected: String) -> Status {
+        var copy = self
+        copy.message = "the kind in the data (\(kind)) does not match the expected kind (\(expected))"
+        return copy
+    }
+}

@@ -1,0 +1,110 @@
+/// The registry of built-in kinds. Adding a kind is a row here plus its strategy.
+enum BuiltinResources {
+    static let all: [ResourceDefinition] = [
+        // core/v1
+        ResourceDefinition(group: "", version: "v1", kind: "Namespace", plural: "namespaces", singular: "namespace",
+            namespaced: false, shortNames: ["ns"], nameRule: .dnsLabel, hasStatus: true, strategy: CoreStrategies.namespace),
+        ResourceDefinition(group: "", version: "v1", kind: "Pod", plural: "pods", singular: "pod", namespaced: true,
+            shortNames: ["po"], categories: ["all"], hasStatus: true, hasGeneration: true,
+            extraSubresources: [
+                ("binding", "Binding", "", "v1", ["create"]),
+                ("eviction", "Eviction", "policy", "v1", ["create"]),
+            ],
+            strategy: PodStrategy.strategy),
+        ResourceDefinition(group: "", version: "v1", kind: "Service", plural: "services", singular: "service", namespaced: true,
+            shortNames: ["svc"], categories: ["all"], nameRule: .dns1035Label, hasStatus: true, strategy: CoreStrategies.service),
+        ResourceDefinition(group: "", version: "v1", kind: "Endpoints", plural: "endpoints", singular: "endpoints", namespaced: true,
+            shortNames: ["ep"], allowCreateOnUpdate: true, strategy: CoreStrategies.endpoints),
+        ResourceDefinition(group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", singular: "configmap", namespaced: true,
+            shortNames: ["cm"], strategy: CoreStrategies.configMap),
+        ResourceDefinition(group: "", version: "v1", kind: "Secret", plural: "secrets", singular: "secret", namespaced: true,
+            strategy: CoreStrategies.secret),
+        ResourceDefinition(group: "", version: "v1", kind: "ServiceAccount", plural: "serviceaccounts", singular: "serviceaccount",
+            namespaced: true, shortNames: ["sa"], strategy: CoreStrategies.serviceAccount),
+        ResourceDefinition(group: "", version: "v1", kind: "Node", plural: "nodes", singular: "node", namespaced: false,
+            shortNames: ["no"], hasStatus: true, strategy: CoreStrategies.node),
+        ResourceDefinition(group: "", version: "v1", kind: "Event", plural: "events", singular: "event", namespaced: true,
+            shortNames: ["ev"], allowCreateOnUpdate: true, strategy: CoreStrategies.event),
+        ResourceDefinition(group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims",
+            singular: "persistentvolumeclaim", namespaced: true, shortNames: ["pvc"], hasStatus: true,
+            strategy: CoreStrategies.persistentVolumeClaim),
+        ResourceDefinition(group: "", version: "v1", kind: "LimitRange", plural: "limitranges", singular: "limitrange",
+            namespaced: true, shortNames: ["limits"], strategy: CoreStrategies.limitRange),
+        ResourceDefinition(group: "", version: "v1", kind: "ResourceQuota", plural: "resourcequotas", singular: "resourcequota",
+            namespaced: true, shortNames: ["quota"], hasStatus: true, strategy: CoreStrategies.resourceQuota),
+        // events.k8s.io/v1
+        ResourceDefinition(group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", singular: "event",
+            namespaced: true, shortNames: ["ev"], allowCreateOnUpdate: true,
+            strategy: ResourceStrategy(validate: { e in Validation.required(e, ["eventTime"], "eventTime") })),
+        // coordination.k8s.io/v1
+        ResourceDefinition(group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", singular: "lease",
+            namespaced: true, strategy: CoreStrategies.lease),
+        // apps/v1
+        ResourceDefinition(group: "apps", version: "v1", kind: "Deployment", plural: "deployments", singular: "deployment",
+            namespaced: true, shortNames: ["deploy"], categories: ["all"], hasStatus: true, hasGeneration: true,
+            scale: ScaleSupport(), strategy: WorkloadStrategies.deployment),
+        ResourceDefinition(group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", singular: "replicaset",
+            namespaced: true, shortNames: ["rs"], categories: ["all"], hasStatus: true, hasGeneration: true,
+            scale: ScaleSupport(), strategy: WorkloadStrategies.replicaSet),
+        ResourceDefinition(group: "apps", version: "v1", kind: "DaemonSet", plural: "daemonsets", singular: "daemonset",
+            namespaced: true, shortNames: ["ds"], categories: ["all"], hasStatus: true, hasGeneration: true,
+            strategy: WorkloadStrategies.daemonSet),
+        ResourceDefinition(group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", singular: "statefulset",
+            namespaced: true, shortNames: ["sts"], categories: ["all"], hasStatus: true, hasGeneration: true,
+            scale: ScaleSupport(), strategy: WorkloadStrategies.statefulSet),
+        ResourceDefinition(group: "apps", version: "v1", kind: "ControllerRevision", plural: "controllerrevisions",
+            singular: "controllerrevision", namespaced: true, strategy: CoreStrategies.controllerRevision),
+        // batch/v1
+        ResourceDefinition(group: "batch", version: "v1", kind: "Job", plural: "jobs", singular: "job", namespaced: true,
+            categories: ["all"], hasStatus: true, hasGeneration: true, strategy: WorkloadStrategies.job),
+        ResourceDefinition(group: "batch", version: "v1", kind: "CronJob", plural: "cronjobs", singular: "cronjob",
+            namespaced: true, shortNames: ["cj"], categories: ["all"], hasStatus: true, hasGeneration: true,
+            strategy: WorkloadStrategies.cronJob),
+        // discovery.k8s.io/v1
+        ResourceDefinition(group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", plural: "endpointslices",
+            singular: "endpointslice", namespaced: true, strategy: CoreStrategies.endpointSlice),
+        // rbac.authorization.k8s.io/v1 (stored; enforcement comes with authorization)
+        ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", singular: "role",
+            namespaced: true, nameRule: .pathSegment, strategy: CoreStrategies.role),
+        ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles",
+            singular: "clusterrole", namespaced: false, nameRule: .pathSegment, strategy: CoreStrategies.role),
+        ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings",
+            singular: "rolebinding", namespaced: true, nameRule: .pathSegment, strategy: CoreStrategies.roleBinding),
+        ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding",
+            plural: "clusterrolebindings", singular: "clusterrolebinding", namespaced: false, nameRule: .pathSegment,
+            strategy: CoreStrategies.roleBinding),
+        // policy/v1
+        ResourceDefinition(group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets",
+            singular: "poddisruptionbudget", namespaced: true, shortNames: ["pdb"], hasStatus: true, hasGeneration: true,
+            strategy: CoreStrategies.podDisruptionBudget),
+    ]
+}
+
+/// Lookup of registry rows by the names a request can use.
+struct ResourceRegistry: Sendable {
+    let definitions: [ResourceDefinition]
+    private let byPath: [String: Int]
+
+    init(_ definitions: [ResourceDefinition]) {
+        self.definitions = definitions
+        var index: [String: Int] = [:]
+        for (i, d) in definitions.enumerated() { index["\(d.group)/\(d.version)/\(d.plural)"] = i }
+        self.byPath = index
+    }
+
+    func lookup(group: String, version: String, resource: String) -> ResourceDefinition? {
+        byPath["\(group)/\(version)/\(resource)"].map { definitions[$0] }
+    }
+
+    /// Group versions served, core first, in a stable order (discovery lists them this way).
+    var groupVersions: [(group: String, version: String)] {
+        var seen = Set<String>()
+        var out: [(String, String)] = []
+        for d in definitions where seen.insert("\(d.group)/\(d.version)").inserted { out.append((d.group, d.version)) }
+        return out
+    }
+
+    func resources(group: String, version: String) -> [ResourceDefinition] {
+        definitions.filter { $0.group == group && $0.version == version }
+    }
+}

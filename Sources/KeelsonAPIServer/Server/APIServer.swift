@@ -1,0 +1,158 @@
+import Foundation
+import Hummingbird
+import KeelsonAPI
+import KeelsonStore
+import Logging
+import ServiceLifecycle
+
+/// Where the API server listens and how much it accepts.
+public struct APIServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Largest request body; larger ones get 413.
+    public var maxBodyBytes: Int = ObjectCodec.maxBodyBytes
+
+    public init(host: String = "127.0.0.1", port: Int = 6443) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// The Kubernetes API over HTTP: discovery, health, and the generic REST handler for every registered kind.
+public final class APIServer: Service {
+    let configuration: APIServerConfiguration
+    let handler: RESTHandler
+    let discovery: Discovery
+    let openAPI: OpenAPIDocuments
+    let logger: Logger
+    private let onListening: @Sendable (Int) async -> Void
+
+    /// - Parameter onListening: called with the bound port once the server accepts connections.
+    public init(configuration: APIServerConfiguration, store: any Store, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in })
+    {
+        self.configuration = configuration
+        let registry = ResourceRegistry(BuiltinResources.all)
+        self.handler = RESTHandler(store: store, registry: registry, logger: logger)
+        self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
+        self.openAPI = OpenAPIDocuments(registry: registry)
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Creates what a new cluster starts with: the four system namespaces (idempotent).
+    public func bootstrap() async throws {
+        guard let namespaces = handler.registry.lookup(group: "", version: "v1", resource: "namespaces") else { return }
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            var object: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]]
+            do {
+                _ = try await handler.create(object: &object, namespace: nil, definition: namespaces, dryRun: false)
+            } catch let status as Status where status.code == 409 {
+                continue
+            }
+        }
+    }
+
+    public func run() async throws {
+        try await bootstrap()
+        let app = Application(
+            responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in
+                await self.respond(to: request)
+            },
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { [onListening] channel in
+                await onListening(channel.localAddress?.port ?? 0)
+            },
+            logger: logger
+        )
+        try await app.run()
+    }
+
+    /// Answers one request; every failure becomes a `Status`.
+    func respond(to request: Request) async -> Response {
+        var request = request
+        do {
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: configuration.maxBodyBytes)
+            } catch let error as HTTPError where error.status == .contentTooLarge {
+                throw Status(code: 413, reason: .requestEntityTooLarge,
+                    message: "Request entity too large: limit is \(configuration.maxBodyBytes)")
+            }
+            let apiRequest = APIRequest(
+                method: request.method.rawValue, path: request.uri.path, query: APIRequest.parseQuery(request.uri.query),
+                contentType: request.headers[.contentType], accept: request.headers[.accept],
+                userAgent: request.headers[.userAgent], body: Array(buffer: body))
+            return try await route(apiRequest)
+        } catch let status as Status {
+            if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(status.message)"]) }
+            return RESTHandler.statusResponse(status)
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return RESTHandler.statusResponse(.internalError("\(type(of: error)): \(error)"))
+        }
+    }
+
+    private func route(_ request: APIRequest) async throws -> Response {
+        let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
+        switch path {
+        case "/healthz", "/livez", "/readyz":
+            return Self.text("ok")
+        case "/version":
+            return RESTHandler.json(Discovery.version)
+        case "/api":
+            if let version = request.aggregatedDiscoveryVersion { return aggregated(core: true, version: version) }
+            return RESTHandler.json(discovery.apiVersions())
+        case "/apis":
+            if let version = request.aggregatedDiscoveryVersion { return aggregated(core: false, version: version) }
+            return RESTHandler.json(discovery.apiGroupList())
+        case "/api/v1":
+            return RESTHandler.json(discovery.resourceList(group: "", version: "v1")!)
+        case "/openapi/v3":
+            return RESTHandler.json(openAPI.index())
+        default:
+            break
+        }
+        let segments = path.split(separator: "/")
+        if path.hasPrefix("/openapi/v3/") {
+            let rest = segments.dropFirst(2)
+            let group = rest.first == "api" ? "" : rest.dropFirst().first.map(String.init) ?? ""
+            let version = rest.last.map(String.init) ?? ""
+            if let document = openAPI.document(group: group, version: version),
+                (rest.first == "api" && rest.count == 2) || (rest.first == "apis" && rest.count == 3)
+            {
+                return RESTHandler.json(document)
+            }
+        }
+        if segments.first == "apis" && segments.count == 2, let group = discovery.apiGroup(String(segments[1])) {
+            return RESTHandler.json(group)
+        }
+        if segments.first == "apis" && segments.count == 3,
+            let list = discovery.resourceList(group: String(segments[1]), version: String(segments[2]))
+        {
+            return RESTHandler.json(list)
+        }
+        let registry = handler.registry
+        guard let resourcePath = APIRequest.parseResourcePath(path, isNamespaced: { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }),
+            let definition = registry.lookup(group: resourcePath.group, version: resourcePath.version, resource: resourcePath.resource)
+        else {
+            throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        return try await handler.handle(request, path: resourcePath, definition: definition)
+    }
+
+    private func aggregated(core: Bool, version: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json;g=apidiscovery.k8s.io;v=\(version);as=APIGroupDiscoveryList"
+        headers[.vary] = "Accept"
+        return Response(status: .ok, headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: discovery.aggregated(core: core, version: version).encoded())))
+    }
+
+    private static func text(_ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}

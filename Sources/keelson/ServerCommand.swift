@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import KeelsonAPIServer
+import KeelsonStore
+import Logging
+import ServiceLifecycle
+
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the control plane: API server on the embedded store (the node agent comes in a later release)."
+    )
+
+    @OptionGroup var flags: ServerFlags
+
+    func run() async throws {
+        let config: ServerConfiguration
+        do {
+            config = try ServerConfiguration(flags)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = config.logLevel
+            return handler
+        }
+        let logger = Logger(label: "keelson")
+        let store: SQLiteStore
+        switch config.datastore {
+        case .sqlite(let path):
+            do {
+                store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "keelson.store"))
+            } catch {
+                FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        let host = config.bindAddress
+        let kubeconfigPath = config.kubeconfigPath
+        let kubeconfigMode = config.kubeconfigMode
+        let apiServer = APIServer(
+            configuration: APIServerConfiguration(host: host, port: config.port), store: store, logger: Logger(label: "keelson.apiserver"),
+            onListening: { port in
+                let address = host.contains(":") ? "[\(host)]" : host
+                do {
+                    try Kubeconfig.write(server: "http://\(address):\(port)", to: kubeconfigPath, mode: kubeconfigMode)
+                    FileHandle.standardError.write(Data("keelson: API server listening on \(address):\(port); kubeconfig written to \(kubeconfigPath)\n".utf8))
+                } catch {
+                    FileHandle.standardError.write(Data("keelson: cannot write kubeconfig \(kubeconfigPath): \(error)\n".utf8))
+                }
+            })
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: apiServer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try store.close()
+    }
+}

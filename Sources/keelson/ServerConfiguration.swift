@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+
+/// `keelson server` flags, validated once into typed values.
+struct ServerConfiguration {
+    enum Datastore: Equatable {
+        case sqlite(path: String)
+    }
+
+    var dataDir: String
+    var bindAddress: String
+    var port: Int
+    var kubeconfigPath: String
+    var kubeconfigMode: Int
+    var datastore: Datastore
+    var logLevel: Logger.Level
+
+    struct Invalid: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(_ flags: ServerFlags) throws {
+        dataDir = flags.dataDir
+        bindAddress = flags.bindAddress
+        guard (0...65535).contains(flags.httpsListenPort) else {
+            throw Invalid(description: "--https-listen-port must be between 0 and 65535, not \(flags.httpsListenPort)")
+        }
+        port = flags.httpsListenPort
+        kubeconfigPath = flags.writeKubeconfig ?? (flags.dataDir as NSString).appendingPathComponent("kubeconfig.yaml")
+        guard let mode = Int(flags.writeKubeconfigMode, radix: 8) else {
+            throw Invalid(description: "--write-kubeconfig-mode must be an octal mode such as 0600, not \(flags.writeKubeconfigMode)")
+        }
+        kubeconfigMode = mode
+        let endpoint = flags.datastoreEndpoint ?? "sqlite://" + (flags.dataDir as NSString).appendingPathComponent("server/db/state.db")
+        if endpoint.hasPrefix("sqlite://") {
+            datastore = .sqlite(path: String(endpoint.dropFirst("sqlite://".count)))
+        } else {
+            throw Invalid(description: "--datastore-endpoint \(endpoint): only sqlite:// is supported in this build")
+        }
+        guard let level = Logger.Level(rawValue: flags.logLevel) else {
+            throw Invalid(description: "--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = level
+    }
+}

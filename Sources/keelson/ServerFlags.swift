@@ -1,0 +1,31 @@
+import ArgumentParser
+
+/// `keelson server` flags; names and defaults follow k3s where k3s has the flag.
+struct ServerFlags: ParsableArguments {
+    @Option(help: "(data) Folder to hold state")
+    var dataDir: String = "/var/lib/keelson"
+
+    @Option(help: "(listener) Address the API server binds to")
+    var bindAddress: String = "127.0.0.1"
+
+    @Option(help: "(listener) Port the API server listens on")
+    var httpsListenPort: Int = 6443
+
+    @Option(help: "(client) Write the admin kubeconfig to this file (default: DATA_DIR/kubeconfig.yaml)")
+    var writeKubeconfig: String?
+
+    @Option(help: "(client) Write the kubeconfig with this mode (octal)")
+    var writeKubeconfigMode: String = "0600"
+
+    @Option(help: "(db) Datastore: sqlite://PATH (default: sqlite://DATA_DIR/server/db/state.db)")
+    var datastoreEndpoint: String?
+
+    @Flag(help: "(agent) Run the control plane only, without the node agent")
+    var disableAgent = false
+
+    @Option(help: "(agent) Node name")
+    var nodeName: String?
+
+    @Option(help: "(logging) Log level: trace, debug, info, notice, warning, error, critical")
+    var logLevel: String = "warning"
+}
