@@ -64,6 +64,7 @@ let package = Package(
             name: "KeelsonAPIServerTests",
             dependencies: [
                 "KeelsonAPIServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -55,7 +55,12 @@ public final class APIServer: Service {
 
     public func run() async throws {
         try await bootstrap()
-        let app = Application(
+        try await makeApplication().run()
+    }
+
+    /// The HTTP application serving this API (exposed so tests can drive it without a socket).
+    public func makeApplication() -> some ApplicationProtocol {
+        Application(
             responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in
                 await self.respond(to: request)
             },
@@ -66,7 +71,6 @@ public final class APIServer: Service {
             },
             logger: logger
         )
-        try await app.run()
     }
 
     /// Answers one request; every failure becomes a `Status`.

@@ -1,0 +1,52 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KeelsonAPI
+import KeelsonAPIServer
+import KeelsonStore
+import Logging
+import Testing
+
+/// An API server on a fresh store in a temporary directory, driven in process (no socket).
+struct TestServer {
+    struct Reply {
+        var status: Int
+        var body: JSONValue
+        var contentType: String?
+    }
+
+    static func run(_ body: @escaping @Sendable (TestServer.Client) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-api-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: dir.appendingPathComponent("state.db").path))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = APIServer(configuration: APIServerConfiguration(host: "127.0.0.1", port: 0), store: store, logger: logger)
+        try await server.bootstrap()
+        try await server.makeApplication().test(.router) { client in
+            try await body(Client(client: client))
+        }
+        try store.close()
+    }
+
+    struct Client: Sendable {
+        let client: any TestClientProtocol
+
+        @discardableResult
+        func request(_ method: HTTPRequest.Method, _ uri: String, body: String? = nil, contentType: String = "application/json",
+            accept: String = "application/json") async throws -> Reply
+        {
+            var headers: HTTPFields = [.accept: accept]
+            if body != nil { headers[.contentType] = contentType }
+            let response = try await client.execute(uri: uri, method: method, headers: headers,
+                body: body.map { ByteBuffer(string: $0) })
+            let bytes = Array(buffer: response.body)
+            let value = (try? JSONParser.parse(bytes)) ?? .string(String(decoding: bytes, as: UTF8.self))
+            return Reply(status: Int(response.status.code), body: value, contentType: response.headers[.contentType])
+        }
+
+        func json(_ method: HTTPRequest.Method, _ uri: String, _ body: JSONValue, contentType: String = "application/json") async throws -> Reply {
+            try await request(method, uri, body: body.encodedString(), contentType: contentType)
+        }
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import KeelsonStore
+import Testing
+
+/// How to make a fresh, empty store for one test. The same suite runs against every `Store` implementation.
+struct StoreFixture: CustomStringConvertible, Sendable {
+    var description: String
+    var make: @Sendable () throws -> (any Store, @Sendable () -> Void)
+
+    static let sqlite = StoreFixture(description: "sqlite") {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-store-\(UUID().uuidString)")
+        let store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: dir.appendingPathComponent("state.db").path))
+        return (store, { try? FileManager.default.removeItem(at: dir) })
+    }
+
+    static let all: [StoreFixture] = [.sqlite]
+}
+
+private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+private func expectStoreError(_ code: StoreError.Code, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected \(code), got success")
+    } catch let error as StoreError {
+        #expect(error.code == code)
+    } catch {
+        Issue.record("expected StoreError \(code), got \(error)")
+    }
+}
+
+/// Collects the next `count` events of a watch, failing the test if they do not arrive within `seconds`.
+private func collect(_ stream: AsyncThrowingStream<StoreEvent, any Error>, count: Int, seconds: Double = 10) async throws -> [StoreEvent] {
+    try await withThrowingTaskGroup(of: [StoreEvent].self) { group in
+        group.addTask {
+            var events: [StoreEvent] = []
+            for try await event in stream {
+                events.append(event)
+                if events.count == count { break }
+            }
+            return events
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return []
+        }
+        let first = try await group.next()!
+        group.cancelAll()
+        return first
+    }
+}
+
+@Suite("Store conformance")
+struct StoreConformanceTests {
+    @Test("create assigns increasing revisions and refuses an existing key", arguments: StoreFixture.all)
+    func createAndRevisions(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        #expect(try await store.currentRevision() == 0)
+        let r1 = try await store.create("/a/1", value: bytes("one"))
+        let r2 = try await store.create("/a/2", value: bytes("two"))
+        #expect(r1 == 1)
+        #expect(r2 == 2)
+        #expect(try await store.currentRevision() == 2)
+        await expectStoreError(.keyExists) { _ = try await store.create("/a/1", value: bytes("again")) }
+        let got = try #require(try await store.get("/a/1", at: nil))
+        #expect(got.value == bytes("one"))
+        #expect(got.createRevision == 1)
+        #expect(got.modRevision == 1)
+    }
+
+    @Test("update succeeds only at the expected mod revision", arguments: StoreFixture.all)
+    func compareAndSwap(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        let created = try await store.create("/k", value: bytes("v1"))
+        let updated = try await store.update("/k", value: bytes("v2"), ifModRevision: created)
+        #expect(updated == created + 1)
+        await expectStoreError(.conflict) { _ = try await store.update("/k", value: bytes("v3"), ifModRevision: created) }
+        await expectStoreError(.notFound) { _ = try await store.update("/missing", value: bytes("x"), ifModRevision: 1) }
+        let got = try #require(try await store.get("/k", at: nil))
+        #expect(got.value == bytes("v2"))
+        #expect(got.createRevision == created)
+        #expect(got.modRevision == updated)
+    }
+
+    @Test("delete returns the last value and honours its precondition", arguments: StoreFixture.all)
+    func deleteSemantics(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        let created = try await store.create("/k", value: bytes("v1"))
+        await expectStoreError(.conflict) { _ = try await store.delete("/k", ifModRevision: created + 5) }
+        let deleted = try await store.delete("/k", ifModRevision: created)
+        #expect(deleted.value == bytes("v1"))
+        #expect(deleted.modRevision == created + 1)
+        #expect(try await store.get("/k", at: nil) == nil)
+        await expectStoreError(.notFound) { _ = try await store.delete("/k", ifModRevision: nil) }
+        // A recreated key starts a new incarnation.
+        let again = try await store.create("/k", value: bytes("v2"))
+        #expect(try await store.get("/k", at: nil)?.createRevision == again)
+    }
+
+    @Test("range lists a prefix in key order, with limit and continuation", arguments: StoreFixture.all)
+    func rangeWithLimit(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        for name in ["c", "a", "b", "d"] { _ = try await store.create("/p/\(name)", value: bytes(name)) }
+        _ = try await store.create("/q/x", value: bytes("x"))
+        _ = try await store.create("/p0", value: bytes("not in prefix"))
+        let all = try await store.range(prefix: "/p/", at: nil, startAfter: nil, limit: nil)
+        #expect(all.items.map(\.key) == ["/p/a", "/p/b", "/p/c", "/p/d"])
+        #expect(!all.more)
+        #expect(all.revision == 6)
+        let first = try await store.range(prefix: "/p/", at: nil, startAfter: nil, limit: 3)
+        #expect(first.items.map(\.key) == ["/p/a", "/p/b", "/p/c"])
+        #expect(first.more)
+        let second = try await store.range(prefix: "/p/", at: first.revision, startAfter: "/p/c", limit: 3)
+        #expect(second.items.map(\.key) == ["/p/d"])
+        #expect(!second.more)
+    }
+
+    @Test("reads at a past revision see the state of that revision", arguments: StoreFixture.all)
+    func pastRevisions(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        let r1 = try await store.create("/p/a", value: bytes("a1"))
+        let r2 = try await store.create("/p/b", value: bytes("b1"))
+        let r3 = try await store.update("/p/a", value: bytes("a2"), ifModRevision: r1)
+        _ = try await store.delete("/p/b", ifModRevision: r2)
+        let atR2 = try await store.range(prefix: "/p/", at: r2, startAfter: nil, limit: nil)
+        #expect(atR2.items.map { String(decoding: $0.value, as: UTF8.self) } == ["a1", "b1"])
+        let atR3 = try await store.range(prefix: "/p/", at: r3, startAfter: nil, limit: nil)
+        #expect(atR3.items.map { String(decoding: $0.value, as: UTF8.self) } == ["a2", "b1"])
+        let now = try await store.range(prefix: "/p/", at: nil, startAfter: nil, limit: nil)
+        #expect(now.items.map { String(decoding: $0.value, as: UTF8.self) } == ["a2"])
+        #expect(try await store.get("/p/a", at: r1)?.value == bytes("a1"))
+        #expect(try await store.get("/p/b", at: r3 + 1) == nil)
+        await expectStoreError(.futureRevision(currentRevision: r3 + 1)) { _ = try await store.get("/p/a", at: r3 + 10) }
+    }
+
+    @Test("watch replays history after a revision, then delivers live changes in order", arguments: StoreFixture.all)
+    func watchReplayThenLive(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        let r1 = try await store.create("/w/a", value: bytes("1"))
+        _ = try await store.create("/other/x", value: bytes("x"))
+        let r3 = try await store.update("/w/a", value: bytes("2"), ifModRevision: r1)
+        let stream = store.watch(prefix: "/w/", after: 0)
+        let replayed = try await collect(stream, count: 2)
+        #expect(replayed.map(\.revision) == [r1, r3])
+        #expect(replayed[0].isCreate)
+        #expect(!replayed[1].isCreate)
+
+        let live = store.watch(prefix: "/w/", after: r3)
+        async let next = collect(live, count: 3)
+        try await Task.sleep(for: .milliseconds(50))
+        _ = try await store.create("/w/b", value: bytes("b"))
+        _ = try await store.create("/other/y", value: bytes("y"))
+        let deleted = try await store.delete("/w/a", ifModRevision: nil)
+        let r7 = try await store.create("/w/c", value: bytes("c"))
+        let events = try await next
+        #expect(events.map(\.value.key) == ["/w/b", "/w/a", "/w/c"])
+        #expect(events.map(\.kind) == [.put, .delete, .put])
+        #expect(events[1].value.value == bytes("2"))
+        #expect(events[1].revision == deleted.modRevision)
+        #expect(events[2].revision == r7)
+        #expect(events[1].previous == bytes("2"))
+    }
+
+    @Test("concurrent writers all commit, each with a unique revision and no watch gap", arguments: StoreFixture.all)
+    func concurrentWritesAreBatchedWithoutGaps(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        let stream = store.watch(prefix: "/c/", after: 0)
+        async let watched = collect(stream, count: 200, seconds: 30)
+        let revisions = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for i in 0..<200 { group.addTask { try await store.create("/c/\(i)", value: bytes("\(i)")) } }
+            var all: [Int64] = []
+            for try await r in group { all.append(r) }
+            return all
+        }
+        #expect(Set(revisions).count == 200)
+        #expect(revisions.min() == 1 && revisions.max() == 200)
+        let events = try await watched
+        #expect(events.map(\.revision) == Array(1...200))
+    }
+
+    @Test("compaction forgets old revisions but keeps current values", arguments: StoreFixture.all)
+    func compaction(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try fixture.make()
+        defer { cleanup() }
+        let r1 = try await store.create("/k/a", value: bytes("a1"))
+        let r2 = try await store.update("/k/a", value: bytes("a2"), ifModRevision: r1)
+        let r3 = try await store.create("/k/b", value: bytes("b"))
+        _ = try await store.delete("/k/b", ifModRevision: r3)
+        let r5 = try await store.create("/k/c", value: bytes("c"))
+        try await store.compact(through: r3)
+        #expect(try await store.compactedRevision() == r3)
+        await expectStoreError(.compacted(compactedRevision: r3)) { _ = try await store.range(prefix: "/k/", at: r1, startAfter: nil, limit: nil) }
+        let atR3 = try await store.range(prefix: "/k/", at: r3, startAfter: nil, limit: nil)
+        #expect(atR3.items.map(\.key) == ["/k/a", "/k/b"])
+        #expect(atR3.items.first?.modRevision == r2)
+        let now = try await store.range(prefix: "/k/", at: nil, startAfter: nil, limit: nil)
+        #expect(now.items.map(\.key) == ["/k/a", "/k/c"])
+        var failure: (any Error)?
+        do {
+            for try await _ in store.watch(prefix: "/k/", after: r1) {}
+        } catch {
+            failure = error
+        }
+        #expect((failure as? StoreError)?.code == .compacted(compactedRevision: r3))
+        let fromCompacted = try await collect(store.watch(prefix: "/k/", after: r3), count: 2)
+        #expect(fromCompacted.map(\.revision) == [r3 + 1, r5])
+    }
+}
+
+@Suite("SQLite store durability")
+struct SQLiteDurabilityTests {
+    @Test("a reopened store has every acknowledged write and its revision")
+    func reopen() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-reopen-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("state.db").path
+        do {
+            let store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path))
+            for i in 0..<20 { _ = try await store.create("/r/\(i)", value: bytes("\(i)")) }
+            _ = try await store.delete("/r/0", ifModRevision: nil)
+            try store.close()
+        }
+        let reopened = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path))
+        #expect(try await reopened.currentRevision() == 21)
+        let items = try await reopened.range(prefix: "/r/", at: nil, startAfter: nil, limit: nil).items
+        #expect(items.count == 19)
+        // A watch from before the restart replays from disk.
+        let replay = try await collect(reopened.watch(prefix: "/r/", after: 19), count: 2)
+        #expect(replay.map(\.revision) == [20, 21])
+        #expect(replay.last?.kind == .delete)
+        try reopened.close()
+    }
+}
