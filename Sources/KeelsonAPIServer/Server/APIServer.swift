@@ -75,19 +75,12 @@ public final class APIServer: Service {
 
     /// Answers one request; every failure becomes a `Status`.
     func respond(to request: Request) async -> Response {
-        var request = request
         do {
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: configuration.maxBodyBytes)
-            } catch let error as HTTPError where error.status == .contentTooLarge {
-                throw Status(code: 413, reason: .requestEntityTooLarge,
-                    message: "Request entity too large: limit is \(configuration.maxBodyBytes)")
-            }
+            let body = try await readBody(of: request)
             let apiRequest = APIRequest(
                 method: request.method.rawValue, path: request.uri.path, query: APIRequest.parseQuery(request.uri.query),
                 contentType: request.headers[.contentType], accept: request.headers[.accept],
-                userAgent: request.headers[.userAgent], body: Array(buffer: body))
+                userAgent: request.headers[.userAgent], body: body)
             return try await route(apiRequest)
         } catch let status as Status {
             if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(status.message)"]) }
@@ -96,6 +89,29 @@ public final class APIServer: Service {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return RESTHandler.statusResponse(.internalError("\(type(of: error)): \(error)"))
         }
+    }
+
+    /// Most bytes of an oversized body read and thrown away so the client, which may send it all before reading
+    /// any answer, gets its 413 instead of a stalled connection.
+    static let oversizedBodyDrainLimit = 64 * 1024 * 1024
+
+    /// Collects the request body, refusing one over the limit with 413 `RequestEntityTooLarge`.
+    private func readBody(of request: Request) async throws -> [UInt8] {
+        var collected: [UInt8] = []
+        var total = 0
+        for try await chunk in request.body {
+            total += chunk.readableBytes
+            if total <= configuration.maxBodyBytes {
+                collected.append(contentsOf: chunk.readableBytesView)
+            } else if total > configuration.maxBodyBytes + Self.oversizedBodyDrainLimit {
+                break
+            }
+        }
+        if total > configuration.maxBodyBytes {
+            throw Status(code: 413, reason: .requestEntityTooLarge,
+                message: "Request entity too large: limit is \(configuration.maxBodyBytes)")
+        }
+        return collected
     }
 
     private func route(_ request: APIRequest) async throws -> Response {

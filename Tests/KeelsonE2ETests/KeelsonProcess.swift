@@ -1,0 +1,179 @@
+import Foundation
+import KeelsonAPI
+import Testing
+
+/// A `keelson server` started from the built binary on a temporary data dir and a free loopback port, and the
+/// real kubectl pointed at it through the kubeconfig the server writes.
+final class KeelsonProcess: @unchecked Sendable {
+    let dataDir: URL
+    let port: Int
+    private var process: Process?
+    private let logURL: URL
+
+    var kubeconfig: String { dataDir.appendingPathComponent("kubeconfig.yaml").path }
+
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["KEELSON_BINARY"] { return URL(fileURLWithPath: path) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for configuration in ["debug", "release"] {
+            let candidate = root.appendingPathComponent(".build/\(configuration)/keelson")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return root.appendingPathComponent(".build/debug/keelson")
+    }
+
+    /// The directory of the versioned kubectl binaries (`kubectl.1.30`, …) beside the one on PATH.
+    static var kubectlDirectory: String? {
+        guard let onPath = try? run("/bin/sh", ["-c", "readlink -f \"$(command -v kubectl)\""]).stdout, !onPath.isEmpty else { return nil }
+        return (onPath.trimmingCharacters(in: .whitespacesAndNewlines) as NSString).deletingLastPathComponent
+    }
+
+    init(dataDir: URL? = nil) throws {
+        self.dataDir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("keelson-e2e-\(UUID().uuidString)")
+        self.port = try Self.freePort()
+        self.logURL = self.dataDir.deletingLastPathComponent().appendingPathComponent("\(self.dataDir.lastPathComponent).log")
+        try FileManager.default.createDirectory(at: self.dataDir, withIntermediateDirectories: true)
+    }
+
+    /// Asks the kernel for an unused loopback port.
+    static func freePort() throws -> Int {
+        let result = try run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        guard let port = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw Failure("no free port: \(result.stderr)")
+        }
+        return port
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    func start() async throws {
+        try? FileManager.default.removeItem(atPath: kubeconfig)
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port), "--disable-agent"]
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        // The kubeconfig appears once the API answers; waiting for it is waiting for readiness.
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: kubeconfig) {
+            guard process.isRunning else { throw Failure("keelson exited early: \(self.log)") }
+            guard Date() < deadline else { throw Failure("keelson did not become ready in 30 s: \(self.log)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+    var isRunning: Bool { process?.isRunning ?? false }
+    var pid: Int32 { process?.processIdentifier ?? 0 }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit status.
+    @discardableResult
+    func stop() async throws -> Int32 {
+        guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning {
+            guard Date() < deadline else {
+                kill(process.processIdentifier, SIGKILL)
+                throw Failure("keelson did not stop within 15 s of SIGTERM")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    /// SIGKILL: the crash a durable store must survive.
+    func crash() async throws {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    func cleanUp() {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: dataDir)
+        try? FileManager.default.removeItem(at: logURL)
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs kubectl (or a versioned `kubectl.1.xx`) against this server.
+    @discardableResult
+    func kubectl(_ arguments: [String], version: String? = nil, stdin: String? = nil, environment: [String: String] = [:]) throws -> Output {
+        let binary: String
+        if let version, let directory = Self.kubectlDirectory {
+            binary = (directory as NSString).appendingPathComponent("kubectl.\(version)")
+        } else {
+            binary = "/usr/bin/env"
+        }
+        let args = binary == "/usr/bin/env" ? ["kubectl"] + arguments : arguments
+        var env = ProcessInfo.processInfo.environment
+        env["KUBECONFIG"] = kubeconfig
+        env.merge(environment) { $1 }
+        return try Self.run(binary, args, stdin: stdin, environment: env)
+    }
+
+    /// kubectl that must succeed; its stdout.
+    @discardableResult
+    func kubectlOK(_ arguments: [String], version: String? = nil, stdin: String? = nil, environment: [String: String] = [:],
+        sourceLocation: SourceLocation = #_sourceLocation) throws -> String
+    {
+        let output = try kubectl(arguments, version: version, stdin: stdin, environment: environment)
+        #expect(output.status == 0, "kubectl \(arguments.joined(separator: " ")) failed: \(output.stderr)", sourceLocation: sourceLocation)
+        return output.stdout
+    }
+
+    static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// Starts a server for the body of one test and always cleans it up.
+func withKeelson(_ body: (KeelsonProcess) async throws -> Void) async throws {
+    let server = try KeelsonProcess()
+    defer { server.cleanUp() }
+    try await server.start()
+    do {
+        try await body(server)
+    } catch {
+        Issue.record("server log:\n\(server.log)")
+        throw error
+    }
+}

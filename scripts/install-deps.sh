@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing Keelson needs on Debian, skipping what is already there.
+set -euo pipefail
+
+need_apt=()
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || need_apt+=(libsqlite3-dev)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "swift is not on PATH: install the Swift 6.3 toolchain first (https://www.swift.org/install/linux/debian/)" >&2
+  exit 1
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  # The end-to-end tests drive the real clients: kubectl (expected on PATH) and the official Python client.
+  python3 -c "import kubernetes, pytest" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check kubernetes pytest
+  command -v kubectl >/dev/null 2>&1 || { echo "kubectl is not on PATH; the end-to-end tests need it" >&2; exit 1; }
+fi
