@@ -51,7 +51,7 @@ struct ServerCommand: AsyncParsableCommand {
                 }
             })
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: apiServer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [.init(service: Compactor(store: store, logger: Logger(label: "keelson.compactor"))), .init(service: apiServer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try store.close()
     }

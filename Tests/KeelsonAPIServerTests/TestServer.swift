@@ -16,6 +16,10 @@ struct TestServer {
     }
 
     static func run(_ body: @escaping @Sendable (TestServer.Client) async throws -> Void) async throws {
+        try await run { client, _ in try await body(client) }
+    }
+
+    static func run(_ body: @escaping @Sendable (TestServer.Client, SQLiteStore) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-api-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: dir.appendingPathComponent("state.db").path))
@@ -24,7 +28,7 @@ struct TestServer {
         let server = APIServer(configuration: APIServerConfiguration(host: "127.0.0.1", port: 0), store: store, logger: logger)
         try await server.bootstrap()
         try await server.makeApplication().test(.router) { client in
-            try await body(Client(client: client))
+            try await body(Client(client: client), store)
         }
         try store.close()
     }

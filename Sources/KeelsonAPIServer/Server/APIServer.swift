@@ -86,8 +86,9 @@ public final class APIServer: Service {
             if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(status.message)"]) }
             return RESTHandler.statusResponse(status)
         } catch {
-            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return RESTHandler.statusResponse(.internalError("\(type(of: error)): \(error)"))
+            let status = Status(mapping: error, definition: nil, name: "")
+            if status.code >= 500 { logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"]) }
+            return RESTHandler.statusResponse(status)
         }
     }
 
