@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "keelson", targets: ["keelson"]),
+        // For the benchmark package only: the embedded store measured without the API server in front.
+        .library(name: "KeelsonStoreForBenchmarks", targets: ["KeelsonStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),

@@ -31,7 +31,7 @@ enum Kubeconfig {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         let temporary = path + ".tmp"
-        FileManager.default.createFile(atPath: temporary, contents: Data(render(server: server).utf8),
+        _ = FileManager.default.createFile(atPath: temporary, contents: Data(render(server: server).utf8),
             attributes: [.posixPermissions: mode])
         _ = try? FileManager.default.removeItem(atPath: path)
         try FileManager.default.moveItem(atPath: temporary, toPath: path)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark on loopback, in one run: the embedded store, the API server, and etcd 3.4 (Debian's
+# etcd-server) as the reference. Prints one line per measurement; figures go to docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
+CLIENTS="${CLIENTS:-1,8,64}"
+
+command -v etcd >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
+swift build -c release --product keelson
+(cd Benchmarks && swift build -c release --product keelson-bench)
+BENCH=Benchmarks/.build/release/keelson-bench
+
+work=$(mktemp -d /tmp/keelson-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ETCD_CLIENT=$(free_port); ETCD_PEER=$(free_port); API_PORT=$(free_port)
+
+etcd --name bench --data-dir "$work/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+  --initial-cluster "bench=http://127.0.0.1:$ETCD_PEER" --log-level error >"$work/etcd.log" 2>&1 &
+pids+=($!)
+.build/release/keelson server --data-dir "$work/keelson" --https-listen-port "$API_PORT" --disable-agent >"$work/keelson.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 200); do
+  curl -sf "http://127.0.0.1:$ETCD_CLIENT/health" >/dev/null 2>&1 && [ -f "$work/keelson/kubeconfig.yaml" ] && break
+  sleep 0.1
+done
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(df -h "$work" | awk 'NR==2 {print $1}')"
+echo "etcd: $(etcd --version | head -1)"
+"$BENCH" etcd --endpoint "http://127.0.0.1:$ETCD_CLIENT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
+"$BENCH" store --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --dir "$work/store"
+"$BENCH" api --server "http://127.0.0.1:$API_PORT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
+"$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 100 --events 500
+echo "keelson server RSS after the run: $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/"${pids[1]}"/status)"
