@@ -109,7 +109,7 @@ public final class SQLiteStore: Store {
     }
 
     private static func meta(_ db: Database, _ name: String) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = ?", arguments: [name]) ?? 0
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE name = ?"), arguments: [name]) ?? 0
     }
 
     // MARK: Reads
@@ -133,16 +133,18 @@ public final class SQLiteStore: Store {
             let current = try Self.meta(db, "revision")
             if let revision, revision < current {
                 try self.checkReadable(revision, current: current)
-                guard let row = try Row.fetchOne(db, sql: """
+                let statement = try db.cachedStatement(sql: """
                     SELECT create_rev, rev, value, deleted FROM log WHERE key = ? AND rev <= ? ORDER BY rev DESC LIMIT 1
-                    """, arguments: [key, revision]), (row[3] as Int64) == 0
+                    """)
+                guard let row = try Row.fetchOne(statement, arguments: [key, revision]), (row[3] as Int64) == 0
                 else { return nil }
                 return StoredValue(key: key, value: Self.bytes(row[2]), createRevision: row[0], modRevision: row[1])
             }
             if let revision, revision > current { try self.checkReadable(revision, current: current) }
-            guard let row = try Row.fetchOne(db, sql: """
+            let statement = try db.cachedStatement(sql: """
                 SELECT kv.create_rev, kv.mod_rev, log.value FROM kv JOIN log ON log.rev = kv.mod_rev WHERE kv.key = ?
-                """, arguments: [key])
+                """)
+            guard let row = try Row.fetchOne(statement, arguments: [key])
             else { return nil }
             return StoredValue(key: key, value: Self.bytes(row[2]), createRevision: row[0], modRevision: row[1])
         }
@@ -163,7 +165,9 @@ public final class SQLiteStore: Store {
                 conditions.append("key > ?")
                 arguments += [startAfter]
             }
-            let limitClause = limit.map { " LIMIT \($0 + 1)" } ?? ""
+            // Bound as a parameter (-1 is "no limit" to SQLite) so one cached statement serves every page size.
+            let limitClause = " LIMIT ?"
+            let limitValue = limit.map { $0 + 1 } ?? -1
             let sql: String
             if readRevision == current {
                 sql = """
@@ -171,6 +175,7 @@ public final class SQLiteStore: Store {
                     WHERE \(conditions.joined(separator: " AND ")) ORDER BY key\(limitClause)) AS k
                     JOIN log l ON l.rev = k.mod_rev ORDER BY k.key
                     """
+                arguments += [limitValue]
             } else {
                 arguments += [readRevision]
                 sql = """
@@ -180,9 +185,10 @@ public final class SQLiteStore: Store {
                         FROM log WHERE \(conditions.joined(separator: " AND ")) AND rev <= ?
                     ) WHERE newest = 1 AND deleted = 0 ORDER BY key\(limitClause)
                     """
+                arguments += [limitValue]
             }
             var items: [StoredValue] = []
-            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
             while let row = try rows.next() {
                 items.append(StoredValue(key: row[0], value: Self.bytes(row[3]), createRevision: row[1], modRevision: row[2]))
             }

@@ -56,6 +56,8 @@ extension JSONValue {
         }
         set {
             guard case .object(var o) = self else { return }
+            // Drop this enum's reference first, so the dictionary is uniquely held and mutates in place.
+            self = .null
             o[key] = newValue
             self = .object(o)
         }
@@ -73,6 +75,10 @@ extension JSONValue {
 
     /// Sets the value at a path of object keys, creating intermediate objects as needed.
     public mutating func setValue(_ value: JSONValue?, at path: [String]) {
+        setValue(value, at: path[...])
+    }
+
+    private mutating func setValue(_ value: JSONValue?, at path: ArraySlice<String>) {
         guard let first = path.first else {
             if let value { self = value }
             return
@@ -83,12 +89,14 @@ extension JSONValue {
             setValue(value, at: path)
             return
         }
+        // Take the dictionary and the child out of their containers so both mutate in place (no copy-on-write).
+        self = .null
         if path.count == 1 {
             o[first] = value
         } else {
-            var child = o[first] ?? .object([:])
+            var child = o.removeValue(forKey: first) ?? .object([:])
             if case .object = child {} else { child = .object([:]) }
-            child.setValue(value, at: Array(path.dropFirst()))
+            child.setValue(value, at: path.dropFirst())
             o[first] = child
         }
         self = .object(o)

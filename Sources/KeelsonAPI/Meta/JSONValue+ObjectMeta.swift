@@ -8,11 +8,7 @@ extension JSONValue {
     private func metadataString(_ key: String) -> String? { self["metadata"]?[key]?.stringValue }
 
     private mutating func setMetadata(_ key: String, _ value: JSONValue?) {
-        if case .object = self {} else { return }
-        var meta = self["metadata"] ?? .object([:])
-        if case .object = meta {} else { meta = .object([:]) }
-        meta[key] = value
-        self["metadata"] = meta
+        setValue(value, at: ["metadata", key])
     }
 
     public var name: String? {

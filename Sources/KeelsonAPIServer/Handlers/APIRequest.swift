@@ -34,6 +34,7 @@ struct APIRequest: Sendable {
     }
 
     static func percentDecode(_ text: Substring) -> String {
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return String(text) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var iterator = Array(text.utf8).makeIterator()

@@ -10,11 +10,13 @@ final class RESTHandler: Sendable {
     let store: any Store
     let registry: ResourceRegistry
     let logger: Logger
+    let namespaces: NamespaceCache?
 
-    init(store: any Store, registry: ResourceRegistry, logger: Logger) {
+    init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil) {
         self.store = store
         self.registry = registry
         self.logger = logger
+        self.namespaces = namespaces
     }
 
     static func supportedFieldSelectors(_ definition: ResourceDefinition) -> Set<String> {
@@ -256,13 +258,16 @@ final class RESTHandler: Sendable {
     }
 
     private func checkNamespaceAcceptsContent(_ namespace: String, object: JSONValue, definition: ResourceDefinition) async throws {
-        guard let namespaces = registry.lookup(group: "", version: "v1", resource: "namespaces"),
-            let stored = try await store.get(namespaces.key(namespace: nil, name: namespace), at: nil)
-        else {
-            throw Status.notFound("namespaces", group: "", name: namespace)
+        var state = namespaces?.state(of: namespace)
+        if state == nil {
+            guard let namespaces = registry.lookup(group: "", version: "v1", resource: "namespaces"),
+                let stored = try await store.get(namespaces.key(namespace: nil, name: namespace), at: nil)
+            else {
+                throw Status.notFound("namespaces", group: "", name: namespace)
+            }
+            state = NamespaceCache.state(of: try ObjectCodec.decodeStored(stored))
         }
-        let ns = try ObjectCodec.decodeStored(stored)
-        if ns.deletionTimestamp != nil || ns.value(at: ["status", "phase"])?.stringValue == "Terminating" {
+        if state == .terminating {
             throw Status.forbidden(definition.plural, group: definition.group, name: object.name ?? "",
                 "unable to create new content in namespace \(namespace) because it is being terminated")
         }

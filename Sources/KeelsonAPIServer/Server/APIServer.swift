@@ -24,6 +24,7 @@ public final class APIServer: Service {
     let handler: RESTHandler
     let discovery: Discovery
     let openAPI: OpenAPIDocuments
+    let namespaceCache: NamespaceCache
     let logger: Logger
     private let onListening: @Sendable (Int) async -> Void
 
@@ -33,7 +34,10 @@ public final class APIServer: Service {
     {
         self.configuration = configuration
         let registry = ResourceRegistry(BuiltinResources.all)
-        self.handler = RESTHandler(store: store, registry: registry, logger: logger)
+        let namespaceCache = NamespaceCache(store: store, prefix: registry.lookup(group: "", version: "v1", resource: "namespaces")!.keyPrefix,
+            logger: logger)
+        self.namespaceCache = namespaceCache
+        self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache)
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger
@@ -55,7 +59,11 @@ public final class APIServer: Service {
 
     public func run() async throws {
         try await bootstrap()
-        try await makeApplication().run()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.namespaceCache.run() }
+            try await self.makeApplication().run()
+            group.cancelAll()
+        }
     }
 
     /// The HTTP application serving this API (exposed so tests can drive it without a socket).
