@@ -152,6 +152,7 @@ struct WatchBench: AsyncParsableCommand {
     @Option(help: "API server URL") var server: String = "http://127.0.0.1:6443"
     @Option(help: "Concurrent watchers") var watchers: Int = 100
     @Option(help: "Objects created while they watch") var events: Int = 500
+    @Option(help: "Creates per second (0: as fast as 8 producers go)") var rate: Int = 0
 
     func run() async throws {
         try await withBenchmarkClient(connections: watchers + 8) { client in try await measure(client) }
@@ -198,12 +199,24 @@ struct WatchBench: AsyncParsableCommand {
                 if connected == watchers { break }
             }
             let start = ContinuousClock.now
-            await withTaskGroup(of: Void.self) { producers in
-                for worker in 0..<8 {
-                    producers.addTask {
-                        for i in stride(from: worker, to: expected, by: 8) {
-                            let body = #"{"metadata":{"name":"w\#(i)"},"data":{"t":"\#(wallNanos())"}}"#
-                            _ = try? await client.send(.POST, base, body: body)
+            if rate > 0 {
+                // Paced: one create every 1/rate seconds, to measure delivery delay without queueing.
+                let interval = Duration.nanoseconds(1_000_000_000 / rate)
+                var next = ContinuousClock.now
+                for i in 0..<expected {
+                    next += interval
+                    let body = #"{"metadata":{"name":"w\#(i)"},"data":{"t":"\#(wallNanos())"}}"#
+                    _ = try? await client.send(.POST, base, body: body)
+                    try? await Task.sleep(until: next)
+                }
+            } else {
+                await withTaskGroup(of: Void.self) { producers in
+                    for worker in 0..<8 {
+                        producers.addTask {
+                            for i in stride(from: worker, to: expected, by: 8) {
+                                let body = #"{"metadata":{"name":"w\#(i)"},"data":{"t":"\#(wallNanos())"}}"#
+                                _ = try? await client.send(.POST, base, body: body)
+                            }
                         }
                     }
                 }
@@ -214,6 +227,6 @@ struct WatchBench: AsyncParsableCommand {
             return (all, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
         let stats = RunStats(operations: result.0.count, errors: watchers * expected - result.0.count, seconds: result.1, latenciesMicros: result.0)
-        print(stats.line("watch events to \(watchers) watchers"))
+        print(stats.line("watch events to \(watchers) watchers" + (rate > 0 ? " at \(rate)/s" : "")))
     }
 }

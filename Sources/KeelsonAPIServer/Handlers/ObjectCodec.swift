@@ -14,6 +14,12 @@ enum ObjectCodec {
         switch mediaType {
         case "application/yaml", "application/apply-patch+yaml", "text/yaml":
             return try decodeYAML(body)
+        case "application/vnd.kubernetes.protobuf":
+            do {
+                return try ProtobufTranscoder.decode(body)
+            } catch {
+                throw Status(code: 415, reason: .unsupportedMediaType, message: "error decoding protobuf request body: \(error.message)")
+            }
         case "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
             "application/json-patch+json", "*/*", "":
             do {
@@ -23,7 +29,7 @@ enum ObjectCodec {
             }
         default:
             throw Status(code: 415, reason: .unsupportedMediaType,
-                message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml")
+                message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
         }
     }
 
