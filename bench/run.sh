@@ -41,5 +41,7 @@ echo "etcd: $(etcd --version | head -1)"
 "$BENCH" etcd --endpoint "http://127.0.0.1:$ETCD_CLIENT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
 "$BENCH" store --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --dir "$work/store"
 "$BENCH" api --server "http://127.0.0.1:$API_PORT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
+"$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 1 --events 300 --rate 100
+"$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 100 --events 300 --rate 100
 "$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 100 --events 500
 echo "keelson server RSS after the run: $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/"${pids[1]}"/status)"
