@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
 import KeelsonAPIServer
+import KeelsonClient
+import KeelsonControllers
+import KeelsonClient
+import KeelsonControllers
 import KeelsonStore
 import Logging
 import ServiceLifecycle
@@ -50,9 +54,25 @@ struct ServerCommand: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("keelson: cannot write kubeconfig \(kubeconfigPath): \(error)\n".utf8))
                 }
             })
+        // Listed store-side first: shutdown runs in reverse, so clients stop before the server they talk to.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: Compactor(store: store, logger: Logger(label: "keelson.compactor"))),
+            .init(service: apiServer),
+        ]
+        var client: APIClient?
+        if config.runControllerManager {
+            // In-process components still talk to the API server over its REST API, as in Kubernetes.
+            let loopback = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+            let address = loopback.contains(":") ? "[\(loopback)]" : loopback
+            let controllerClient = APIClient(configuration: ClientConfiguration(
+                server: "http://\(address):\(config.port)", userAgent: "keelson-controller-manager"))
+            client = controllerClient
+            services.append(.init(service: ControllerManager(client: controllerClient, logger: Logger(label: "keelson.controllers"))))
+        }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: Compactor(store: store, logger: Logger(label: "keelson.compactor"))), .init(service: apiServer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        try await client?.shutdown()
         try store.close()
     }
 }

@@ -14,6 +14,7 @@ struct ServerConfiguration {
     var kubeconfigMode: Int
     var datastore: Datastore
     var logLevel: Logger.Level
+    var runControllerManager: Bool
 
     struct Invalid: Error, CustomStringConvertible {
         var description: String
@@ -41,5 +42,6 @@ struct ServerConfiguration {
             throw Invalid(description: "--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         logLevel = level
+        runControllerManager = !flags.disableControllerManager
     }
 }

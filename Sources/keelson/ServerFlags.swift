@@ -23,6 +23,9 @@ struct ServerFlags: ParsableArguments {
     @Flag(help: "(agent) Run the control plane only, without the node agent")
     var disableAgent = false
 
+    @Flag(help: "(components) Do not run the controller manager")
+    var disableControllerManager = false
+
     @Option(help: "(agent) Node name")
     var nodeName: String?
 

@@ -165,3 +165,21 @@ extension Status {
         group.isEmpty ? resource : "\(resource).\(group)"
     }
 }
+
+extension Status {
+    /// Reads a `Status` a server answered with; nil when the value is not one.
+    public init?(json: JSONValue) {
+        guard json.kind == "Status", let code = json["code"]?.intValue else { return nil }
+        self.init(code: Int(code), reason: json["reason"]?.stringValue.map(StatusReason.init(rawValue:)),
+            message: json["message"]?.stringValue ?? "")
+        if let details = json["details"] {
+            var d = Details(name: details["name"]?.stringValue, group: details["group"]?.stringValue,
+                kind: details["kind"]?.stringValue, uid: details["uid"]?.stringValue)
+            d.causes = (details["causes"]?.arrayValue ?? []).map {
+                Cause(reason: $0["reason"]?.stringValue ?? "", message: $0["message"]?.stringValue ?? "", field: $0["field"]?.stringValue)
+            }
+            self.details = d
+        }
+        succeeded = json["status"]?.stringValue == "Success"
+    }
+}

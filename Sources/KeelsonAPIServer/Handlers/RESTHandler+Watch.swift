@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import KeelsonAPI
 import KeelsonStore
+import ServiceLifecycle
 
 extension RESTHandler {
     private enum WatchItem: Sendable {
@@ -75,6 +76,12 @@ extension RESTHandler {
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)
+                    sink.yield(.end)
+                }
+                // A watch would hold the server's graceful shutdown until its timeout; end it instead, and the
+                // client resumes from its last resourceVersion against the next server.
+                group.addTask {
+                    try await gracefulShutdown()
                     sink.yield(.end)
                 }
                 if bookmarks {

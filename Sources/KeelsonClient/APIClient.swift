@@ -1,0 +1,246 @@
+import AsyncHTTPClient
+import Foundation
+import KeelsonAPI
+import NIOCore
+import NIOHTTP1
+
+/// One event of a watch.
+public struct WatchEvent: Sendable {
+    public enum EventType: String, Sendable {
+        case added = "ADDED"
+        case modified = "MODIFIED"
+        case deleted = "DELETED"
+        case bookmark = "BOOKMARK"
+        case error = "ERROR"
+    }
+
+    public var type: EventType
+    public var object: JSONValue
+}
+
+/// The options of a list or watch.
+public struct ListOptions: Sendable {
+    public var labelSelector: String?
+    public var fieldSelector: String?
+    public var limit: Int?
+    public var continueToken: String?
+    public var resourceVersion: String?
+    public var timeoutSeconds: Int?
+    public var allowWatchBookmarks = false
+
+    public init(labelSelector: String? = nil, fieldSelector: String? = nil, limit: Int? = nil, resourceVersion: String? = nil,
+        timeoutSeconds: Int? = nil, allowWatchBookmarks: Bool = false)
+    {
+        self.labelSelector = labelSelector
+        self.fieldSelector = fieldSelector
+        self.limit = limit
+        self.resourceVersion = resourceVersion
+        self.timeoutSeconds = timeoutSeconds
+        self.allowWatchBookmarks = allowWatchBookmarks
+    }
+
+    var queryItems: [(String, String)] {
+        var items: [(String, String)] = []
+        if let labelSelector { items.append(("labelSelector", labelSelector)) }
+        if let fieldSelector { items.append(("fieldSelector", fieldSelector)) }
+        if let limit { items.append(("limit", String(limit))) }
+        if let continueToken { items.append(("continue", continueToken)) }
+        if let resourceVersion { items.append(("resourceVersion", resourceVersion)) }
+        if let timeoutSeconds { items.append(("timeoutSeconds", String(timeoutSeconds))) }
+        if allowWatchBookmarks { items.append(("allowWatchBookmarks", "true")) }
+        return items
+    }
+}
+
+/// One page of a list.
+public struct ObjectList: Sendable {
+    public var items: [JSONValue]
+    public var resourceVersion: String
+    public var continueToken: String?
+}
+
+/// The Kubernetes REST API over HTTP, for any resource: the dynamic client every Keelson component builds on.
+public final class APIClient: Sendable {
+    public enum PatchType: String, Sendable {
+        case json = "application/json-patch+json"
+        case merge = "application/merge-patch+json"
+        case strategic = "application/strategic-merge-patch+json"
+    }
+
+    public let configuration: ClientConfiguration
+    private let http: HTTPClient
+    private let ownsHTTPClient: Bool
+
+    /// - Parameter httpClient: a shared client; when nil the API client owns one and `shutdown()` ends it.
+    public init(configuration: ClientConfiguration, httpClient: HTTPClient? = nil) {
+        self.configuration = configuration
+        if let httpClient {
+            self.http = httpClient
+            self.ownsHTTPClient = false
+        } else {
+            var config = HTTPClient.Configuration()
+            config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+            self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            self.ownsHTTPClient = true
+        }
+    }
+
+    public func shutdown() async throws {
+        if ownsHTTPClient { try await http.shutdown() }
+    }
+
+    // MARK: Verbs
+
+    public func get(_ resource: ResourceReference, namespace: String? = nil, name: String, subresource: String? = nil) async throws -> JSONValue {
+        try await send(.GET, resource.path(namespace: namespace, name: name, subresource: subresource))
+    }
+
+    public func list(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> ObjectList {
+        let value = try await send(.GET, resource.path(namespace: namespace), query: options.queryItems)
+        return ObjectList(items: value["items"]?.arrayValue ?? [],
+            resourceVersion: value["metadata"]?["resourceVersion"]?.stringValue ?? "",
+            continueToken: value["metadata"]?["continue"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// Every object, following `continue` tokens page by page.
+    public func listAll(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> ObjectList {
+        var options = options
+        if options.limit == nil { options.limit = 500 }
+        var items: [JSONValue] = []
+        while true {
+            let page = try await list(resource, namespace: namespace, options: options)
+            items += page.items
+            guard let next = page.continueToken else { return ObjectList(items: items, resourceVersion: page.resourceVersion) }
+            options.continueToken = next
+        }
+    }
+
+    @discardableResult
+    public func create(_ resource: ResourceReference, namespace: String? = nil, _ object: JSONValue) async throws -> JSONValue {
+        try await send(.POST, resource.path(namespace: namespace), body: object)
+    }
+
+    @discardableResult
+    public func update(_ resource: ResourceReference, namespace: String? = nil, _ object: JSONValue, subresource: String? = nil) async throws -> JSONValue {
+        try await send(.PUT, resource.path(namespace: namespace, name: object.name ?? "", subresource: subresource), body: object)
+    }
+
+    @discardableResult
+    public func patch(_ resource: ResourceReference, namespace: String? = nil, name: String, _ patch: JSONValue,
+        type: PatchType = .merge, subresource: String? = nil) async throws -> JSONValue
+    {
+        try await send(.PATCH, resource.path(namespace: namespace, name: name, subresource: subresource), body: patch, contentType: type.rawValue)
+    }
+
+    @discardableResult
+    public func delete(_ resource: ResourceReference, namespace: String? = nil, name: String, options: JSONValue? = nil) async throws -> JSONValue {
+        try await send(.DELETE, resource.path(namespace: namespace, name: name), body: options)
+    }
+
+    @discardableResult
+    public func deleteCollection(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> JSONValue {
+        try await send(.DELETE, resource.path(namespace: namespace), query: options.queryItems)
+    }
+
+    /// Any path, for discovery documents and subresources the typed verbs do not cover.
+    public func raw(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
+        try await send(method, path, body: body)
+    }
+
+    // MARK: Watch
+
+    /// The events after `options.resourceVersion`, until the server ends the stream or the task is cancelled.
+    /// An ERROR event (such as 410 Expired) ends the stream with an `APIError`.
+    public func watch(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions) -> AsyncThrowingStream<WatchEvent, any Error> {
+        var query = options.queryItems
+        query.append(("watch", "true"))
+        let path = resource.path(namespace: namespace)
+        let request = makeRequest(.GET, path, query: query, body: nil, contentType: nil)
+        let http = self.http
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let response = try await http.execute(request, timeout: .seconds(Int64(options.timeoutSeconds ?? 1800) + 30))
+                    guard response.status == .ok else {
+                        let body = try await response.body.collect(upTo: 1 << 20)
+                        throw Self.error(method: "GET", path: path, status: Int(response.status.code), body: Array(buffer: body))
+                    }
+                    var pending: [UInt8] = []
+                    for try await chunk in response.body {
+                        pending.append(contentsOf: chunk.readableBytesView)
+                        while let newline = pending.firstIndex(of: 10) {
+                            let line = Array(pending[..<newline])
+                            pending.removeSubrange(...newline)
+                            if line.isEmpty { continue }
+                            let value = try JSONParser.parse(line)
+                            guard let type = value["type"]?.stringValue.flatMap(WatchEvent.EventType.init(rawValue:)),
+                                let object = value["object"]
+                            else { continue }
+                            if type == .error {
+                                throw APIError(status: Status(json: object) ?? .internalError("watch error"), method: "GET", path: path)
+                            }
+                            continuation.yield(WatchEvent(type: type, object: object))
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    // MARK: Transport
+
+    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: JSONValue?, contentType: String?) -> HTTPClientRequest {
+        var url = configuration.server + path
+        if !query.isEmpty {
+            url += "?" + query.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: configuration.userAgent)
+        if let token = configuration.bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType ?? "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body.encoded()))
+        }
+        return request
+    }
+
+    private static let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            if unreserved.contains(byte) {
+                out.append(Character(Unicode.Scalar(byte)))
+            } else {
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil,
+        contentType: String? = nil) async throws -> JSONValue
+    {
+        let request = makeRequest(method, path, query: query, body: body, contentType: contentType)
+        let response = try await http.execute(request, timeout: .seconds(60))
+        let bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
+        let code = Int(response.status.code)
+        guard (200..<300).contains(code) else {
+            throw Self.error(method: method.rawValue, path: path, status: code, body: bytes)
+        }
+        if bytes.isEmpty { return .null }
+        return try JSONParser.parse(bytes)
+    }
+
+    private static func error(method: String, path: String, status code: Int, body: [UInt8]) -> APIError {
+        let status = (try? JSONParser.parse(body)).flatMap(Status.init(json:))
+            ?? Status(code: code, reason: nil, message: String(decoding: body.prefix(512), as: UTF8.self))
+        return APIError(status: status, method: method, path: path)
+    }
+}

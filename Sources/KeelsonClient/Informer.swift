@@ -1,0 +1,180 @@
+import KeelsonAPI
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A change the informer saw. Deletes carry the last state it knew.
+public enum InformerEvent: Sendable {
+    case added(JSONValue)
+    case updated(old: JSONValue, new: JSONValue)
+    case deleted(JSONValue)
+}
+
+/// client-go's shared informer for one resource: list, then watch from the list's resourceVersion, keeping a local
+/// cache that listers read without a request; relists when the watch answers 410.
+///
+/// Handlers run on the informer's task and must return promptly: compute keys, enqueue, return. The cache is
+/// eventually consistent with the server; per object, events arrive in order.
+public final class Informer: Service, Sendable {
+    public typealias Handler = @Sendable (InformerEvent) -> Void
+
+    private struct State {
+        var objects: [String: JSONValue] = [:]
+        var handlers: [Handler] = []
+        var synced = false
+        var syncWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
+        var nextWaiter = 0
+    }
+
+    public let resource: ResourceReference
+    private let client: APIClient
+    private let namespace: String?
+    private let options: ListOptions
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(client: APIClient, resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions(),
+        logger: Logger)
+    {
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.options = options
+        self.logger = logger
+    }
+
+    /// `namespace/name`, or `name` for cluster-scoped objects: the key of the cache and of work queues.
+    public static func key(of object: JSONValue) -> String {
+        if let namespace = object.namespace, !namespace.isEmpty { return "\(namespace)/\(object.name ?? "")" }
+        return object.name ?? ""
+    }
+
+    public static func split(key: String) -> (namespace: String?, name: String) {
+        guard let slash = key.firstIndex(of: "/") else { return (nil, key) }
+        return (String(key[..<slash]), String(key[key.index(after: slash)...]))
+    }
+
+    public func addHandler(_ handler: @escaping Handler) {
+        state.withLock { $0.handlers.append(handler) }
+    }
+
+    // MARK: Lister
+
+    public func get(_ key: String) -> JSONValue? { state.withLock { $0.objects[key] } }
+
+    public func get(namespace: String?, name: String) -> JSONValue? {
+        get(namespace.map { "\($0)/\(name)" } ?? name)
+    }
+
+    public func list(namespace: String? = nil) -> [JSONValue] {
+        state.withLock { s in
+            guard let namespace else { return Array(s.objects.values) }
+            return s.objects.values.filter { $0.namespace == namespace }
+        }
+    }
+
+    public var hasSynced: Bool { state.withLock { $0.synced } }
+
+    /// Returns once the first list has filled the cache; throws `CancellationError` if the task is cancelled first.
+    public func waitUntilSynced() async throws {
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome = state.withLock { s -> Result<Void, any Error>? in
+                    if s.synced { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    s.syncWaiters[id] = continuation
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.syncWaiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    // MARK: Loop
+
+    public func run() async throws {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown {
+                    let list = try await self.client.listAll(self.resource, namespace: self.namespace, options: self.options)
+                    self.replace(with: list.items)
+                    try await self.follow(from: list.resourceVersion)
+                }
+                backoff = .milliseconds(100)
+            } catch is CancellationError {
+                return
+            } catch let error as APIError where error.isGone {
+                logger.debug("watch expired; relisting", metadata: ["resource": "\(resource)"])
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                logger.debug("list/watch failed; retrying", metadata: ["resource": "\(resource)", "error": "\(error)"])
+                let delay = backoff
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                backoff = min(backoff * 2, .seconds(10))
+            }
+        }
+    }
+
+    /// Follows the watch from `resourceVersion`, resuming from the last event seen when the stream ends.
+    private func follow(from resourceVersion: String) async throws {
+        var last = resourceVersion
+        while !Task.isCancelled {
+            var watchOptions = options
+            watchOptions.resourceVersion = last
+            watchOptions.allowWatchBookmarks = true
+            watchOptions.timeoutSeconds = 300
+            for try await event in client.watch(resource, namespace: namespace, options: watchOptions) {
+                if let rv = event.object.resourceVersion { last = rv }
+                apply(event)
+            }
+        }
+    }
+
+    private func replace(with items: [JSONValue]) {
+        let (handlers, events, waiters) = state.withLock { s -> ([Handler], [InformerEvent], [CheckedContinuation<Void, any Error>]) in
+            var fresh: [String: JSONValue] = [:]
+            for item in items { fresh[Self.key(of: item)] = item }
+            var events: [InformerEvent] = []
+            for (key, object) in fresh {
+                if let old = s.objects[key] {
+                    if old.resourceVersion != object.resourceVersion { events.append(.updated(old: old, new: object)) }
+                } else {
+                    events.append(.added(object))
+                }
+            }
+            for (key, old) in s.objects where fresh[key] == nil { events.append(.deleted(old)) }
+            s.objects = fresh
+            s.synced = true
+            defer { s.syncWaiters = [:] }
+            return (s.handlers, events, Array(s.syncWaiters.values))
+        }
+        for event in events { for handler in handlers { handler(event) } }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func apply(_ event: WatchEvent) {
+        let key = Self.key(of: event.object)
+        let (handlers, informerEvent) = state.withLock { s -> ([Handler], InformerEvent?) in
+            switch event.type {
+            case .added, .modified:
+                let old = s.objects.updateValue(event.object, forKey: key)
+                return (s.handlers, old.map { .updated(old: $0, new: event.object) } ?? .added(event.object))
+            case .deleted:
+                s.objects[key] = nil
+                return (s.handlers, .deleted(event.object))
+            case .bookmark, .error:
+                return (s.handlers, nil)
+            }
+        }
+        guard let informerEvent else { return }
+        for handler in handlers { handler(informerEvent) }
+    }
+}

@@ -1,0 +1,36 @@
+import KeelsonAPI
+
+/// A resource of the API, as the REST paths name it: group, version, plural, and whether it lives in namespaces.
+public struct ResourceReference: Hashable, Sendable, CustomStringConvertible {
+    public var group: String
+    public var version: String
+    public var resource: String
+    public var namespaced: Bool
+
+    public init(group: String, version: String, resource: String, namespaced: Bool) {
+        self.group = group
+        self.version = version
+        self.resource = resource
+        self.namespaced = namespaced
+    }
+
+    public var description: String { group.isEmpty ? resource : "\(resource).\(group)" }
+
+    /// `/api/v1/namespaces/NS/pods/NAME/status` and its shorter forms.
+    public func path(namespace: String? = nil, name: String? = nil, subresource: String? = nil) -> String {
+        var path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
+        if namespaced, let namespace { path += "/namespaces/\(namespace)" }
+        path += "/\(resource)"
+        if let name { path += "/\(name)" }
+        if let subresource { path += "/\(subresource)" }
+        return path
+    }
+}
+
+extension ResourceReference {
+    public static let namespaces = ResourceReference(group: "", version: "v1", resource: "namespaces", namespaced: false)
+    public static let serviceAccounts = ResourceReference(group: "", version: "v1", resource: "serviceaccounts", namespaced: true)
+    public static let pods = ResourceReference(group: "", version: "v1", resource: "pods", namespaced: true)
+    public static let configMaps = ResourceReference(group: "", version: "v1", resource: "configmaps", namespaced: true)
+    public static let leases = ResourceReference(group: "coordination.k8s.io", version: "v1", resource: "leases", namespaced: true)
+}

@@ -1,0 +1,34 @@
+import Foundation
+import KeelsonAPI
+import Testing
+
+@Suite("Controllers in keelson server", .serialized)
+struct ControllerTests {
+    @Test("every namespace gets a default ServiceAccount, recreated when deleted")
+    func defaultServiceAccount() async throws {
+        try await withKeelson { k in
+            try k.kubectlOK(["create", "namespace", "team-a"])
+            try await eventually { try k.kubectl(["get", "sa", "default", "-n", "team-a"]).status == 0 }
+            try k.kubectlOK(["delete", "sa", "default", "-n", "team-a"])
+            try await eventually { try k.kubectl(["get", "sa", "default", "-n", "team-a"]).status == 0 }
+            #expect(try k.kubectl(["get", "sa", "default", "-n", "kube-system"]).status == 0)
+        }
+    }
+
+    @Test("deleting a namespace deletes the 100 objects in it, then the namespace")
+    func namespaceDeletion() async throws {
+        try await withKeelson { k in
+            try k.kubectlOK(["create", "namespace", "doomed"])
+            var manifest = ""
+            for i in 0..<100 {
+                manifest += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-\(i), namespace: doomed}\n"
+            }
+            try k.kubectlOK(["create", "-f", "-"], stdin: manifest)
+            #expect(try k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).split(separator: "\n").count == 100)
+            let deleted = try k.kubectl(["delete", "namespace", "doomed", "--timeout=60s"])
+            #expect(deleted.status == 0, "\(deleted.stderr)")
+            #expect(try k.kubectl(["get", "namespace", "doomed"]).status != 0)
+            #expect(try k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).isEmpty)
+        }
+    }
+}
