@@ -79,6 +79,13 @@ enum TablePrinter {
         return "\(hours / 24 / 365)y"
     }
 
+    /// At most three items, then a count, as kubectl prints endpoint lists: `a,b,c + 2 more...`.
+    static func abbreviated(_ items: [String], empty: String) -> String {
+        if items.isEmpty { return empty }
+        if items.count <= 3 { return items.joined(separator: ",") }
+        return items.prefix(3).joined(separator: ",") + " + \(items.count - 3) more..."
+    }
+
     static func joinedOrNone(_ values: [String]) -> String {
         values.isEmpty ? "<none>" : values.joined(separator: ",")
     }

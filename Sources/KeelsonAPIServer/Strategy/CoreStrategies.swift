@@ -279,7 +279,7 @@ enum CoreStrategies {
                     if ports.isEmpty { items.append(ip) } else { items += ports.map { "\(ip):\($0)" } }
                 }
             }
-            let text = items.isEmpty ? "<none>" : (items.count > 3 ? items.prefix(3).joined(separator: ",") + " + \(items.count - 3) more..." : items.joined(separator: ","))
+            let text = TablePrinter.abbreviated(items, empty: "<none>")
             return [.string(text), .string(TablePrinter.age(of: ep, now: now))]
         }
     )
@@ -381,7 +381,7 @@ enum CoreStrategies {
         cells: { es, now in
             let ports = (es["ports"]?.arrayValue ?? []).compactMap { $0["port"]?.intValue }.map(String.init)
             let addresses = (es["endpoints"]?.arrayValue ?? []).flatMap { ($0["addresses"]?.arrayValue ?? []).compactMap(\.stringValue) }
-            let text = addresses.isEmpty ? "<unset>" : (addresses.count > 3 ? addresses.prefix(3).joined(separator: ",") + " + \(addresses.count - 3) more..." : addresses.joined(separator: ","))
+            let text = TablePrinter.abbreviated(addresses, empty: "<unset>")
             return [.string(es["addressType"]?.stringValue ?? ""), .string(ports.isEmpty ? "<unset>" : ports.joined(separator: ",")),
                     .string(text), .string(TablePrinter.age(of: es, now: now))]
         }
