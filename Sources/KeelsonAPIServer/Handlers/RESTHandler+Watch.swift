@@ -42,6 +42,8 @@ extension RESTHandler {
         let bookmarks = options.allowWatchBookmarks
         let table = request.wantsTable
         let include = TablePrinter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
+        // Without selectors or printing every watcher of a revision sends the same line.
+        let plain = !table && options.labelSelector.isEverything && options.fieldSelector.isEverything
         let body = ResponseBody { writer in
             var lastRevision = startRevision
             func emit(_ type: String, _ object: JSONValue, _ writer: inout any ResponseBodyWriter) async throws {
@@ -96,6 +98,17 @@ extension RESTHandler {
                     switch item {
                     case .event(let event):
                         lastRevision = event.revision
+                        if plain {
+                            let line = try self.watchLines.line(for: event.revision) {
+                                let object = try ObjectCodec.decodeStored(event.value)
+                                let type = event.kind == .delete ? "DELETED" : (event.isCreate ? "ADDED" : "MODIFIED")
+                                var bytes = JSONValue.object(["type": .string(type), "object": object]).encoded()
+                                bytes.append(UInt8(ascii: "\n"))
+                                return bytes
+                            }
+                            try await writer.write(ByteBuffer(bytes: line))
+                            continue
+                        }
                         guard let (type, object) = try self.watchEvent(event, options: options, definition: definition) else { continue }
                         try await emit(type, object, &writer)
                     case .bookmark:

@@ -11,6 +11,7 @@ final class RESTHandler: Sendable {
     let registry: ResourceRegistry
     let logger: Logger
     let namespaces: NamespaceCache?
+    let watchLines = WatchEventCache()
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil) {
         self.store = store
