@@ -65,7 +65,8 @@ final class RESTHandler: Sendable {
             let object = try await get(definition, namespace: path.namespace, name: name)
             return respond(object, request: request, definition: definition)
         case ("POST", nil):
-            let object = try await create(request: request, path: path, definition: definition)
+            let (object, body) = try await create(request: request, path: path, definition: definition)
+            if let body { return Self.jsonBytes(body, status: .created) }
             return respond(object, request: request, definition: definition, status: .created)
         case ("PUT", let name?):
             let (object, created) = try await update(request: request, path: path, name: name, definition: definition)
@@ -99,6 +100,12 @@ final class RESTHandler: Sendable {
         var fields = headers
         fields[.contentType] = "application/json"
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+
+    static func jsonBytes(_ bytes: [UInt8], status: HTTPResponse.Status) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func statusResponse(_ status: Status) -> Response {
@@ -185,14 +192,21 @@ final class RESTHandler: Sendable {
 
     // MARK: Create
 
-    func create(request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> JSONValue {
+    /// The created object and, when it could be spliced from the stored bytes, its encoded answer.
+    func create(request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> (JSONValue, [UInt8]?) {
         var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
         try checkKind(object, definition)
-        return try await create(object: &object, namespace: path.namespace, definition: definition,
+        return try await createEncoded(object: &object, namespace: path.namespace, definition: definition,
             dryRun: request.query["dryRun"] == "All")
     }
 
     func create(object: inout JSONValue, namespace: String?, definition: ResourceDefinition, dryRun: Bool) async throws -> JSONValue {
+        try await createEncoded(object: &object, namespace: namespace, definition: definition, dryRun: dryRun).0
+    }
+
+    func createEncoded(object: inout JSONValue, namespace: String?, definition: ResourceDefinition, dryRun: Bool)
+        async throws -> (JSONValue, [UInt8]?)
+    {
         try prepareMetadataForCreate(&object, namespace: namespace, definition: definition)
         definition.strategy.applyDefaults(&object)
         definition.strategy.prepareForCreate(&object)
@@ -204,12 +218,14 @@ final class RESTHandler: Sendable {
             if try await store.get(key, at: nil) != nil {
                 throw Status.alreadyExists(definition.plural, group: definition.group, name: name)
             }
-            return object
+            return (object, nil)
         }
         do {
-            let revision = try await store.create(key, value: ObjectCodec.encodeForStorage(object))
+            // One encoding serves both the store and the answer (the answer adds the new resourceVersion).
+            let encoded = EncodedObject(object)
+            let revision = try await store.create(key, value: encoded?.bytes ?? ObjectCodec.encodeForStorage(object))
             object.resourceVersion = String(revision)
-            return object
+            return (object, encoded?.with(resourceVersion: String(revision)))
         } catch {
             throw Status(mapping: error, definition: definition, name: name)
         }
