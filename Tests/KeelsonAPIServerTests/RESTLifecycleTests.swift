@@ -104,4 +104,18 @@ struct RESTLifecycleTests {
             #expect(selectedEvents.map { $0["type"]?.stringValue ?? "" } == ["ADDED", "DELETED"])
         }
     }
+
+    @Test("/metrics counts requests by verb, resource and code in Prometheus text format")
+    func metrics() async throws {
+        try await TestServer.run { client in
+            _ = try await client.json(.post, "/api/v1/namespaces/default/configmaps", ["metadata": ["name": "m"]])
+            _ = try await client.request(.get, "/api/v1/namespaces/default/configmaps/missing")
+            let reply = try await client.request(.get, "/metrics", accept: "text/plain")
+            let text = reply.body.stringValue ?? ""
+            #expect(reply.contentType?.hasPrefix("text/plain") == true)
+            #expect(text.contains(#"apiserver_request_total{verb="POST",resource="configmaps",code="201"} 1"#))
+            #expect(text.contains(#"apiserver_request_total{verb="GET",resource="configmaps",code="404"} 1"#))
+            #expect(text.contains("apiserver_request_duration_seconds_bucket"))
+        }
+    }
 }

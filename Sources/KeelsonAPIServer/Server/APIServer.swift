@@ -25,6 +25,7 @@ public final class APIServer: Service {
     let discovery: Discovery
     let openAPI: OpenAPIDocuments
     let namespaceCache: NamespaceCache
+    let metrics = APIMetrics()
     let logger: Logger
     private let onListening: @Sendable (Int) async -> Void
 
@@ -89,7 +90,16 @@ public final class APIServer: Service {
                 method: request.method.rawValue, path: request.uri.path, query: APIRequest.parseQuery(request.uri.query),
                 contentType: request.headers[.contentType], accept: request.headers[.accept],
                 userAgent: request.headers[.userAgent], body: body)
-            return try await route(apiRequest)
+            let start = ContinuousClock.now
+            let response: Response
+            do {
+                response = try await route(apiRequest)
+            } catch {
+                recordMetrics(apiRequest, code: (error as? Status)?.code ?? Status(mapping: error, definition: nil, name: "").code, since: start)
+                throw error
+            }
+            recordMetrics(apiRequest, code: Int(response.status.code), since: start)
+            return response
         } catch let status as Status {
             if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(status.message)"]) }
             return RESTHandler.statusResponse(status)
@@ -123,11 +133,23 @@ public final class APIServer: Service {
         return collected
     }
 
+    private func recordMetrics(_ request: APIRequest, code: Int, since start: ContinuousClock.Instant) {
+        let registry = handler.registry
+        let path = APIRequest.parseResourcePath(request.path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
+        let watch = request.query["watch"] == "true" || request.query["watch"] == "1"
+        let verb = path == nil ? request.method : APIMetrics.verb(method: request.method, hasName: path?.name != nil, watch: watch)
+        metrics.record(verb: verb, resource: path?.resource ?? "", code: code, duration: ContinuousClock.now - start)
+    }
+
     private func route(_ request: APIRequest) async throws -> Response {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
         switch path {
         case "/healthz", "/livez", "/readyz":
             return Self.text("ok")
+        case "/metrics":
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render())))
         case "/version":
             return RESTHandler.json(Discovery.version)
         case "/api":
