@@ -91,14 +91,17 @@ public final class APIServer: Service {
                 contentType: request.headers[.contentType], accept: request.headers[.accept],
                 userAgent: request.headers[.userAgent], body: body)
             let start = ContinuousClock.now
+            let registry = handler.registry
+            // Parsed once: routing and the request metrics both need it.
+            let resourcePath = APIRequest.parseResourcePath(apiRequest.path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
             let response: Response
             do {
-                response = try await route(apiRequest)
+                response = try await route(apiRequest, resourcePath: resourcePath)
             } catch {
-                recordMetrics(apiRequest, code: (error as? Status)?.code ?? Status(mapping: error, definition: nil, name: "").code, since: start)
+                recordMetrics(apiRequest, resourcePath, code: (error as? Status)?.code ?? Status(mapping: error, definition: nil, name: "").code, since: start)
                 throw error
             }
-            recordMetrics(apiRequest, code: Int(response.status.code), since: start)
+            recordMetrics(apiRequest, resourcePath, code: Int(response.status.code), since: start)
             return response
         } catch let status as Status {
             if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(status.message)"]) }
@@ -133,15 +136,13 @@ public final class APIServer: Service {
         return collected
     }
 
-    private func recordMetrics(_ request: APIRequest, code: Int, since start: ContinuousClock.Instant) {
-        let registry = handler.registry
-        let path = APIRequest.parseResourcePath(request.path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
+    private func recordMetrics(_ request: APIRequest, _ path: ResourcePath?, code: Int, since start: ContinuousClock.Instant) {
         let watch = request.query["watch"] == "true" || request.query["watch"] == "1"
         let verb = path == nil ? request.method : APIMetrics.verb(method: request.method, hasName: path?.name != nil, watch: watch)
         metrics.record(verb: verb, resource: path?.resource ?? "", code: code, duration: ContinuousClock.now - start)
     }
 
-    private func route(_ request: APIRequest) async throws -> Response {
+    private func route(_ request: APIRequest, resourcePath: ResourcePath?) async throws -> Response {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
         switch path {
         case "/healthz", "/livez", "/readyz":
@@ -184,9 +185,8 @@ public final class APIServer: Service {
         {
             return RESTHandler.json(list)
         }
-        let registry = handler.registry
-        guard let resourcePath = APIRequest.parseResourcePath(path, isNamespaced: { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }),
-            let definition = registry.lookup(group: resourcePath.group, version: resourcePath.version, resource: resourcePath.resource)
+        guard let resourcePath,
+            let definition = handler.registry.lookup(group: resourcePath.group, version: resourcePath.version, resource: resourcePath.resource)
         else {
             throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
