@@ -236,8 +236,7 @@ final class RESTHandler: Sendable {
             throw Status.badRequest("the body of the request must be a JSON object")
         }
         if let kind = object.kind, !kind.isEmpty, kind != definition.kind {
-            throw Status.badRequest("the API version in the data (\(object.apiVersion ?? "")) does not match the expected API version (\(definition.apiVersion))")
-                .with(kindMismatch: kind, expected: definition.kind)
+            throw Status.badRequest("the kind in the data (\(kind)) does not match the expected kind (\(definition.kind))")
         }
         if let apiVersion = object.apiVersion, !apiVersion.isEmpty, apiVersion != definition.apiVersion {
             throw Status.badRequest("the API version in the data (\(apiVersion)) does not match the expected API version (\(definition.apiVersion))")
@@ -588,14 +587,5 @@ final class RESTHandler: Sendable {
             "metadata": ["resourceVersion": .string(String(try await store.currentRevision()))], "items": .array(items),
         ]
         return Self.json(list)
-    }
-}
-
-extension Status {
-    /// kube-apiserver words a kind mismatch differently from a version mismatch.
-    func with(kindMismatch kind: String, expected: String) -> Status {
-        var copy = self
-        copy.message = "the kind in the data (\(kind)) does not match the expected kind (\(expected))"
-        return copy
     }
 }
