@@ -72,6 +72,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KeelsonTestKit",
+            dependencies: [
+                "KeelsonAPI",
+                "KeelsonClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "keelson",
             dependencies: [
@@ -97,7 +107,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "KeelsonClientTests", dependencies: ["KeelsonClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonClientTests", dependencies: ["KeelsonClient", "KeelsonTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonControllersTests", dependencies: ["KeelsonControllers", "KeelsonTestKit"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonE2ETests", dependencies: ["KeelsonAPI"], swiftSettings: swiftSettings),
     ]
 )

@@ -16,6 +16,11 @@ public struct WatchEvent: Sendable {
 
     public var type: EventType
     public var object: JSONValue
+
+    public init(type: EventType, object: JSONValue) {
+        self.type = type
+        self.object = object
+    }
 }
 
 /// The options of a list or watch.
@@ -57,16 +62,16 @@ public struct ObjectList: Sendable {
     public var items: [JSONValue]
     public var resourceVersion: String
     public var continueToken: String?
+
+    public init(items: [JSONValue], resourceVersion: String, continueToken: String? = nil) {
+        self.items = items
+        self.resourceVersion = resourceVersion
+        self.continueToken = continueToken
+    }
 }
 
 /// The Kubernetes REST API over HTTP, for any resource: the dynamic client every Keelson component builds on.
-public final class APIClient: Sendable {
-    public enum PatchType: String, Sendable {
-        case json = "application/json-patch+json"
-        case merge = "application/merge-patch+json"
-        case strategic = "application/strategic-merge-patch+json"
-    }
-
+public final class APIClient: KubernetesClient {
     public let configuration: ClientConfiguration
     private let http: HTTPClient
     private let ownsHTTPClient: Bool
@@ -91,66 +96,46 @@ public final class APIClient: Sendable {
 
     // MARK: Verbs
 
-    public func get(_ resource: ResourceReference, namespace: String? = nil, name: String, subresource: String? = nil) async throws -> JSONValue {
+    public func get(_ resource: ResourceReference, namespace: String?, name: String, subresource: String?) async throws -> JSONValue {
         try await send(.GET, resource.path(namespace: namespace, name: name, subresource: subresource))
     }
 
-    public func list(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> ObjectList {
+    public func list(_ resource: ResourceReference, namespace: String?, options: ListOptions) async throws -> ObjectList {
         let value = try await send(.GET, resource.path(namespace: namespace), query: options.queryItems)
         return ObjectList(items: value["items"]?.arrayValue ?? [],
             resourceVersion: value["metadata"]?["resourceVersion"]?.stringValue ?? "",
             continueToken: value["metadata"]?["continue"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    /// Every object, following `continue` tokens page by page.
-    public func listAll(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> ObjectList {
-        var options = options
-        if options.limit == nil { options.limit = 500 }
-        var items: [JSONValue] = []
-        while true {
-            let page = try await list(resource, namespace: namespace, options: options)
-            items += page.items
-            guard let next = page.continueToken else { return ObjectList(items: items, resourceVersion: page.resourceVersion) }
-            options.continueToken = next
-        }
+    public func create(_ resource: ResourceReference, namespace: String?, _ object: JSONValue, subresource: String?) async throws -> JSONValue {
+        let path = subresource.map { resource.path(namespace: namespace, name: object.name ?? "", subresource: $0) } ?? resource.path(namespace: namespace)
+        return try await send(.POST, path, body: object)
     }
 
-    @discardableResult
-    public func create(_ resource: ResourceReference, namespace: String? = nil, _ object: JSONValue) async throws -> JSONValue {
-        try await send(.POST, resource.path(namespace: namespace), body: object)
-    }
-
-    @discardableResult
-    public func update(_ resource: ResourceReference, namespace: String? = nil, _ object: JSONValue, subresource: String? = nil) async throws -> JSONValue {
+    public func update(_ resource: ResourceReference, namespace: String?, _ object: JSONValue, subresource: String?) async throws -> JSONValue {
         try await send(.PUT, resource.path(namespace: namespace, name: object.name ?? "", subresource: subresource), body: object)
     }
 
-    @discardableResult
-    public func patch(_ resource: ResourceReference, namespace: String? = nil, name: String, _ patch: JSONValue,
-        type: PatchType = .merge, subresource: String? = nil) async throws -> JSONValue
+    public func patch(_ resource: ResourceReference, namespace: String?, name: String, _ patch: JSONValue, type: PatchType,
+        subresource: String?) async throws -> JSONValue
     {
         try await send(.PATCH, resource.path(namespace: namespace, name: name, subresource: subresource), body: patch, contentType: type.rawValue)
     }
 
-    @discardableResult
-    public func delete(_ resource: ResourceReference, namespace: String? = nil, name: String, options: JSONValue? = nil) async throws -> JSONValue {
+    public func delete(_ resource: ResourceReference, namespace: String?, name: String, options: JSONValue?) async throws -> JSONValue {
         try await send(.DELETE, resource.path(namespace: namespace, name: name), body: options)
     }
 
-    @discardableResult
-    public func deleteCollection(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> JSONValue {
+    public func deleteCollection(_ resource: ResourceReference, namespace: String?, options: ListOptions) async throws -> JSONValue {
         try await send(.DELETE, resource.path(namespace: namespace), query: options.queryItems)
     }
 
-    /// Any path, for discovery documents and subresources the typed verbs do not cover.
-    public func raw(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
+    public func raw(_ method: HTTPMethod, _ path: String, body: JSONValue?) async throws -> JSONValue {
         try await send(method, path, body: body)
     }
 
     // MARK: Watch
 
-    /// The events after `options.resourceVersion`, until the server ends the stream or the task is cancelled.
-    /// An ERROR event (such as 410 Expired) ends the stream with an `APIError`.
     public func watch(_ resource: ResourceReference, namespace: String? = nil, options: ListOptions) -> AsyncThrowingStream<WatchEvent, any Error> {
         var query = options.queryItems
         query.append(("watch", "true"))

@@ -6,6 +6,12 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var method: String
     public var path: String
 
+    public init(status: Status, method: String, path: String) {
+        self.status = status
+        self.method = method
+        self.path = path
+    }
+
     public var code: Int { status.code }
     public var reason: StatusReason? { status.reason }
     public var isNotFound: Bool { status.code == 404 }

@@ -20,6 +20,7 @@ public final class Informer: Service, Sendable {
 
     private struct State {
         var objects: [String: JSONValue] = [:]
+        var indexTables = IndexTables()
         var handlers: [Handler] = []
         var synced = false
         var syncWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
@@ -27,13 +28,13 @@ public final class Informer: Service, Sendable {
     }
 
     public let resource: ResourceReference
-    private let client: APIClient
+    private let client: any KubernetesClient
     private let namespace: String?
     private let options: ListOptions
     private let logger: Logger
     private let state = Mutex(State())
 
-    public init(client: APIClient, resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions(),
+    public init(client: any KubernetesClient, resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions(),
         logger: Logger)
     {
         self.client = client
@@ -70,6 +71,22 @@ public final class Informer: Service, Sendable {
         state.withLock { s in
             guard let namespace else { return Array(s.objects.values) }
             return s.objects.values.filter { $0.namespace == namespace }
+        }
+    }
+
+    /// Adds an index; objects already cached are indexed at once.
+    public func addIndex(_ index: InformerIndex) {
+        state.withLock { s in s.indexTables.add(index, existing: s.objects) }
+    }
+
+    /// The cached objects found under `value` in the index `name`. Calling it for an index never added is a
+    /// programming error.
+    public func byIndex(_ name: String, _ value: String) -> [JSONValue] {
+        state.withLock { s in
+            guard let keys = s.indexTables.keys(index: name, value: value) else {
+                preconditionFailure("informer for \(resource) has no index \(name)")
+            }
+            return keys.compactMap { s.objects[$0] }
         }
     }
 
@@ -152,6 +169,7 @@ public final class Informer: Service, Sendable {
             }
             for (key, old) in s.objects where fresh[key] == nil { events.append(.deleted(old)) }
             s.objects = fresh
+            s.indexTables.rebuild(from: fresh)
             s.synced = true
             defer { s.syncWaiters = [:] }
             return (s.handlers, events, Array(s.syncWaiters.values))
@@ -166,9 +184,11 @@ public final class Informer: Service, Sendable {
             switch event.type {
             case .added, .modified:
                 let old = s.objects.updateValue(event.object, forKey: key)
+                s.indexTables.update(key: key, old: old, new: event.object)
                 return (s.handlers, old.map { .updated(old: $0, new: event.object) } ?? .added(event.object))
             case .deleted:
-                s.objects[key] = nil
+                let old = s.objects.removeValue(forKey: key)
+                s.indexTables.update(key: key, old: old, new: nil)
                 return (s.handlers, .deleted(event.object))
             case .bookmark, .error:
                 return (s.handlers, nil)

@@ -10,13 +10,13 @@ public struct NamespaceController: Sendable {
     public static let name = "namespace-controller"
     static let finalizer = "kubernetes"
 
-    let client: APIClient
+    let client: any KubernetesClient
     let namespaces: Informer
     let logger: Logger
     /// How soon to look again while content remains.
     let recheckInterval: Duration
 
-    public init(client: APIClient, namespaces: Informer, logger: Logger, recheckInterval: Duration = .seconds(1)) {
+    public init(client: any KubernetesClient, namespaces: Informer, logger: Logger, recheckInterval: Duration = .seconds(1)) {
         self.client = client
         self.namespaces = namespaces
         self.logger = logger
@@ -58,7 +58,7 @@ public struct NamespaceController: Sendable {
         var finalized = namespace
         finalized.setValue(.array(finalizers.filter { $0 != Self.finalizer }.map(JSONValue.string)), at: ["spec", "finalizers"])
         do {
-            try await client.update(.namespaces, finalized, subresource: "finalize")
+            try await client.update(.namespaces, namespace: nil, finalized, subresource: "finalize")
             logger.debug("namespace emptied and finalized", metadata: ["namespace": "\(key)"])
         } catch let error as APIError where error.isNotFound {
             return .done
@@ -78,7 +78,7 @@ public struct NamespaceController: Sendable {
         var updated = namespace
         updated.setValue(.array(conditions), at: ["status", "conditions"])
         do {
-            try await client.update(.namespaces, updated, subresource: "status")
+            try await client.updateStatus(.namespaces, updated)
         } catch let error as APIError where error.isConflict || error.isNotFound {
             return
         }

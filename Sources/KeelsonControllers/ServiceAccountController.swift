@@ -8,12 +8,12 @@ public struct ServiceAccountController: Sendable {
     public static let name = "serviceaccount-controller"
     static let accountName = "default"
 
-    let client: APIClient
+    let client: any KubernetesClient
     let namespaces: Informer
     let serviceAccounts: Informer
     let logger: Logger
 
-    public init(client: APIClient, namespaces: Informer, serviceAccounts: Informer, logger: Logger) {
+    public init(client: any KubernetesClient, namespaces: Informer, serviceAccounts: Informer, logger: Logger) {
         self.client = client
         self.namespaces = namespaces
         self.serviceAccounts = serviceAccounts

@@ -63,3 +63,53 @@ extension JSONValue {
 
     public mutating func setMetadataField(_ key: String, _ value: JSONValue?) { setMetadata(key, value) }
 }
+
+/// A `metadata.ownerReferences` entry.
+public struct OwnerReference: Hashable, Sendable {
+    public var apiVersion: String
+    public var kind: String
+    public var name: String
+    public var uid: String
+    public var controller: Bool
+    public var blockOwnerDeletion: Bool
+
+    public init(apiVersion: String, kind: String, name: String, uid: String, controller: Bool = false, blockOwnerDeletion: Bool = false) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.name = name
+        self.uid = uid
+        self.controller = controller
+        self.blockOwnerDeletion = blockOwnerDeletion
+    }
+
+    public init?(json: JSONValue) {
+        guard let apiVersion = json["apiVersion"]?.stringValue, let kind = json["kind"]?.stringValue,
+            let name = json["name"]?.stringValue, let uid = json["uid"]?.stringValue
+        else { return nil }
+        self.init(apiVersion: apiVersion, kind: kind, name: name, uid: uid, controller: json["controller"]?.boolValue ?? false,
+            blockOwnerDeletion: json["blockOwnerDeletion"]?.boolValue ?? false)
+    }
+
+    public var json: JSONValue {
+        var value: JSONValue = ["apiVersion": .string(apiVersion), "kind": .string(kind), "name": .string(name), "uid": .string(uid)]
+        if controller { value["controller"] = true }
+        if blockOwnerDeletion { value["blockOwnerDeletion"] = true }
+        return value
+    }
+
+    /// The owner's API group, from `apiVersion` (`apps/v1` → `apps`, `v1` → core).
+    public var group: String {
+        guard let slash = apiVersion.firstIndex(of: "/") else { return "" }
+        return String(apiVersion[..<slash])
+    }
+}
+
+extension JSONValue {
+    public var ownerReferences: [OwnerReference] {
+        get { (self["metadata"]?["ownerReferences"]?.arrayValue ?? []).compactMap(OwnerReference.init(json:)) }
+        set { setMetadataField("ownerReferences", newValue.isEmpty ? nil : .array(newValue.map(\.json))) }
+    }
+
+    /// The owner reference with `controller: true`, if any: the one object responsible for this one.
+    public var controllerRef: OwnerReference? { ownerReferences.first { $0.controller } }
+}

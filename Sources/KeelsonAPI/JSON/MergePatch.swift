@@ -1,8 +1,6 @@
-import KeelsonAPI
-
 /// RFC 7386 JSON Merge Patch (`application/merge-patch+json`): objects merge, `null` deletes, anything else replaces.
-enum MergePatch {
-    static func apply(_ patch: JSONValue, to target: JSONValue) -> JSONValue {
+public enum MergePatch {
+    public static func apply(_ patch: JSONValue, to target: JSONValue) -> JSONValue {
         guard case .object(let patchMembers) = patch else { return patch }
         var result: [String: JSONValue]
         if case .object(let o) = target { result = o } else { result = [:] }
