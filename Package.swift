@@ -109,6 +109,6 @@ let package = Package(
         ),
         .testTarget(name: "KeelsonClientTests", dependencies: ["KeelsonClient", "KeelsonTestKit"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonControllersTests", dependencies: ["KeelsonControllers", "KeelsonTestKit"], swiftSettings: swiftSettings),
-        .testTarget(name: "KeelsonE2ETests", dependencies: ["KeelsonAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonE2ETests", dependencies: ["KeelsonAPI", "KeelsonClient"], swiftSettings: swiftSettings),
     ]
 )

@@ -50,6 +50,11 @@ public final class Informer: Service, Sendable {
         return object.name ?? ""
     }
 
+    public static func key(namespace: String?, name: String) -> String {
+        if let namespace, !namespace.isEmpty { return "\(namespace)/\(name)" }
+        return name
+    }
+
     public static func split(key: String) -> (namespace: String?, name: String) {
         guard let slash = key.firstIndex(of: "/") else { return (nil, key) }
         return (String(key[..<slash]), String(key[key.index(after: slash)...]))

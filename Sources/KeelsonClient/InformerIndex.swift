@@ -34,6 +34,7 @@ struct IndexTables {
     private var tables: [String: [String: Set<String>]] = [:]
 
     mutating func add(_ index: InformerIndex, existing objects: [String: JSONValue]) {
+        guard indices[index.name] == nil else { return }  // shared informers get the same index from several users
         indices[index.name] = index
         tables[index.name] = [:]
         for (key, object) in objects { insert(key, object, into: index) }

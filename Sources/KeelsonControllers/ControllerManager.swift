@@ -16,7 +16,11 @@ public struct ControllerManager: Service {
 
     public func run() async throws {
         try await waitForAPIServer()
-        let informers = SharedInformers(client: client, logger: logger)
+        var informers = SharedInformers(client: client, logger: logger)
+        let namespaces = informers.informer(.namespaces), serviceAccounts = informers.informer(.serviceAccounts)
+        let pods = informers.informer(.pods), replicaSets = informers.informer(.replicaSets), deployments = informers.informer(.deployments)
+        pods.addIndex(.ownerUID)
+        replicaSets.addIndex(.ownerUID)
         let events = EventRecorder(client: client, component: "keelson-controller-manager", logger: logger)
         var runners: [ControllerRunner] = []
         func add(_ name: String, workers: Int = 2, waitFor: [Informer], register: (WorkQueue<String>) -> Void,
@@ -27,28 +31,49 @@ public struct ControllerManager: Service {
             runners.append(ControllerRunner(name: name, queue: queue, workers: workers, waitFor: waitFor, logger: logger, reconcile: reconcile))
         }
 
-        let namespace = NamespaceController(client: client, namespaces: informers.namespaces, logger: logger)
-        add(NamespaceController.name, waitFor: [informers.namespaces], register: namespace.register, reconcile: namespace.reconcile)
+        let namespace = NamespaceController(client: client, namespaces: namespaces, logger: logger)
+        add(NamespaceController.name, waitFor: [namespaces], register: namespace.register, reconcile: namespace.reconcile)
 
-        let serviceAccount = ServiceAccountController(client: client, namespaces: informers.namespaces,
-            serviceAccounts: informers.serviceAccounts, logger: logger)
-        add(ServiceAccountController.name, waitFor: [informers.namespaces, informers.serviceAccounts],
+        let serviceAccount = ServiceAccountController(client: client, namespaces: namespaces,
+            serviceAccounts: serviceAccounts, logger: logger)
+        add(ServiceAccountController.name, waitFor: [namespaces, serviceAccounts],
             register: serviceAccount.register, reconcile: serviceAccount.reconcile)
 
-        let replicaSet = ReplicaSetController(client: client, replicaSets: informers.replicaSets, pods: informers.pods,
+        let replicaSet = ReplicaSetController(client: client, replicaSets: replicaSets, pods: pods,
             events: events, logger: logger)
-        add(ReplicaSetController.name, workers: 5, waitFor: [informers.replicaSets, informers.pods],
+        add(ReplicaSetController.name, workers: 5, waitFor: [replicaSets, pods],
             register: replicaSet.register, reconcile: replicaSet.reconcile)
 
-        let deployment = DeploymentController(client: client, deployments: informers.deployments, replicaSets: informers.replicaSets,
-            pods: informers.pods, events: events, logger: logger)
-        add(DeploymentController.name, workers: 5, waitFor: [informers.deployments, informers.replicaSets, informers.pods],
+        let deployment = DeploymentController(client: client, deployments: deployments, replicaSets: replicaSets,
+            pods: pods, events: events, logger: logger)
+        add(DeploymentController.name, workers: 5, waitFor: [deployments, replicaSets, pods],
             register: deployment.register, reconcile: deployment.reconcile)
+
+        var monitored: [(DiscoveredResource, Informer)] = []
+        for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {
+            let informer = informers.informer(resource.reference)
+            informer.addIndex(.ownerUID)
+            monitored.append((resource, informer))
+        }
+        let collector = GarbageCollector(client: client, resources: monitored, logger: logger)
+        add(GarbageCollector.name, workers: 4, waitFor: collector.allInformers, register: collector.register, reconcile: collector.reconcile)
 
         let services: [any Service] = informers.all + [events] + runners
         try await withThrowingDiscardingTaskGroup { group in
             for service in services {
                 group.addTask { try await service.run() }
+            }
+        }
+    }
+
+    private func discoverWithRetry() async throws -> [DiscoveredResource] {
+        while true {
+            do {
+                return try await client.discoverResources()
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { throw CancellationError() }
+                logger.debug("discovery failed; retrying", metadata: ["error": "\(error)"])
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
             }
         }
     }
@@ -72,21 +97,21 @@ public struct ControllerManager: Service {
 /// One informer per resource, shared by every controller that reads it (client-go's shared informer factory), with
 /// the indexes the controllers look things up by.
 struct SharedInformers {
-    let namespaces: Informer
-    let serviceAccounts: Informer
-    let pods: Informer
-    let replicaSets: Informer
-    let deployments: Informer
+    let client: any KubernetesClient
+    let logger: Logger
+    private(set) var byResource: [ResourceReference: Informer] = [:]
 
     init(client: any KubernetesClient, logger: Logger) {
-        namespaces = Informer(client: client, resource: .namespaces, logger: logger)
-        serviceAccounts = Informer(client: client, resource: .serviceAccounts, logger: logger)
-        pods = Informer(client: client, resource: .pods, logger: logger)
-        pods.addIndex(.ownerUID)
-        replicaSets = Informer(client: client, resource: .replicaSets, logger: logger)
-        replicaSets.addIndex(.ownerUID)
-        deployments = Informer(client: client, resource: .deployments, logger: logger)
+        self.client = client
+        self.logger = logger
     }
 
-    var all: [Informer] { [namespaces, serviceAccounts, pods, replicaSets, deployments] }
+    mutating func informer(_ resource: ResourceReference) -> Informer {
+        if let existing = byResource[resource] { return existing }
+        let informer = Informer(client: client, resource: resource, logger: logger)
+        byResource[resource] = informer
+        return informer
+    }
+
+    var all: [Informer] { Array(byResource.values) }
 }

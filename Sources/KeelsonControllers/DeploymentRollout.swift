@@ -68,17 +68,30 @@ struct Rollout {
         return ca != cb ? ca < cb : (a.name ?? "") < (b.name ?? "")
     }
 
+    /// Template equality as Go's semantic equality sees it: the hash label aside, a null, an empty object and an
+    /// empty list are the same as an absent field (`creationTimestamp: null`, which kubectl sends in templates,
+    /// must not make `rollout undo` create a new ReplicaSet).
     static func templateEqualIgnoringHash(_ rsTemplate: JSONValue, _ template: JSONValue) -> Bool {
-        var a = rsTemplate, b = template
-        for side in [0, 1] {
-            var t = side == 0 ? a : b
-            if var labels = t["metadata"]?["labels"]?.objectValue {
-                labels[DeploymentController.hashLabel] = nil
-                t.setValue(labels.isEmpty ? nil : .object(labels), at: ["metadata", "labels"])
-            }
-            if side == 0 { a = t } else { b = t }
+        var rsTemplate = rsTemplate
+        if var labels = rsTemplate["metadata"]?["labels"]?.objectValue {
+            labels[DeploymentController.hashLabel] = nil
+            rsTemplate.setValue(.object(labels), at: ["metadata", "labels"])
         }
-        return a == b
+        return semanticForm(rsTemplate) == semanticForm(template)
+    }
+
+    static func semanticForm(_ value: JSONValue) -> JSONValue? {
+        switch value {
+        case .null:
+            return nil
+        case .object(let members):
+            let kept = members.compactMapValues(semanticForm)
+            return kept.isEmpty ? nil : .object(kept)
+        case .array(let items):
+            return items.isEmpty ? nil : .array(items.map { semanticForm($0) ?? .null })
+        default:
+            return value
+        }
     }
 
     var all: [JSONValue] { (newRS.map { [$0] } ?? []) + oldRSs }

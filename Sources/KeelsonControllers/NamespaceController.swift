@@ -86,24 +86,8 @@ public struct NamespaceController: Sendable {
 
     /// Every namespaced resource that can be listed and deleted as a collection, from discovery.
     func namespacedResources() async throws -> [ResourceReference] {
-        var groupVersions: [(String, String)] = [("", "v1")]
-        let groups = try await client.raw(.GET, "/apis")
-        for group in groups["groups"]?.arrayValue ?? [] {
-            for version in group["versions"]?.arrayValue ?? [] {
-                if let name = group["name"]?.stringValue, let v = version["version"]?.stringValue { groupVersions.append((name, v)) }
-            }
-        }
-        var resources: [ResourceReference] = []
-        for (group, version) in groupVersions {
-            let list = try await client.raw(.GET, group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)")
-            for entry in list["resources"]?.arrayValue ?? [] {
-                guard let name = entry["name"]?.stringValue, !name.contains("/"), entry["namespaced"]?.boolValue == true else { continue }
-                let verbs = (entry["verbs"]?.arrayValue ?? []).compactMap(\.stringValue)
-                guard verbs.contains("deletecollection"), verbs.contains("list") else { continue }
-                // Events go last in Kubernetes too; order matters little here since everything is deleted.
-                resources.append(ResourceReference(group: group, version: version, resource: name, namespaced: true))
-            }
-        }
-        return resources
+        try await client.discoverResources()
+            .filter { $0.reference.namespaced && $0.verbs.isSuperset(of: ["list", "deletecollection"]) }
+            .map(\.reference)
     }
 }

@@ -234,3 +234,17 @@ struct DeploymentControllerTests {
         }
     }
 }
+
+@Suite("Deployment template equality")
+struct TemplateEqualityTests {
+    @Test("nulls and empty values equal absent fields; the hash label is ignored; real differences count")
+    func semantic() {
+        let rs: JSONValue = ["metadata": ["labels": ["app": "web", "pod-template-hash": "abc"]],
+                             "spec": ["containers": [["name": "c", "image": "i", "resources": [:]]]]]
+        let sent: JSONValue = ["metadata": ["creationTimestamp": .null, "labels": ["app": "web"]],
+                               "spec": ["containers": [["name": "c", "image": "i"]], "volumes": []]]
+        #expect(Rollout.templateEqualIgnoringHash(rs, sent))
+        let changed: JSONValue = ["metadata": ["labels": ["app": "web"]], "spec": ["containers": [["name": "c", "image": "j"]]]]
+        #expect(!Rollout.templateEqualIgnoringHash(rs, changed))
+    }
+}

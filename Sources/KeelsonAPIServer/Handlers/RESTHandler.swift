@@ -476,6 +476,10 @@ final class RESTHandler: Sendable {
             }
             gracePeriodSeconds = body["gracePeriodSeconds"]?.intValue ?? request.query["gracePeriodSeconds"].flatMap { Int64($0) }
             propagationPolicy = body["propagationPolicy"]?.stringValue ?? request.query["propagationPolicy"]
+            // The deprecated boolean still sent by old clients.
+            if propagationPolicy == nil, let orphan = body["orphanDependents"]?.boolValue ?? request.query["orphanDependents"].map({ $0 == "true" }) {
+                propagationPolicy = orphan ? "Orphan" : "Background"
+            }
             preconditionUID = body["preconditions"]?["uid"]?.stringValue
             preconditionResourceVersion = body["preconditions"]?["resourceVersion"]?.stringValue
             let dry = body["dryRun"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -517,7 +521,14 @@ final class RESTHandler: Sendable {
                 object.setValue("Terminating", at: ["status", "phase"])
             }
             let namespaceFinalizers = definition.kind == "Namespace" ? (object.value(at: ["spec", "finalizers"])?.arrayValue ?? []) : []
-            if finalizers.isEmpty && namespaceFinalizers.isEmpty && grace == nil {
+            // Foreground and Orphan park the object behind the garbage collector's finalizer, which removes it once
+            // the dependents are gone or released.
+            let gcFinalizer: String? = switch options.propagationPolicy {
+            case "Foreground": "foregroundDeletion"
+            case "Orphan": "orphan"
+            default: nil
+            }
+            if finalizers.isEmpty && namespaceFinalizers.isEmpty && grace == nil && gcFinalizer == nil {
                 if options.dryRun { return (object, true) }
                 do {
                     let deleted = try await store.delete(key, ifModRevision: stored.modRevision)
@@ -530,18 +541,18 @@ final class RESTHandler: Sendable {
             // Mark: set deletionTimestamp once (a shorter grace period may shorten it later).
             let now = Date()
             let existingGrace = object.metadata?["deletionGracePeriodSeconds"]?.intValue
+            let addsFinalizer = gcFinalizer.map { !finalizers.contains($0) } ?? false
             if object.deletionTimestamp == nil || (grace.map { $0 < (existingGrace ?? .max) } ?? false) {
                 object.deletionTimestamp = Timestamp.format(now.addingTimeInterval(TimeInterval(grace ?? 0)))
                 object.setMetadataField("deletionGracePeriodSeconds", .integer(grace ?? 0))
                 if definition.hasGeneration { object.generation = (object.generation ?? 1) + 1 }
-            } else {
+            } else if !addsFinalizer {
                 return (object, false)
             }
-            if options.propagationPolicy == "Foreground" && !finalizers.contains("foregroundDeletion") {
-                finalizers.append("foregroundDeletion")
-                object.finalizers = finalizers
-            } else if options.propagationPolicy == "Orphan" && !finalizers.contains("orphan") {
-                finalizers.append("orphan")
+            if let gcFinalizer, addsFinalizer {
+                // Switching between Foreground and Orphan on a second delete replaces the other one.
+                finalizers.removeAll { $0 == "foregroundDeletion" || $0 == "orphan" }
+                finalizers.append(gcFinalizer)
                 object.finalizers = finalizers
             }
             if options.dryRun { return (object, false) }

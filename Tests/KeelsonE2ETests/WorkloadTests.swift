@@ -1,0 +1,105 @@
+import Foundation
+import KeelsonAPI
+import Testing
+
+/// Deployments and garbage collection driven by the real kubectl, with pods marked Running by a simulated kubelet.
+@Suite("Workloads with kubectl", .serialized)
+struct WorkloadTests {
+    static func replicaSets(_ k: KeelsonProcess, _ selector: String) throws -> [String: Int] {
+        let out = try k.kubectlOK(["get", "rs", "-l", selector, "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.replicas}{\"\\n\"}{end}"])
+        var result: [String: Int] = [:]
+        for line in out.split(separator: "\n") {
+            let parts = line.split(separator: "=")
+            if parts.count == 2 { result[String(parts[0])] = Int(parts[1]) }
+        }
+        return result
+    }
+
+    @Test("create deployment, scale, set image, rollout status, history and undo")
+    func deploymentRollout() async throws {
+        try await withKeelson { k in
+            try await withSimulatedKubelet(k) {
+                try k.kubectlOK(["create", "deployment", "web", "--image=registry.example/web:1", "--replicas=3"])
+                try k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                #expect(try k.kubectlOK(["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}"]) == "3/3")
+
+                try k.kubectlOK(["scale", "deployment", "web", "--replicas=5"])
+                try k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                #expect(try k.kubectlOK(["get", "pods", "-l", "app=web", "-o", "name"]).split(separator: "\n").count == 5)
+
+                try k.kubectlOK(["set", "image", "deployment/web", "web=registry.example/web:2"])
+                try k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                var sets = try Self.replicaSets(k, "app=web")
+                #expect(sets.count == 2)
+                #expect(sets.values.sorted() == [0, 5])
+                let images = try k.kubectlOK(["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].spec.containers[0].image}"])
+                #expect(Set(images.split(separator: " ")) == ["registry.example/web:2"])
+
+                let history = try k.kubectlOK(["rollout", "history", "deployment/web"])
+                #expect(history.contains("1 ") && history.contains("2 "), "\(history)")
+
+                try k.kubectlOK(["rollout", "undo", "deployment/web"])
+                try k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                #expect(try k.kubectlOK(["get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]) == "registry.example/web:1")
+                #expect(try k.kubectlOK(["get", "deployment", "web", "-o", "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"]) == "3")
+                sets = try Self.replicaSets(k, "app=web")
+                #expect(sets.count == 2, "undo reuses the first ReplicaSet")
+
+                let described = try k.kubectlOK(["describe", "deployment", "web"])
+                #expect(described.contains("ScalingReplicaSet"), "\(described)")
+                #expect(described.contains("NewReplicaSetAvailable"), "\(described)")
+            }
+        }
+    }
+
+    @Test("pause holds a template change back until resume; restart rolls out new pods")
+    func pauseResumeRestart() async throws {
+        try await withKeelson { k in
+            try await withSimulatedKubelet(k) {
+                try k.kubectlOK(["create", "deployment", "api", "--image=registry.example/api:1", "--replicas=2"])
+                try k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=60s"])
+                try k.kubectlOK(["rollout", "pause", "deployment/api"])
+                try k.kubectlOK(["set", "image", "deployment/api", "api=registry.example/api:2"])
+                // The paused deployment reports on the change it holds back before anything moves.
+                try await eventually {
+                    try k.kubectlOK(["get", "deployment", "api", "-o", "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}"]) == "DeploymentPaused"
+                }
+                #expect(try Self.replicaSets(k, "app=api").count == 1)
+                try k.kubectlOK(["rollout", "resume", "deployment/api"])
+                try k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=60s"])
+                #expect(try Self.replicaSets(k, "app=api").count == 2)
+                let before = try k.kubectlOK(["get", "pods", "-l", "app=api", "-o", "name"])
+                try k.kubectlOK(["rollout", "restart", "deployment/api"])
+                try k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=60s"])
+                try await eventually {
+                    let after = try k.kubectlOK(["get", "pods", "-l", "app=api", "-o", "name"])
+                    return Set(after.split(separator: "\n")).isDisjoint(with: Set(before.split(separator: "\n")))
+                }
+            }
+        }
+    }
+
+    @Test("delete with background, foreground and orphan propagation", arguments: ["background", "foreground", "orphan"])
+    func cascadingDelete(cascade: String) async throws {
+        try await withKeelson { k in
+            try k.kubectlOK(["create", "deployment", "gc", "--image=registry.example/gc:1", "--replicas=2"])
+            try await eventually { try k.kubectlOK(["get", "pods", "-l", "app=gc", "-o", "name"]).split(separator: "\n").count == 2 }
+            let delete = try k.kubectl(["delete", "deployment", "gc", "--cascade=\(cascade)", "--timeout=30s"])
+            #expect(delete.status == 0, "\(delete.stderr)")
+            try await eventually { try k.kubectl(["get", "deployment", "gc"]).status != 0 }
+            if cascade == "orphan" {
+                // The ReplicaSet and its pods stay, without an owner reference to the deployment.
+                try await eventually { try k.kubectlOK(["get", "rs", "-l", "app=gc", "-o", "jsonpath={.items[*].metadata.ownerReferences}"]).isEmpty }
+                #expect(try Self.replicaSets(k, "app=gc").count == 1)
+                #expect(try k.kubectlOK(["get", "pods", "-l", "app=gc", "-o", "name"]).split(separator: "\n").count == 2)
+            } else {
+                if cascade == "foreground" {
+                    // kubectl waited for the deployment to go, which in the foreground happens after its dependents.
+                    #expect(try Self.replicaSets(k, "app=gc").isEmpty)
+                }
+                try await eventually { try Self.replicaSets(k, "app=gc").isEmpty }
+                try await eventually { try k.kubectlOK(["get", "pods", "-l", "app=gc", "-o", "name"]).isEmpty }
+            }
+        }
+    }
+}
