@@ -43,8 +43,11 @@ struct ServerCommand: AsyncParsableCommand {
         let host = config.bindAddress
         let kubeconfigPath = config.kubeconfigPath
         let kubeconfigMode = config.kubeconfigMode
+        var apiConfiguration = APIServerConfiguration(host: host, port: config.port)
+        apiConfiguration.serviceRange = config.serviceRange
+        apiConfiguration.nodePortRange = config.nodePortRange
         let apiServer = APIServer(
-            configuration: APIServerConfiguration(host: host, port: config.port), store: store, logger: Logger(label: "keelson.apiserver"),
+            configuration: apiConfiguration, store: store, logger: Logger(label: "keelson.apiserver"),
             onListening: { port in
                 let address = host.contains(":") ? "[\(host)]" : host
                 do {
@@ -71,7 +74,15 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // The HTTP client must be shut down on every path, or its deinit traps.
+            try? await client?.shutdown()
+            try? store.close()
+            FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         try await client?.shutdown()
         try store.close()
     }

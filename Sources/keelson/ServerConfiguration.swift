@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonAPIServer
 import Logging
 
 /// `keelson server` flags, validated once into typed values.
@@ -15,6 +16,9 @@ struct ServerConfiguration {
     var datastore: Datastore
     var logLevel: Logger.Level
     var runControllerManager: Bool
+    var clusterRange: IPv4Range
+    var serviceRange: IPv4Range
+    var nodePortRange: ClosedRange<Int>
 
     struct Invalid: Error, CustomStringConvertible {
         var description: String
@@ -43,5 +47,18 @@ struct ServerConfiguration {
         }
         logLevel = level
         runControllerManager = !flags.disableControllerManager
+        guard let cluster = IPv4Range(flags.clusterCidr) else {
+            throw Invalid(description: "--cluster-cidr must be an IPv4 CIDR such as 10.42.0.0/16, not \(flags.clusterCidr)")
+        }
+        clusterRange = cluster
+        guard let service = IPv4Range(flags.serviceCidr), service.prefixLength >= 12, service.prefixLength <= 30 else {
+            throw Invalid(description: "--service-cidr must be an IPv4 CIDR from /12 to /30 such as 10.43.0.0/16, not \(flags.serviceCidr)")
+        }
+        serviceRange = service
+        let bounds = flags.serviceNodePortRange.split(separator: "-").map { Int($0) }
+        guard bounds.count == 2, let low = bounds[0], let high = bounds[1], 1 <= low, low <= high, high <= 65535 else {
+            throw Invalid(description: "--service-node-port-range must be LOW-HIGH such as 30000-32767, not \(flags.serviceNodePortRange)")
+        }
+        nodePortRange = low...high
     }
 }

@@ -29,6 +29,15 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(agent) Node name")
     var nodeName: String?
 
+    @Option(help: "(networking) IPv4 network CIDR to use for pod IPs")
+    var clusterCidr: String = "10.42.0.0/16"
+
+    @Option(help: "(networking) IPv4 network CIDR to use for service IPs")
+    var serviceCidr: String = "10.43.0.0/16"
+
+    @Option(help: "(networking) Port range to reserve for services with NodePort visibility")
+    var serviceNodePortRange: String = "30000-32767"
+
     @Option(help: "(logging) Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel: String = "warning"
 }

@@ -15,6 +15,12 @@ struct TestServer {
         var contentType: String?
     }
 
+    static var quietLogger: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
+
     static func run(_ body: @escaping @Sendable (TestServer.Client) async throws -> Void) async throws {
         try await run { client, _ in try await body(client) }
     }

@@ -11,10 +11,12 @@ final class RESTHandler: Sendable {
     let registry: ResourceRegistry
     let logger: Logger
     let namespaces: NamespaceCache?
+    let allocator: ServiceAllocator?
     let watchLines = WatchEventCache()
 
-    init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil) {
+    init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil) {
         self.store = store
+        self.allocator = allocator
         self.registry = registry
         self.logger = logger
         self.namespaces = namespaces
@@ -214,6 +216,10 @@ final class RESTHandler: Sendable {
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
         let name = object.name ?? ""
         let key = definition.key(namespace: namespace, name: name)
+        var reservation = ServiceAllocator.Reservation()
+        if let allocator, definition.isService {
+            reservation = try await allocator.assign(&object, old: nil, dryRun: dryRun)
+        }
         if dryRun {
             if try await store.get(key, at: nil) != nil {
                 throw Status.alreadyExists(definition.plural, group: definition.group, name: name)
@@ -227,6 +233,7 @@ final class RESTHandler: Sendable {
             object.resourceVersion = String(revision)
             return (object, encoded?.with(resourceVersion: String(revision)))
         } catch {
+            if !reservation.isEmpty { await allocator?.release(reservation) }
             throw Status(mapping: error, definition: definition, name: name)
         }
     }
@@ -417,6 +424,10 @@ final class RESTHandler: Sendable {
             object.generation = nil
         }
         try validate(object, definition: definition, old: old)
+        var reservation = ServiceAllocator.Reservation()
+        if let allocator, definition.isService, !statusOnly {
+            reservation = try await allocator.assign(&object, old: old, dryRun: dryRun)
+        }
         object.resourceVersion = nil
         var comparableOld = old
         comparableOld.resourceVersion = nil
@@ -431,6 +442,7 @@ final class RESTHandler: Sendable {
             do {
                 let deleted = try await store.delete(key, ifModRevision: stored.modRevision)
                 object.resourceVersion = String(deleted.modRevision)
+                await releaseAllocations(of: old, keeping: nil, definition: definition)
                 return object
             } catch {
                 throw Status(mapping: error, definition: definition, name: name)
@@ -443,10 +455,19 @@ final class RESTHandler: Sendable {
         do {
             let revision = try await store.update(stored.key, value: ObjectCodec.encodeForStorage(object), ifModRevision: stored.modRevision)
             object.resourceVersion = String(revision)
+            await releaseAllocations(of: old, keeping: object, definition: definition)
             return object
         } catch {
+            if !reservation.isEmpty { await allocator?.release(reservation) }
             throw Status(mapping: error, definition: definition, name: name)
         }
+    }
+
+    /// Returns a Service's cluster IP and node ports to the allocator once the store no longer holds them.
+    private func releaseAllocations(of old: JSONValue, keeping new: JSONValue?, definition: ResourceDefinition) async {
+        guard let allocator, definition.isService else { return }
+        let released = ServiceAllocator.released(from: old, to: new)
+        if !released.isEmpty { await allocator.release(released) }
     }
 
     /// Whether anything outside metadata and status changed, which bumps `metadata.generation`.
@@ -533,6 +554,7 @@ final class RESTHandler: Sendable {
                 do {
                     let deleted = try await store.delete(key, ifModRevision: stored.modRevision)
                     object.resourceVersion = String(deleted.modRevision)
+                    await releaseAllocations(of: object, keeping: nil, definition: definition)
                     return (object, true)
                 } catch let error as StoreError where error.code == .conflict || error.code == .notFound {
                     continue

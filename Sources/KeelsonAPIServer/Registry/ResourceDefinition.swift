@@ -72,6 +72,9 @@ struct ResourceDefinition: Sendable {
     var allowCreateOnUpdate = false
     var strategy = ResourceStrategy()
 
+    /// core/v1 Services, whose writes go through the cluster IP and node port allocator.
+    var isService: Bool { group.isEmpty && kind == "Service" }
+
     var gvk: GroupVersionKind { GroupVersionKind(group: group, version: version, kind: kind) }
     var apiVersion: String { gvk.apiVersion }
     /// `deployments.apps`: how messages name the resource.

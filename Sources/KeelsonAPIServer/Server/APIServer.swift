@@ -11,6 +11,10 @@ public struct APIServerConfiguration: Sendable {
     public var port: Int
     /// Largest request body; larger ones get 413.
     public var maxBodyBytes: Int = ObjectCodec.maxBodyBytes
+    /// Where Service cluster IPs come from (`--service-cidr`).
+    public var serviceRange = IPv4Range("10.43.0.0/16")!
+    /// Where node ports come from (`--service-node-port-range`).
+    public var nodePortRange = 30000...32767
 
     public init(host: String = "127.0.0.1", port: Int = 6443) {
         self.host = host
@@ -25,6 +29,7 @@ public final class APIServer: Service {
     let discovery: Discovery
     let openAPI: OpenAPIDocuments
     let namespaceCache: NamespaceCache
+    let allocator: ServiceAllocator
     let metrics = APIMetrics()
     let logger: Logger
     private let onListening: @Sendable (Int) async -> Void
@@ -38,16 +43,23 @@ public final class APIServer: Service {
         let namespaceCache = NamespaceCache(store: store, prefix: registry.lookup(group: "", version: "v1", resource: "namespaces")!.keyPrefix,
             logger: logger)
         self.namespaceCache = namespaceCache
-        self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache)
+        self.allocator = ServiceAllocator(store: store, serviceRange: configuration.serviceRange, nodePorts: configuration.nodePortRange,
+            logger: logger)
+        self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator)
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger
         self.onListening = onListening
     }
 
-    /// Creates what a new cluster starts with: the four system namespaces (idempotent).
+    /// Creates what a new cluster starts with, idempotently: the four system namespaces and the `kubernetes`
+    /// Service on the first address of the service range; and repairs the allocations of Service addresses.
     public func bootstrap() async throws {
-        guard let namespaces = handler.registry.lookup(group: "", version: "v1", resource: "namespaces") else { return }
+        let registry = handler.registry
+        guard let namespaces = registry.lookup(group: "", version: "v1", resource: "namespaces"),
+            let services = registry.lookup(group: "", version: "v1", resource: "services")
+        else { return }
+        try await allocator.repair(servicePrefix: services.keyPrefix)
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             var object: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]]
             do {
@@ -55,6 +67,20 @@ public final class APIServer: Service {
             } catch let status as Status where status.code == 409 {
                 continue
             }
+        }
+        if try await handler.store.get(services.key(namespace: "default", name: "kubernetes"), at: nil) != nil { return }
+        var kubernetes: JSONValue = [
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": ["name": "kubernetes", "labels": ["component": "apiserver", "provider": "kubernetes"]],
+            "spec": [
+                "type": "ClusterIP", "clusterIP": .string(allocator.apiServerServiceIP),
+                "ports": [["name": "https", "port": 443, "protocol": "TCP", "targetPort": .integer(Int64(configuration.port))]],
+            ],
+        ]
+        do {
+            _ = try await handler.create(object: &kubernetes, namespace: "default", definition: services, dryRun: false)
+        } catch let status as Status where status.code == 409 {
+            return
         }
     }
 
