@@ -19,8 +19,13 @@ public struct ControllerManager: Service {
         var informers = SharedInformers(client: client, logger: logger)
         let namespaces = informers.informer(.namespaces), serviceAccounts = informers.informer(.serviceAccounts)
         let pods = informers.informer(.pods), replicaSets = informers.informer(.replicaSets), deployments = informers.informer(.deployments)
+        let services = informers.informer(.services), endpoints = informers.informer(.endpoints)
+        let endpointSlices = informers.informer(.endpointSlices)
         pods.addIndex(.ownerUID)
+        pods.addIndex(.namespace)
         replicaSets.addIndex(.ownerUID)
+        services.addIndex(.namespace)
+        endpointSlices.addIndex(EndpointSliceController.serviceIndex)
         let events = EventRecorder(client: client, component: "keelson-controller-manager", logger: logger)
         var runners: [ControllerRunner] = []
         func add(_ name: String, workers: Int = 2, waitFor: [Informer], register: (WorkQueue<String>) -> Void,
@@ -49,6 +54,14 @@ public struct ControllerManager: Service {
         add(DeploymentController.name, workers: 5, waitFor: [deployments, replicaSets, pods],
             register: deployment.register, reconcile: deployment.reconcile)
 
+        let endpointsController = EndpointsController(client: client, services: services, pods: pods, endpoints: endpoints, logger: logger)
+        add(EndpointsController.name, workers: 5, waitFor: [services, pods, endpoints],
+            register: endpointsController.register, reconcile: endpointsController.reconcile)
+
+        let sliceController = EndpointSliceController(client: client, services: services, pods: pods, slices: endpointSlices, logger: logger)
+        add(EndpointSliceController.name, workers: 5, waitFor: [services, pods, endpointSlices],
+            register: sliceController.register, reconcile: sliceController.reconcile)
+
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {
             let informer = informers.informer(resource.reference)
@@ -58,9 +71,9 @@ public struct ControllerManager: Service {
         let collector = GarbageCollector(client: client, resources: monitored, logger: logger)
         add(GarbageCollector.name, workers: 4, waitFor: collector.allInformers, register: collector.register, reconcile: collector.reconcile)
 
-        let services: [any Service] = informers.all + [events] + runners
+        let all: [any Service] = informers.all + [events] + runners
         try await withThrowingDiscardingTaskGroup { group in
-            for service in services {
+            for service in all {
                 group.addTask { try await service.run() }
             }
         }

@@ -9,12 +9,16 @@ func withSimulatedKubelet<T: Sendable>(_ k: KeelsonProcess, _ body: @Sendable ()
     let client = APIClient(configuration: ClientConfiguration(server: "http://127.0.0.1:\(k.port)"))
     defer { Task { try? await client.shutdown() } }
     let marker = Task {
+        var nextIP = 2
         while !Task.isCancelled {
             let pods = (try? await client.list(.pods, namespace: nil, options: ListOptions()).items) ?? []
             for pod in pods where pod["status"]?["phase"]?.stringValue != "Running" && pod.deletionTimestamp == nil {
                 let now = Timestamp.format(Date())
+                let ip = "10.42.\(nextIP / 250).\(nextIP % 250 + 1)"  // never reached: these pods run nowhere
+                nextIP += 1
                 _ = try? await client.patch(.pods, namespace: pod.namespace, name: pod.name ?? "", [
-                    "status": ["phase": "Running", "conditions": [["type": "Ready", "status": "True", "lastTransitionTime": .string(now)]]],
+                    "status": ["phase": "Running", "podIP": .string(ip), "podIPs": [["ip": .string(ip)]],
+                               "conditions": [["type": "Ready", "status": "True", "lastTransitionTime": .string(now)]]],
                 ], type: .merge, subresource: "status")
             }
             try? await Task.sleep(for: .milliseconds(50))

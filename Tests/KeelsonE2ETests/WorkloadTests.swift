@@ -102,4 +102,34 @@ struct WorkloadTests {
             }
         }
     }
+
+    @Test("a Service gets a cluster IP, Endpoints and an EndpointSlice that follow its ready pods")
+    func serviceEndpoints() async throws {
+        try await withKeelson { k in
+            try await withSimulatedKubelet(k) {
+                try k.kubectlOK(["create", "deployment", "echo", "--image=registry.example/echo:1", "--replicas=3", "--port=8080"])
+                try k.kubectlOK(["expose", "deployment", "echo", "--port=80", "--target-port=8080"])
+                let ip = try k.kubectlOK(["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"])
+                #expect(ip.hasPrefix("10.43."))
+                try k.kubectlOK(["rollout", "status", "deployment/echo", "--timeout=60s"])
+                try await eventually {
+                    try k.kubectlOK(["get", "endpoints", "echo", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).split(separator: " ").count == 3
+                }
+                try await eventually {
+                    try k.kubectlOK(["get", "endpointslices", "-l", "kubernetes.io/service-name=echo", "-o", "jsonpath={.items[*].endpoints[*].addresses[0]}"])
+                        .split(separator: " ").count == 3
+                }
+                let described = try k.kubectlOK(["describe", "service", "echo"])
+                #expect(described.contains(":8080"), "\(described)")
+
+                try k.kubectlOK(["scale", "deployment", "echo", "--replicas=1"])
+                try await eventually {
+                    try k.kubectlOK(["get", "endpoints", "echo", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).split(separator: " ").count == 1
+                }
+                try k.kubectlOK(["delete", "service", "echo"])
+                try await eventually { try k.kubectlOK(["get", "endpointslices", "-l", "kubernetes.io/service-name=echo", "-o", "name"]).isEmpty }
+                try await eventually { try k.kubectl(["get", "endpoints", "echo"]).status != 0 }
+            }
+        }
+    }
 }
