@@ -107,7 +107,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "KeelsonClientTests", dependencies: ["KeelsonClient", "KeelsonTestKit"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KeelsonClientTests",
+            dependencies: ["KeelsonClient", "KeelsonTestKit", .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "KeelsonControllersTests", dependencies: ["KeelsonControllers", "KeelsonTestKit"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonE2ETests", dependencies: ["KeelsonAPI", "KeelsonClient"], swiftSettings: swiftSettings),
     ]

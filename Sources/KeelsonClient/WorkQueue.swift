@@ -14,6 +14,9 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         var waiters: [CheckedContinuation<Key?, Never>] = []
         var failures: [Key: Int] = [:]
         var shuttingDown = false
+        /// The overall token bucket: tokens left and when they were last counted.
+        var tokens: Double
+        var tokensAt: ContinuousClock.Instant
 
         mutating func popFront() -> Key? {
             guard head < queue.count else { return nil }
@@ -29,15 +32,25 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         var isEmpty: Bool { head >= queue.count }
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     public let name: String
     let baseDelay: Duration
     let maxDelay: Duration
+    let retriesPerSecond: Double
+    let burst: Double
 
-    public init(name: String, baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000)) {
+    /// Retries back off per key from `baseDelay` to `maxDelay`, and all retries together are held to
+    /// `retriesPerSecond` with bursts of `burst` — client-go's default controller rate limiter (5 ms … 1000 s, and
+    /// 10 per second with a burst of 100, whichever is slower).
+    public init(name: String, baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000),
+        retriesPerSecond: Double = 10, burst: Int = 100)
+    {
         self.name = name
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
+        self.retriesPerSecond = retriesPerSecond
+        self.burst = Double(burst)
+        self.state = Mutex(State(tokens: Double(burst), tokensAt: .now))
     }
 
     /// Queues `key` unless it is already waiting; never blocks.
@@ -71,13 +84,31 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// Queues `key` after its per-key back-off, which doubles with every failure.
+    /// Queues `key` after its per-key back-off, which doubles with every failure, or later if retries overall
+    /// exceed the bucket's rate.
     public func addRateLimited(_ key: Key) {
-        let failures = state.withLock { s -> Int in
+        let (failures, bucketDelay) = state.withLock { s -> (Int, Duration) in
             s.failures[key, default: 0] += 1
-            return s.failures[key]!
+            return (s.failures[key]!, Self.reserveToken(&s, now: .now, rate: retriesPerSecond, burst: burst))
         }
-        add(key, after: backoff(forFailures: failures))
+        add(key, after: max(backoff(forFailures: failures), bucketDelay))
+    }
+
+    /// Takes a token from the bucket, returning how long to wait until it is really there (a reservation, as Go's
+    /// `rate.Limiter.Reserve`: the bucket may go negative, pushing later callers further out).
+    private static func reserveToken(_ s: inout State, now: ContinuousClock.Instant, rate: Double, burst: Double) -> Duration {
+        let elapsed = now - s.tokensAt
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        s.tokens = min(burst, s.tokens + seconds * rate)
+        s.tokensAt = now
+        s.tokens -= 1
+        if s.tokens >= 0 { return .zero }
+        return .milliseconds(Int64((-s.tokens / rate * 1000).rounded(.up)))
+    }
+
+    /// The delay the bucket alone would impose on the next retry, for tests.
+    func reserveTokenForTesting() -> Duration {
+        state.withLock { Self.reserveToken(&$0, now: .now, rate: retriesPerSecond, burst: burst) }
     }
 
     func backoff(forFailures failures: Int) -> Duration {

@@ -5,17 +5,32 @@ import ServiceLifecycle
 
 /// The controller manager: shared informers, the event recorder and each controller's runner, in one service.
 /// Waits for the API server to answer before starting, since it only ever talks to it through the REST API.
+///
+/// With `leaderElection`, only the holder of the `kube-system/kube-controller-manager` Lease runs controllers, so
+/// several control planes can share a store; the others wait and take over within the lease duration.
 public struct ControllerManager: Service {
+    public static let leaseName = "kube-controller-manager"
+
     let client: any KubernetesClient
     let logger: Logger
+    let leaderElection: LeaderElector.Configuration?
 
-    public init(client: any KubernetesClient, logger: Logger) {
+    public init(client: any KubernetesClient, logger: Logger, leaderElection: LeaderElector.Configuration? = nil) {
         self.client = client
         self.logger = logger
+        self.leaderElection = leaderElection
     }
 
     public func run() async throws {
         try await waitForAPIServer()
+        if let leaderElection {
+            try await LeaderElector(client: client, configuration: leaderElection, logger: logger).run { try await runControllers() }
+        } else {
+            try await runControllers()
+        }
+    }
+
+    private func runControllers() async throws {
         var informers = SharedInformers(client: client, logger: logger)
         let namespaces = informers.informer(.namespaces), serviceAccounts = informers.informer(.serviceAccounts)
         let pods = informers.informer(.pods), replicaSets = informers.informer(.replicaSets), deployments = informers.informer(.deployments)

@@ -3,8 +3,6 @@ import Foundation
 import KeelsonAPIServer
 import KeelsonClient
 import KeelsonControllers
-import KeelsonClient
-import KeelsonControllers
 import KeelsonStore
 import Logging
 import ServiceLifecycle
@@ -70,7 +68,8 @@ struct ServerCommand: AsyncParsableCommand {
             let controllerClient = APIClient(configuration: ClientConfiguration(
                 server: "http://\(address):\(config.port)", userAgent: "keelson-controller-manager"))
             client = controllerClient
-            services.append(.init(service: ControllerManager(client: controllerClient, logger: Logger(label: "keelson.controllers"))))
+            services.append(.init(service: ControllerManager(client: controllerClient, logger: Logger(label: "keelson.controllers"),
+                leaderElection: .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity()))))
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

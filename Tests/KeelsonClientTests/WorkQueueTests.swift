@@ -1,4 +1,4 @@
-import KeelsonClient
+@testable import KeelsonClient
 import Testing
 
 @Suite("Work queue")
@@ -50,5 +50,18 @@ struct WorkQueueTests {
         #expect(await queue.next() == "k")
         queue.forget("k")
         #expect(queue.failures("k") == 0)
+    }
+}
+
+@Suite("Work queue rate limit")
+struct WorkQueueRateLimitTests {
+    @Test("retries beyond the burst wait for the bucket: 10 per second after the first 100")
+    func bucket() {
+        let queue = WorkQueue<String>(name: "test")
+        for _ in 0..<100 { #expect(queue.reserveTokenForTesting() == .zero) }
+        let next = queue.reserveTokenForTesting()
+        #expect(next > .milliseconds(90) && next <= .milliseconds(100))
+        let after = queue.reserveTokenForTesting()
+        #expect(after > .milliseconds(190) && after <= .milliseconds(200))
     }
 }

@@ -31,4 +31,26 @@ struct ControllerTests {
             #expect(try k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).isEmpty)
         }
     }
+
+    @Test("two controller managers elect one leader through a Lease; the standby takes over when the leader dies")
+    func leaderElection() async throws {
+        try await withKeelson(extraArguments: ["--disable-controller-manager"]) { k in
+            let flags = ["--kubeconfig", k.kubeconfig, "--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
+                         "--leader-elect-retry-period", "1"]
+            let first = try KeelsonChild(["controller-manager"] + flags)
+            let holder = { try k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}"]) }
+            try await eventually { try k.kubectl(["get", "lease", "kube-controller-manager", "-n", "kube-system"]).status == 0 }
+            let leader = try holder()
+            let second = try KeelsonChild(["controller-manager"] + flags)
+            try k.kubectlOK(["create", "deployment", "before", "--image=registry.example/a:1"])
+            try await eventually { try !k.kubectlOK(["get", "rs", "-l", "app=before", "-o", "name"]).isEmpty }
+
+            try await first.crash()
+            try await eventually(seconds: 15) { try holder() != leader && !holder().isEmpty }
+            #expect(try k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.leaseTransitions}"]) == "1")
+            try k.kubectlOK(["create", "deployment", "after", "--image=registry.example/a:1"])
+            try await eventually { try !k.kubectlOK(["get", "rs", "-l", "app=after", "-o", "name"]).isEmpty }
+            _ = second
+        }
+    }
 }

@@ -7,6 +7,7 @@ import Testing
 final class KeelsonProcess: @unchecked Sendable {
     let dataDir: URL
     let port: Int
+    let extraArguments: [String]
     private var process: Process?
     private let logURL: URL
 
@@ -28,7 +29,8 @@ final class KeelsonProcess: @unchecked Sendable {
         return (onPath.trimmingCharacters(in: .whitespacesAndNewlines) as NSString).deletingLastPathComponent
     }
 
-    init(dataDir: URL? = nil) throws {
+    init(dataDir: URL? = nil, extraArguments: [String] = []) throws {
+        self.extraArguments = extraArguments
         self.dataDir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("keelson-e2e-\(UUID().uuidString)")
         self.port = try Self.freePort()
         self.logURL = self.dataDir.deletingLastPathComponent().appendingPathComponent("\(self.dataDir.lastPathComponent).log")
@@ -53,7 +55,7 @@ final class KeelsonProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: kubeconfig)
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port), "--disable-agent"]
+        process.arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port), "--disable-agent"] + extraArguments
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
@@ -165,9 +167,38 @@ final class KeelsonProcess: @unchecked Sendable {
     }
 }
 
+/// Another `keelson` subcommand (a controller manager, say) run beside a server, killed when the test ends.
+final class KeelsonChild: @unchecked Sendable {
+    let process = Process()
+    let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-child-\(UUID().uuidString).log")
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = KeelsonProcess.binary
+        process.arguments = arguments
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    func crash() async throws {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: logURL)
+    }
+}
+
 /// Starts a server for the body of one test and always cleans it up.
-func withKeelson(_ body: (KeelsonProcess) async throws -> Void) async throws {
-    let server = try KeelsonProcess()
+func withKeelson(extraArguments: [String] = [], _ body: (KeelsonProcess) async throws -> Void) async throws {
+    let server = try KeelsonProcess(extraArguments: extraArguments)
     defer { server.cleanUp() }
     try await server.start()
     do {

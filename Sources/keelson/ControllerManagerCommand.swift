@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import KeelsonClient
+import KeelsonControllers
+import Logging
+import ServiceLifecycle
+
+/// `keelson controller-manager`: the controllers on their own, against any API server a kubeconfig names, with
+/// leader election so several can run for availability.
+struct ControllerManagerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller-manager",
+        abstract: "Run the controller manager against an API server."
+    )
+
+    @Option(help: "Path to the kubeconfig naming the API server and credentials")
+    var kubeconfig: String
+
+    @Flag(inversion: .prefixedNo, help: "Elect a leader through the kube-system/kube-controller-manager Lease")
+    var leaderElect = true
+
+    @Option(help: "Leader election: how long a Lease is valid without renewal, in seconds")
+    var leaderElectLeaseDuration: Int = 15
+
+    @Option(help: "Leader election: how long the leader keeps trying to renew before giving up, in seconds")
+    var leaderElectRenewDeadline: Int = 10
+
+    @Option(help: "Leader election: how often candidates try to acquire or renew, in seconds")
+    var leaderElectRetryPeriod: Int = 2
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical")
+    var logLevel: String = "warning"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard leaderElectRetryPeriod > 0, leaderElectRenewDeadline > leaderElectRetryPeriod, leaderElectLeaseDuration > leaderElectRenewDeadline else {
+            throw ValidationError("leader election needs retry period < renew deadline < lease duration")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "keelson.controllers")
+        let configuration: ClientConfiguration
+        do {
+            configuration = try ClientConfiguration.kubeconfig(at: kubeconfig, userAgent: "keelson-controller-manager")
+        } catch {
+            throw ValidationError("--kubeconfig \(kubeconfig): \(error)")
+        }
+        let client = APIClient(configuration: configuration)
+        let election: LeaderElector.Configuration? = leaderElect
+            ? .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity(),
+                leaseDuration: .seconds(leaderElectLeaseDuration), renewDeadline: .seconds(leaderElectRenewDeadline),
+                retryPeriod: .seconds(leaderElectRetryPeriod))
+            : nil
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: ControllerManager(client: client, logger: logger, leaderElection: election))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+}
