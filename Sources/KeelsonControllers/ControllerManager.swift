@@ -35,7 +35,9 @@ public struct ControllerManager: Service {
         let namespaces = informers.informer(.namespaces), serviceAccounts = informers.informer(.serviceAccounts)
         let pods = informers.informer(.pods), replicaSets = informers.informer(.replicaSets), deployments = informers.informer(.deployments)
         let services = informers.informer(.services), endpoints = informers.informer(.endpoints)
-        let endpointSlices = informers.informer(.endpointSlices)
+        let endpointSlices = informers.informer(.endpointSlices), jobs = informers.informer(.jobs)
+        let cronJobs = informers.informer(.cronJobs)
+        jobs.addIndex(.ownerUID)
         pods.addIndex(.ownerUID)
         pods.addIndex(.namespace)
         replicaSets.addIndex(.ownerUID)
@@ -76,6 +78,12 @@ public struct ControllerManager: Service {
         let sliceController = EndpointSliceController(client: client, services: services, pods: pods, slices: endpointSlices, logger: logger)
         add(EndpointSliceController.name, workers: 5, waitFor: [services, pods, endpointSlices],
             register: sliceController.register, reconcile: sliceController.reconcile)
+
+        let job = JobController(client: client, jobs: jobs, pods: pods, events: events, logger: logger)
+        add(JobController.name, workers: 5, waitFor: [jobs, pods], register: job.register, reconcile: job.reconcile)
+
+        let cronJob = CronJobController(client: client, cronJobs: cronJobs, jobs: jobs, events: events, logger: logger)
+        add(CronJobController.name, workers: 2, waitFor: [cronJobs, jobs], register: cronJob.register, reconcile: cronJob.reconcile)
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {

@@ -186,7 +186,7 @@ public struct ReplicaSetController: Sendable {
             let template = rs["spec"]?["template"] ?? [:]
             let owner = ownerReference(rs)
             do {
-                try await slowStartBatches(count) {
+                try await SlowStart.run(count) {
                     let pod = PodState.fromTemplate(template, generateName: generateName, owner: owner)
                     do {
                         let created = try await client.create(.pods, namespace: rs.namespace, pod)
@@ -198,7 +198,7 @@ public struct ReplicaSetController: Sendable {
                         throw error
                     }
                 }
-            } catch let error as SlowStartError {
+            } catch let error as SlowStart.Failure {
                 // Creates that failed or were skipped will never be observed.
                 expectations.lowerAdds(key, by: count - error.succeeded)
                 throw error
@@ -237,44 +237,6 @@ public struct ReplicaSetController: Sendable {
         }
     }
 
-    /// Runs `count` creates in batches of 1, 2, 4, …, stopping at the first batch with a failure so a broken
-    /// template or an exhausted quota costs one request, not hundreds. Returns how many succeeded.
-    @discardableResult
-    func slowStartBatches(_ count: Int, _ create: @escaping @Sendable () async throws -> Void) async throws -> Int {
-        var done = 0
-        var batch = 1
-        while done < count {
-            let size = min(batch, count - done)
-            let failures = await withTaskGroup(of: (any Error)?.self) { group in
-                for _ in 0..<size {
-                    group.addTask {
-                        do {
-                            try await create()
-                            return nil
-                        } catch {
-                            return error
-                        }
-                    }
-                }
-                var failures: [any Error] = []
-                for await failure in group { if let failure { failures.append(failure) } }
-                return failures
-            }
-            done += size - failures.count
-            if let first = failures.first {
-                throw SlowStartError(succeeded: done, underlying: first)
-            }
-            batch *= 2
-        }
-        return done
-    }
-
-    struct SlowStartError: Error, CustomStringConvertible {
-        var succeeded: Int
-        var underlying: any Error
-        var description: String { "\(underlying)" }
-    }
-
     static func message(of error: any Error) -> String {
         if let error = error as? APIError { return error.status.message }
         return "\(error)"
@@ -293,8 +255,8 @@ public struct ReplicaSetController: Sendable {
         status["observedGeneration"] = .integer(rs.generation ?? 0)
         var conditions = (status["conditions"]?.arrayValue ?? []).filter { $0["type"]?.stringValue != "ReplicaFailure" }
         if let failure {
-            let reason = (failure as? SlowStartError).map { _ in "FailedCreate" } ?? "FailedDelete"
-            let underlying = (failure as? SlowStartError)?.underlying ?? failure
+            let reason = (failure as? SlowStart.Failure).map { _ in "FailedCreate" } ?? "FailedDelete"
+            let underlying = (failure as? SlowStart.Failure)?.underlying ?? failure
             conditions.append(["type": "ReplicaFailure", "status": "True", "reason": .string(reason),
                                "message": .string(Self.message(of: underlying)), "lastTransitionTime": .string(Timestamp.format(now))])
         }

@@ -132,4 +132,25 @@ struct WorkloadTests {
             }
         }
     }
+
+    @Test("a Job reaches Complete when its pods succeed; a */1 CronJob creates a Job within its minute")
+    func jobsAndCronJobs() async throws {
+        try await withKeelson { k in
+            try k.kubectlOK(["create", "cronjob", "tick", "--image=registry.example/tick:1", "--schedule=*/1 * * * *"])
+            try k.kubectlOK(["create", "job", "once", "--image=registry.example/once:1"])
+            try await eventually { try !k.kubectlOK(["get", "pods", "-l", "job-name=once", "-o", "name"]).isEmpty }
+            let pod = try k.kubectlOK(["get", "pods", "-l", "job-name=once", "-o", "name"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try k.kubectlOK(["patch", pod, "--subresource=status", "--type=merge", "-p", #"{"status":{"phase":"Succeeded"}}"#])
+            try k.kubectlOK(["wait", "--for=condition=complete", "job/once", "--timeout=30s"])
+            #expect(try k.kubectlOK(["get", "job", "once", "-o", "jsonpath={.status.succeeded}"]) == "1")
+            // The pod was counted and released: nothing holds it any more.
+            #expect(try k.kubectlOK(["get", pod, "-o", "jsonpath={.metadata.finalizers}"]).isEmpty)
+
+            // The next whole minute is at most 60 s away.
+            try await eventually(seconds: 75) {
+                try k.kubectlOK(["get", "jobs", "-o", "name"]).contains("job.batch/tick-")
+            }
+            #expect(try !k.kubectlOK(["get", "cronjob", "tick", "-o", "jsonpath={.status.lastScheduleTime}"]).isEmpty)
+        }
+    }
 }
