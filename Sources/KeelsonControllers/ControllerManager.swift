@@ -11,19 +11,34 @@ import ServiceLifecycle
 public struct ControllerManager: Service {
     public static let leaseName = "kube-controller-manager"
 
+    /// The settings kube-controller-manager takes as flags.
+    public struct Configuration: Sendable {
+        public var leaderElection: LeaderElector.Configuration?
+        /// Where nodes' pod networks come from (`--cluster-cidr`), in `/nodeCIDRMaskSize` blocks.
+        public var clusterRange = IPv4Range("10.42.0.0/16")!
+        public var nodeCIDRMaskSize = 24
+        public var nodeLifecycle = NodeLifecycleController.Configuration()
+        /// Finished pods kept before the oldest are deleted (`--terminated-pod-gc-threshold`).
+        public var terminatedPodThreshold = 12_500
+
+        public init(leaderElection: LeaderElector.Configuration? = nil) {
+            self.leaderElection = leaderElection
+        }
+    }
+
     let client: any KubernetesClient
     let logger: Logger
-    let leaderElection: LeaderElector.Configuration?
+    let configuration: Configuration
 
-    public init(client: any KubernetesClient, logger: Logger, leaderElection: LeaderElector.Configuration? = nil) {
+    public init(client: any KubernetesClient, logger: Logger, configuration: Configuration = Configuration()) {
         self.client = client
         self.logger = logger
-        self.leaderElection = leaderElection
+        self.configuration = configuration
     }
 
     public func run() async throws {
         try await waitForAPIServer()
-        if let leaderElection {
+        if let leaderElection = configuration.leaderElection {
             try await LeaderElector(client: client, configuration: leaderElection, logger: logger).run { try await runControllers() }
         } else {
             try await runControllers()
@@ -36,7 +51,8 @@ public struct ControllerManager: Service {
         let pods = informers.informer(.pods), replicaSets = informers.informer(.replicaSets), deployments = informers.informer(.deployments)
         let services = informers.informer(.services), endpoints = informers.informer(.endpoints)
         let endpointSlices = informers.informer(.endpointSlices), jobs = informers.informer(.jobs)
-        let cronJobs = informers.informer(.cronJobs)
+        let cronJobs = informers.informer(.cronJobs), nodes = informers.informer(.nodes), leases = informers.informer(.leases)
+        pods.addIndex(.nodeName)
         jobs.addIndex(.ownerUID)
         pods.addIndex(.ownerUID)
         pods.addIndex(.namespace)
@@ -84,6 +100,18 @@ public struct ControllerManager: Service {
 
         let cronJob = CronJobController(client: client, cronJobs: cronJobs, jobs: jobs, events: events, logger: logger)
         add(CronJobController.name, workers: 2, waitFor: [cronJobs, jobs], register: cronJob.register, reconcile: cronJob.reconcile)
+
+        let lifecycle = NodeLifecycleController(client: client, nodes: nodes, leases: leases, pods: pods, events: events,
+            configuration: configuration.nodeLifecycle, logger: logger)
+        add(NodeLifecycleController.name, workers: 4, waitFor: [nodes, leases, pods], register: lifecycle.register, reconcile: lifecycle.reconcile)
+
+        let ipam = NodeIPAMController(client: client, nodes: nodes, clusterRange: configuration.clusterRange,
+            maskSize: configuration.nodeCIDRMaskSize, logger: logger)
+        add(NodeIPAMController.name, workers: 1, waitFor: [nodes], register: ipam.register, reconcile: ipam.reconcile)
+
+        let podGC = PodGCController(client: client, pods: pods, nodes: nodes, terminatedPodThreshold: configuration.terminatedPodThreshold,
+            logger: logger)
+        add(PodGCController.name, workers: 1, waitFor: [pods, nodes], register: podGC.register, reconcile: podGC.reconcile)
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {

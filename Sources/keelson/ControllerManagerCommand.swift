@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeelsonAPI
 import KeelsonClient
 import KeelsonControllers
 import Logging
@@ -28,10 +29,31 @@ struct ControllerManagerCommand: AsyncParsableCommand {
     @Option(help: "Leader election: how often candidates try to acquire or renew, in seconds")
     var leaderElectRetryPeriod: Int = 2
 
+    @Option(help: "CIDR range for pods; each node gets a block of it")
+    var clusterCidr: String = "10.42.0.0/16"
+
+    @Option(help: "Prefix length of each node's block of the cluster CIDR")
+    var nodeCidrMaskSize: Int = 24
+
+    @Option(help: "How long a node may go without a heartbeat before it is marked unreachable (e.g. 40s)")
+    var nodeMonitorGracePeriod: String = "40s"
+
+    @Option(help: "How often each node's health is checked (e.g. 5s)")
+    var nodeMonitorPeriod: String = "5s"
+
+    @Option(help: "Finished pods kept before the oldest are deleted (0 keeps all)")
+    var terminatedPodGcThreshold: Int = 12_500
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel: String = "warning"
 
     func validate() throws {
+        guard let range = IPv4Range(clusterCidr), (range.prefixLength...30).contains(nodeCidrMaskSize) else {
+            throw ValidationError("--cluster-cidr must be an IPv4 CIDR and --node-cidr-mask-size between its prefix and 30")
+        }
+        guard GoDuration.parse(nodeMonitorGracePeriod) != nil, GoDuration.parse(nodeMonitorPeriod) != nil else {
+            throw ValidationError("--node-monitor-grace-period and --node-monitor-period must be durations such as 40s")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         guard leaderElectRetryPeriod > 0, leaderElectRenewDeadline > leaderElectRetryPeriod, leaderElectLeaseDuration > leaderElectRenewDeadline else {
             throw ValidationError("leader election needs retry period < renew deadline < lease duration")
@@ -58,8 +80,13 @@ struct ControllerManagerCommand: AsyncParsableCommand {
                 leaseDuration: .seconds(leaderElectLeaseDuration), renewDeadline: .seconds(leaderElectRenewDeadline),
                 retryPeriod: .seconds(leaderElectRetryPeriod))
             : nil
+        var controllers = ControllerManager.Configuration(leaderElection: election)
+        controllers.clusterRange = IPv4Range(clusterCidr)!
+        controllers.nodeCIDRMaskSize = nodeCidrMaskSize
+        controllers.nodeLifecycle = .init(gracePeriod: GoDuration.parse(nodeMonitorGracePeriod)!, monitorPeriod: GoDuration.parse(nodeMonitorPeriod)!)
+        controllers.terminatedPodThreshold = terminatedPodGcThreshold
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: ControllerManager(client: client, logger: logger, leaderElection: election))],
+            services: [.init(service: ControllerManager(client: client, logger: logger, configuration: controllers))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -44,6 +44,8 @@ struct ServerCommand: AsyncParsableCommand {
         var apiConfiguration = APIServerConfiguration(host: host, port: config.port)
         apiConfiguration.serviceRange = config.serviceRange
         apiConfiguration.nodePortRange = config.nodePortRange
+        apiConfiguration.defaultTolerationSeconds = DefaultTolerationSeconds(notReadySeconds: config.defaultNotReadyTolerationSeconds,
+            unreachableSeconds: config.defaultUnreachableTolerationSeconds)
         let apiServer = APIServer(
             configuration: apiConfiguration, store: store, logger: Logger(label: "keelson.apiserver"),
             onListening: { port in
@@ -68,8 +70,12 @@ struct ServerCommand: AsyncParsableCommand {
             let controllerClient = APIClient(configuration: ClientConfiguration(
                 server: "http://\(address):\(config.port)", userAgent: "keelson-controller-manager"))
             client = controllerClient
+            var controllers = ControllerManager.Configuration(
+                leaderElection: .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity()))
+            controllers.clusterRange = config.clusterRange
+            controllers.nodeLifecycle.gracePeriod = config.nodeMonitorGracePeriod
             services.append(.init(service: ControllerManager(client: controllerClient, logger: Logger(label: "keelson.controllers"),
-                leaderElection: .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity()))))
+                configuration: controllers)))
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

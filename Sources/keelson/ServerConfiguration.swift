@@ -1,5 +1,5 @@
 import Foundation
-import KeelsonAPIServer
+import KeelsonAPI
 import Logging
 
 /// `keelson server` flags, validated once into typed values.
@@ -19,6 +19,9 @@ struct ServerConfiguration {
     var clusterRange: IPv4Range
     var serviceRange: IPv4Range
     var nodePortRange: ClosedRange<Int>
+    var nodeMonitorGracePeriod: Duration
+    var defaultNotReadyTolerationSeconds: Int64
+    var defaultUnreachableTolerationSeconds: Int64
 
     struct Invalid: Error, CustomStringConvertible {
         var description: String
@@ -60,5 +63,14 @@ struct ServerConfiguration {
             throw Invalid(description: "--service-node-port-range must be LOW-HIGH such as 30000-32767, not \(flags.serviceNodePortRange)")
         }
         nodePortRange = low...high
+        guard let grace = GoDuration.parse(flags.nodeMonitorGracePeriod), grace > .zero else {
+            throw Invalid(description: "--node-monitor-grace-period must be a duration such as 40s, not \(flags.nodeMonitorGracePeriod)")
+        }
+        nodeMonitorGracePeriod = grace
+        guard flags.defaultNotReadyTolerationSeconds >= 0, flags.defaultUnreachableTolerationSeconds >= 0 else {
+            throw Invalid(description: "--default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds must not be negative")
+        }
+        defaultNotReadyTolerationSeconds = Int64(flags.defaultNotReadyTolerationSeconds)
+        defaultUnreachableTolerationSeconds = Int64(flags.defaultUnreachableTolerationSeconds)
     }
 }

@@ -38,6 +38,15 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(networking) Port range to reserve for services with NodePort visibility")
     var serviceNodePortRange: String = "30000-32767"
 
+    @Option(help: "(controllers) How long a node may go without a heartbeat before it is marked unreachable")
+    var nodeMonitorGracePeriod: String = "40s"
+
+    @Option(help: "(admission) Seconds new pods tolerate a not-ready node before eviction")
+    var defaultNotReadyTolerationSeconds: Int = 300
+
+    @Option(help: "(admission) Seconds new pods tolerate an unreachable node before eviction")
+    var defaultUnreachableTolerationSeconds: Int = 300
+
     @Option(help: "(logging) Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel: String = "warning"
 }

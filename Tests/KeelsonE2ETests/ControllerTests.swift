@@ -53,4 +53,44 @@ struct ControllerTests {
             _ = second
         }
     }
+
+    @Test("a node that stops reporting becomes NotReady and unreachable, and its pods are evicted (shortened timeouts)")
+    func nodeFailure() async throws {
+        try await withKeelson(extraArguments: ["--node-monitor-grace-period=2s", "--default-unreachable-toleration-seconds=1"]) { k in
+            let now = Timestamp.format(Date())
+            try k.kubectlOK(["create", "-f", "-"], stdin: """
+                apiVersion: v1
+                kind: Node
+                metadata: {name: worker-1}
+                ---
+                apiVersion: coordination.k8s.io/v1
+                kind: Lease
+                metadata: {name: worker-1, namespace: kube-node-lease}
+                spec: {holderIdentity: worker-1, leaseDurationSeconds: 40, renewTime: "\(now.dropLast()).000000Z"}
+                """)
+            try k.kubectlOK(["patch", "node", "worker-1", "--subresource=status", "--type=merge", "-p",
+                #"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","lastHeartbeatTime":"\#(now)","lastTransitionTime":"\#(now)"}]}}"#])
+            try await eventually { try !k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.podCIDR}"]).isEmpty }
+            #expect(try k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.podCIDR}"]) == "10.42.0.0/24")
+            try k.kubectlOK(["create", "-f", "-"], stdin: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: stranded}
+                spec: {nodeName: worker-1, containers: [{name: c, image: registry.example/c:1}]}
+                """)
+            // No further heartbeat: after 2 s the node is unreachable, after 1 s more the pod is evicted.
+            try await eventually(seconds: 20) {
+                try k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "Unknown"
+            }
+            #expect(try k.kubectlOK(["get", "nodes"]).contains("NotReady"))
+            #expect(try k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.taints[*].key}"]).contains("node.kubernetes.io/unreachable"))
+            try await eventually(seconds: 20) {
+                try !k.kubectlOK(["get", "pod", "stranded", "-o", "jsonpath={.metadata.deletionTimestamp}"]).isEmpty
+            }
+            try await eventually {
+                try k.kubectlOK(["get", "events", "--field-selector", "involvedObject.name=stranded", "-o", "jsonpath={.items[*].reason}"])
+                    .contains("TaintManagerEviction")
+            }
+        }
+    }
 }

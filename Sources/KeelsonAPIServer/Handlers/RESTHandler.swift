@@ -12,10 +12,14 @@ final class RESTHandler: Sendable {
     let logger: Logger
     let namespaces: NamespaceCache?
     let allocator: ServiceAllocator?
+    let tolerationDefaults: DefaultTolerationSeconds?
     let watchLines = WatchEventCache()
 
-    init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil) {
+    init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
+        tolerationDefaults: DefaultTolerationSeconds? = nil)
+    {
         self.store = store
+        self.tolerationDefaults = tolerationDefaults
         self.allocator = allocator
         self.registry = registry
         self.logger = logger
@@ -212,6 +216,7 @@ final class RESTHandler: Sendable {
         try prepareMetadataForCreate(&object, namespace: namespace, definition: definition)
         definition.strategy.applyDefaults(&object)
         definition.strategy.prepareForCreate(&object)
+        if definition.group.isEmpty && definition.kind == "Pod" { tolerationDefaults?.admit(&object) }
         try validate(object, definition: definition, old: nil)
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
         let name = object.name ?? ""

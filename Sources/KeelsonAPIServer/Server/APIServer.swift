@@ -15,6 +15,8 @@ public struct APIServerConfiguration: Sendable {
     public var serviceRange = IPv4Range("10.43.0.0/16")!
     /// Where node ports come from (`--service-node-port-range`).
     public var nodePortRange = 30000...32767
+    /// How long new pods tolerate a not-ready or unreachable node by default.
+    public var defaultTolerationSeconds = DefaultTolerationSeconds()
 
     public init(host: String = "127.0.0.1", port: Int = 6443) {
         self.host = host
@@ -45,7 +47,8 @@ public final class APIServer: Service {
         self.namespaceCache = namespaceCache
         self.allocator = ServiceAllocator(store: store, serviceRange: configuration.serviceRange, nodePorts: configuration.nodePortRange,
             logger: logger)
-        self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator)
+        self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
+            tolerationDefaults: configuration.defaultTolerationSeconds)
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger
