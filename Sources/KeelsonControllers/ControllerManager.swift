@@ -53,6 +53,8 @@ public struct ControllerManager: Service {
         let endpointSlices = informers.informer(.endpointSlices), jobs = informers.informer(.jobs)
         let cronJobs = informers.informer(.cronJobs), nodes = informers.informer(.nodes), leases = informers.informer(.leases)
         pods.addIndex(.nodeName)
+        let daemonSets = informers.informer(.daemonSets), revisions = informers.informer(.controllerRevisions)
+        revisions.addIndex(.ownerUID)
         jobs.addIndex(.ownerUID)
         pods.addIndex(.ownerUID)
         pods.addIndex(.namespace)
@@ -112,6 +114,11 @@ public struct ControllerManager: Service {
         let podGC = PodGCController(client: client, pods: pods, nodes: nodes, terminatedPodThreshold: configuration.terminatedPodThreshold,
             logger: logger)
         add(PodGCController.name, workers: 1, waitFor: [pods, nodes], register: podGC.register, reconcile: podGC.reconcile)
+
+        let daemonSet = DaemonSetController(client: client, daemonSets: daemonSets, nodes: nodes, pods: pods, revisions: revisions,
+            events: events, logger: logger)
+        add(DaemonSetController.name, workers: 2, waitFor: [daemonSets, nodes, pods, revisions], register: daemonSet.register,
+            reconcile: daemonSet.reconcile)
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {
