@@ -19,6 +19,15 @@ struct ControllerHistory {
             .sorted { ($0["revision"]?.intValue ?? 0) < ($1["revision"]?.intValue ?? 0) }
     }
 
+    /// The pod template a revision of the owner recorded, by its hash.
+    func template(of owner: JSONValue, hash: String) -> JSONValue? {
+        guard let revision = revisions(of: owner).first(where: { $0.labels[Self.hashLabel] == hash }),
+            var template = revision["data"]?["spec"]?["template"]
+        else { return nil }
+        template["$patch"] = nil
+        return template
+    }
+
     static func data(template: JSONValue) -> JSONValue {
         var replaced = template
         replaced["$patch"] = "replace"

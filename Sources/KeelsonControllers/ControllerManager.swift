@@ -55,6 +55,7 @@ public struct ControllerManager: Service {
         pods.addIndex(.nodeName)
         let daemonSets = informers.informer(.daemonSets), revisions = informers.informer(.controllerRevisions)
         revisions.addIndex(.ownerUID)
+        let statefulSets = informers.informer(.statefulSets), claims = informers.informer(.persistentVolumeClaims)
         jobs.addIndex(.ownerUID)
         pods.addIndex(.ownerUID)
         pods.addIndex(.namespace)
@@ -119,6 +120,11 @@ public struct ControllerManager: Service {
             events: events, logger: logger)
         add(DaemonSetController.name, workers: 2, waitFor: [daemonSets, nodes, pods, revisions], register: daemonSet.register,
             reconcile: daemonSet.reconcile)
+
+        let statefulSet = StatefulSetController(client: client, statefulSets: statefulSets, pods: pods, claims: claims,
+            revisions: revisions, events: events, logger: logger)
+        add(StatefulSetController.name, workers: 2, waitFor: [statefulSets, pods, claims, revisions], register: statefulSet.register,
+            reconcile: statefulSet.reconcile)
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {
