@@ -84,7 +84,9 @@ public final class APIClient: KubernetesClient {
             self.ownsHTTPClient = false
         } else {
             var config = HTTPClient.Configuration()
-            config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+            // Every watch holds an HTTP/1.1 connection for minutes, and a controller manager watches some 40
+            // resources: the pool must leave room for ordinary requests beside them, or those queue behind watches.
+            config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
             self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
             self.ownsHTTPClient = true
         }
