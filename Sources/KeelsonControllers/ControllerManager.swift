@@ -56,6 +56,8 @@ public struct ControllerManager: Service {
         let daemonSets = informers.informer(.daemonSets), revisions = informers.informer(.controllerRevisions)
         revisions.addIndex(.ownerUID)
         let statefulSets = informers.informer(.statefulSets), claims = informers.informer(.persistentVolumeClaims)
+        let budgets = informers.informer(.podDisruptionBudgets)
+        budgets.addIndex(.namespace)
         jobs.addIndex(.ownerUID)
         pods.addIndex(.ownerUID)
         pods.addIndex(.namespace)
@@ -125,6 +127,11 @@ public struct ControllerManager: Service {
             revisions: revisions, events: events, logger: logger)
         add(StatefulSetController.name, workers: 2, waitFor: [statefulSets, pods, claims, revisions], register: statefulSet.register,
             reconcile: statefulSet.reconcile)
+
+        let disruption = DisruptionController(client: client, budgets: budgets, pods: pods, replicaSets: replicaSets,
+            deployments: deployments, statefulSets: statefulSets, logger: logger)
+        add(DisruptionController.name, workers: 2, waitFor: [budgets, pods, replicaSets, deployments, statefulSets],
+            register: disruption.register, reconcile: disruption.reconcile)
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {

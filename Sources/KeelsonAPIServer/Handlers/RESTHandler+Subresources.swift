@@ -150,11 +150,74 @@ extension RESTHandler {
 
     private func evict(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> Response {
         let eviction = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        if request.query["dryRun"] != "All" && eviction["deleteOptions"]?["dryRun"] == nil {
+            try await checkDisruptionBudget(namespace: path.namespace ?? "", podName: name, podDefinition: definition)
+        }
         var deleteRequest = request
         deleteRequest.body = eviction["deleteOptions"].map { $0.encoded() } ?? []
         deleteRequest.contentType = "application/json"
         _ = try await delete(request: deleteRequest, namespace: path.namespace, name: name, definition: definition)
         return Self.json(Status.success().jsonValue, status: .created)
+    }
+
+    /// The eviction half of PodDisruptionBudgets, as kube-apiserver does it: a healthy pod covered by a budget
+    /// with no disruptions left is refused with 429 (clients such as `kubectl drain` retry); otherwise the budget's
+    /// `disruptionsAllowed` is taken down by one (compare-and-swap on the budget) before the pod is deleted, so two
+    /// concurrent evictions cannot both spend the last one. Finished, terminating and (while the budget is met)
+    /// unhealthy pods pass without spending anything.
+    private func checkDisruptionBudget(namespace: String, podName: String, podDefinition: ResourceDefinition) async throws {
+        guard let budgets = registry.lookup(group: "policy", version: "v1", resource: "poddisruptionbudgets"),
+            let storedPod = try await store.get(podDefinition.key(namespace: namespace, name: podName), at: nil)
+        else { return }
+        let pod = try ObjectCodec.decodeStored(storedPod)
+        let phase = pod.value(at: ["status", "phase"])?.stringValue
+        if pod.deletionTimestamp != nil || phase == "Succeeded" || phase == "Failed" { return }
+        let podLabels = pod.labels
+        for _ in 0..<5 {
+            let page = try await store.range(prefix: budgets.prefix(namespace: namespace), at: nil, startAfter: nil, limit: nil)
+            var matching: [(StoredValue, JSONValue)] = []
+            for item in page.items {
+                let budget = try ObjectCodec.decodeStored(item)
+                guard let selector = try? LabelSelector.from(budget.value(at: ["spec", "selector"]) ?? [:]), selector.matches(podLabels) else { continue }
+                matching.append((item, budget))
+            }
+            guard let (stored, budget) = matching.first else { return }
+            if matching.count > 1 {
+                throw Status.internalError("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.")
+            }
+            let status = budget["status"] ?? [:]
+            let name = budget.name ?? ""
+            if (status["observedGeneration"]?.intValue ?? 0) < (budget.generation ?? 0) {
+                throw Self.tooManyRequests("The disruption budget \(name) is still being processed by the server.")
+            }
+            let healthy = status["currentHealthy"]?.intValue ?? 0, desired = status["desiredHealthy"]?.intValue ?? 0
+            let ready = (pod.value(at: ["status", "conditions"])?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
+            if !ready && (healthy >= desired || budget.value(at: ["spec", "unhealthyPodEvictionPolicy"])?.stringValue == "AlwaysAllow") {
+                return
+            }
+            let allowed = status["disruptionsAllowed"]?.intValue ?? 0
+            guard allowed > 0 else {
+                throw Self.tooManyRequests("The disruption budget \(name) needs \(desired) healthy pods and has \(healthy) currently")
+            }
+            var spent = budget
+            spent.setValue(.integer(allowed - 1), at: ["status", "disruptionsAllowed"])
+            var disrupted = spent.value(at: ["status", "disruptedPods"])?.objectValue ?? [:]
+            disrupted[podName] = .string(Timestamp.format(Date()))
+            spent.setValue(.object(disrupted), at: ["status", "disruptedPods"])
+            do {
+                _ = try await store.update(stored.key, value: ObjectCodec.encodeForStorage(spent), ifModRevision: stored.modRevision)
+                return
+            } catch let error as StoreError where error.code == .conflict {
+                continue
+            }
+        }
+        throw Self.tooManyRequests("the disruption budget kept changing; try again")
+    }
+
+    private static func tooManyRequests(_ cause: String) -> Status {
+        var status = Status(code: 429, reason: .tooManyRequests, message: "Cannot evict pod as it would violate the pod's disruption budget.")
+        status.details = Status.Details(causes: [Status.Cause(reason: "DisruptionBudget", message: cause)])
+        return status
     }
 
     // MARK: namespaces/finalize
