@@ -58,6 +58,9 @@ public struct ControllerManager: Service {
         let statefulSets = informers.informer(.statefulSets), claims = informers.informer(.persistentVolumeClaims)
         let budgets = informers.informer(.podDisruptionBudgets)
         budgets.addIndex(.namespace)
+        let quotas = informers.informer(.resourceQuotas)
+        quotas.addIndex(.namespace)
+        claims.addIndex(.namespace)
         jobs.addIndex(.ownerUID)
         pods.addIndex(.ownerUID)
         pods.addIndex(.namespace)
@@ -132,6 +135,10 @@ public struct ControllerManager: Service {
             deployments: deployments, statefulSets: statefulSets, logger: logger)
         add(DisruptionController.name, workers: 2, waitFor: [budgets, pods, replicaSets, deployments, statefulSets],
             register: disruption.register, reconcile: disruption.reconcile)
+
+        let quota = ResourceQuotaController(client: client, quotas: quotas, pods: pods, services: services, claims: claims, logger: logger)
+        add(ResourceQuotaController.name, workers: 2, waitFor: [quotas, pods, services, claims], register: quota.register,
+            reconcile: quota.reconcile)
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {

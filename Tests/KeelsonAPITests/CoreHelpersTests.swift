@@ -38,3 +38,41 @@ struct CoreHelpersTests {
         #expect(IPv4Range.parse("10.01.0.1") == nil)
     }
 }
+
+@Suite("Quantities and pod resources")
+struct QuantityTests {
+    @Test("parsing to exact thousandths", arguments: [("100m", Int64(100)), ("1", 1000), ("1.5", 1500), ("2Ki", 2_048_000),
+        ("1Gi", 1_073_741_824_000), ("1k", 1_000_000), ("1e3", 1_000_000), ("0.1", 100), ("-2", -2000), ("1n", 1), ("500u", 1)])
+    func parse(text: String, milli: Int64) {
+        #expect(Quantity(text)?.milli == milli)
+    }
+
+    @Test("malformed quantities are refused", arguments: ["", "m", "1.2.3", "1Xi", "abc", "1 Gi"])
+    func refuse(text: String) {
+        #expect(Quantity(text) == nil)
+    }
+
+    @Test("printing keeps the written format and the largest exact suffix")
+    func format() {
+        #expect((Quantity("512Mi")! + Quantity("512Mi")!).description == "1Gi")
+        #expect((Quantity("250m")! + Quantity("250m")!).description == "500m")
+        #expect((Quantity("500m")! + Quantity("1500m")!).description == "2")
+        #expect(Quantity("1500k")!.description == "1500k")
+        #expect(Quantity("3000")!.description == "3k")
+        #expect(Quantity.zero.description == "0")
+        #expect(Quantity("1.5")!.value == 2)
+    }
+
+    @Test("pod requests: containers add up, init containers count at their largest, sidecars add, overhead adds")
+    func podRequests() {
+        let pod: JSONValue = ["spec": [
+            "containers": [["resources": ["requests": ["cpu": "100m", "memory": "64Mi"]]], ["resources": ["requests": ["cpu": "200m"]]]],
+            "initContainers": [["resources": ["requests": ["cpu": "1", "memory": "32Mi"]]],
+                               ["restartPolicy": "Always", "resources": ["requests": ["memory": "16Mi"]]]],
+            "overhead": ["cpu": "10m"],
+        ]]
+        let total = PodResources.total(pod)
+        #expect(total["cpu"]?.milli == 1010)  // the 1-CPU init container dominates, plus overhead
+        #expect(total["memory"]?.description == "80Mi")  // 64Mi + 16Mi sidecar beats 32Mi
+    }
+}
