@@ -8,11 +8,16 @@ import NIOHTTP1
 public protocol KubernetesClient: Sendable {
     func get(_ resource: ResourceReference, namespace: String?, name: String, subresource: String?) async throws -> JSONValue
     func list(_ resource: ResourceReference, namespace: String?, options: ListOptions) async throws -> ObjectList
+    @discardableResult
     func create(_ resource: ResourceReference, namespace: String?, _ object: JSONValue, subresource: String?) async throws -> JSONValue
+    @discardableResult
     func update(_ resource: ResourceReference, namespace: String?, _ object: JSONValue, subresource: String?) async throws -> JSONValue
+    @discardableResult
     func patch(_ resource: ResourceReference, namespace: String?, name: String, _ patch: JSONValue, type: PatchType,
         subresource: String?) async throws -> JSONValue
+    @discardableResult
     func delete(_ resource: ResourceReference, namespace: String?, name: String, options: JSONValue?) async throws -> JSONValue
+    @discardableResult
     func deleteCollection(_ resource: ResourceReference, namespace: String?, options: ListOptions) async throws -> JSONValue
     /// Any path, for discovery documents the verbs do not cover.
     func raw(_ method: HTTPMethod, _ path: String, body: JSONValue?) async throws -> JSONValue

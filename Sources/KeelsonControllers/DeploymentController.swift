@@ -117,7 +117,7 @@ public struct DeploymentController: Sendable {
                 claimed.append(rs)
             } else {
                 let references = rs.ownerReferences.filter { $0.uid != uid }
-                try? await client.patch(.replicaSets, namespace: namespace, name: rs.name ?? "",
+                _ = try? await client.patch(.replicaSets, namespace: namespace, name: rs.name ?? "",
                     ["metadata": ["ownerReferences": references.isEmpty ? .null : .array(references.map(\.json))]])
             }
         }

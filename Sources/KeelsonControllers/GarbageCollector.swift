@@ -133,7 +133,7 @@ public struct GarbageCollector: Sendable {
             // A dependent with another live owner only loses this reference.
             let others = dependent.ownerReferences.filter { $0.uid != uid }
             if try await hasLiveOwner(others, namespace: dependent.namespace) {
-                try? await client.patch(dependentResource, namespace: dependent.namespace, name: dependent.name ?? "", [
+                _ = try? await client.patch(dependentResource, namespace: dependent.namespace, name: dependent.name ?? "", [
                     "metadata": ["ownerReferences": .array(others.map(\.json)), "uid": .string(dependent.uid ?? "")],
                 ])
                 continue
@@ -182,7 +182,7 @@ public struct GarbageCollector: Sendable {
         if live > 0 {
             guard !dangling.isEmpty else { return }
             let remaining = references.filter { ref in !dangling.contains { $0.uid == ref.uid } }
-            try? await client.patch(resource, namespace: object.namespace, name: object.name ?? "", [
+            _ = try? await client.patch(resource, namespace: object.namespace, name: object.name ?? "", [
                 "metadata": ["ownerReferences": .array(remaining.map(\.json)), "uid": .string(object.uid ?? "")],
             ])
             return

@@ -41,20 +41,19 @@ public struct NamespaceController: Sendable {
         guard finalizers.contains(Self.finalizer) else { return .done }
         let resources = try await namespacedResources()
         var remaining: [String: Int] = [:]
+        var finalizersLeft: [String: Int] = [:]
         for resource in resources {
             do {
                 try await client.deleteCollection(resource, namespace: key)
-                let left = try await client.list(resource, namespace: key, options: ListOptions(limit: 1))
-                if !left.items.isEmpty { remaining[resource.description] = left.items.count }
+                let left = try await client.listAll(resource, namespace: key).items
+                if !left.isEmpty { remaining[resource.description] = left.count }
+                for item in left { for finalizer in item.finalizers { finalizersLeft[finalizer, default: 0] += 1 } }
             } catch let error as APIError where error.isNotFound || error.code == 405 {
                 continue
             }
         }
-        if !remaining.isEmpty {
-            let summary = remaining.sorted { $0.key < $1.key }.map { "\($0.key) has \($0.value) resource instances" }.joined(separator: ", ")
-            try await setContentCondition(namespace, remaining: "Some resources are remaining: \(summary)")
-            return .requeue(after: recheckInterval)
-        }
+        try await setDeletionConditions(namespace, remaining: remaining, finalizers: finalizersLeft)
+        if !remaining.isEmpty { return .requeue(after: recheckInterval) }
         var finalized = namespace
         finalized.setValue(.array(finalizers.filter { $0 != Self.finalizer }.map(JSONValue.string)), at: ["spec", "finalizers"])
         do {
@@ -66,15 +65,33 @@ public struct NamespaceController: Sendable {
         return .done
     }
 
-    /// Records what is left in the `NamespaceContentRemaining` condition, as Kubernetes reports it.
-    private func setContentCondition(_ namespace: JSONValue, remaining message: String) async throws {
+    /// The five `NamespaceDeletion*` conditions Kubernetes reports on a terminating namespace; discovery and
+    /// deletion failures surface as errors of the sync instead, so those two stay False here.
+    private func setDeletionConditions(_ namespace: JSONValue, remaining: [String: Int], finalizers: [String: Int]) async throws {
+        let now = JSONValue.string(Timestamp.format(Date()))
+        let content = remaining.sorted { $0.key < $1.key }.map { "\($0.key) has \($0.value) resource instances" }.joined(separator: ", ")
+        let held = finalizers.sorted { $0.key < $1.key }.map { "\($0.key) in \($0.value) resource instances" }.joined(separator: ", ")
+        let wanted: [(String, Bool, String, String)] = [
+            ("NamespaceDeletionDiscoveryFailure", false, "ResourcesDiscovered", "All resources successfully discovered"),
+            ("NamespaceDeletionGroupVersionParsingFailure", false, "ParsedGroupVersions", "All legacy kube types successfully parsed"),
+            ("NamespaceDeletionContentFailure", false, "ContentDeleted", "All content successfully deleted, may be waiting on finalization"),
+            ("NamespaceContentRemaining", !remaining.isEmpty, remaining.isEmpty ? "ContentRemoved" : "SomeResourcesRemain",
+             remaining.isEmpty ? "All content successfully removed" : "Some resources are remaining: \(content)"),
+            ("NamespaceFinalizersRemaining", !finalizers.isEmpty, finalizers.isEmpty ? "ContentHasNoFinalizers" : "SomeFinalizersRemain",
+             finalizers.isEmpty ? "All content-preserving finalizers finished" : "Some content in the namespace has finalizers remaining: \(held)"),
+        ]
         var conditions = namespace.value(at: ["status", "conditions"])?.arrayValue ?? []
-        if conditions.contains(where: { $0["type"]?.stringValue == "NamespaceContentRemaining" && $0["message"]?.stringValue == message }) {
-            return
+        var changed = false
+        for (type, status, reason, message) in wanted {
+            let value: JSONValue = status ? "True" : "False"
+            let index = conditions.firstIndex { $0["type"]?.stringValue == type }
+            if let index, conditions[index]["status"] == value, conditions[index]["message"]?.stringValue == message { continue }
+            let condition: JSONValue = ["type": .string(type), "status": value, "reason": .string(reason), "message": .string(message),
+                                        "lastTransitionTime": now]
+            if let index { conditions[index] = condition } else { conditions.append(condition) }
+            changed = true
         }
-        conditions.removeAll { $0["type"]?.stringValue == "NamespaceContentRemaining" }
-        conditions.append(["type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
-                           "message": .string(message), "lastTransitionTime": .string(Timestamp.format(Date()))])
+        guard changed else { return }
         var updated = namespace
         updated.setValue(.array(conditions), at: ["status", "conditions"])
         do {

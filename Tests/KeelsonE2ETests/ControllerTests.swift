@@ -93,4 +93,26 @@ struct ControllerTests {
             }
         }
     }
+
+    @Test("a namespace held by a finalizer reports it in its deletion conditions, and goes once it is removed")
+    func namespaceConditions() async throws {
+        try await withKeelson { k in
+            try k.kubectlOK(["create", "namespace", "held"])
+            try k.kubectlOK(["create", "-f", "-"], stdin: """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata: {name: keep, namespace: held, finalizers: [example.com/hold]}
+                """)
+            try k.kubectlOK(["delete", "namespace", "held", "--wait=false"])
+            let condition = { (type: String, field: String) in
+                try k.kubectlOK(["get", "namespace", "held", "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].\(field)}"])
+            }
+            try await eventually { try condition("NamespaceFinalizersRemaining", "status") == "True" }
+            #expect(try condition("NamespaceFinalizersRemaining", "message") == "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances")
+            #expect(try condition("NamespaceContentRemaining", "message") == "Some resources are remaining: configmaps has 1 resource instances")
+            #expect(try condition("NamespaceDeletionContentFailure", "status") == "False")
+            try k.kubectlOK(["patch", "configmap", "keep", "-n", "held", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#])
+            try await eventually { try k.kubectl(["get", "namespace", "held"]).status != 0 }
+        }
+    }
 }

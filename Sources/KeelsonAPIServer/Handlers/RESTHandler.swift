@@ -440,8 +440,11 @@ final class RESTHandler: Sendable {
             // A no-op update does not write (kube-apiserver skips it too), so resourceVersion stays.
             return old
         }
-        // An object being deleted goes once its last finalizer is removed.
-        if object.deletionTimestamp != nil && object.finalizers.isEmpty {
+        // An object being deleted goes once its last finalizer is removed; a namespace also waits for the
+        // `spec.finalizers` its controller releases through `finalize`.
+        let namespaceHeld = definition.kind == "Namespace" && definition.group.isEmpty
+            && !(object.value(at: ["spec", "finalizers"])?.arrayValue ?? []).isEmpty
+        if object.deletionTimestamp != nil && object.finalizers.isEmpty && !namespaceHeld {
             if dryRun { return object }
             let key = definition.key(namespace: old.namespace, name: name)
             do {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The controller manager under load (issue: controllers): 100 Deployments × 30 replicas against a release build,
+# with the controller manager as its own process so its CPU time and RSS can be read. Pods are created, not bound:
+# binding needs the scheduler and simulated nodes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEPLOYMENTS="${DEPLOYMENTS:-100}"
+REPLICAS="${REPLICAS:-30}"
+
+swift build -c release --product keelson
+(cd Benchmarks && swift build -c release --product keelson-bench)
+BENCH=Benchmarks/.build/release/keelson-bench
+
+work=$(mktemp -d /tmp/keelson-density.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+.build/release/keelson server --data-dir "$work/keelson" --https-listen-port "$API_PORT" --disable-agent \
+  --disable-controller-manager >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 200); do [ -f "$work/keelson/kubeconfig.yaml" ] && break; sleep 0.1; done
+.build/release/keelson controller-manager --kubeconfig "$work/keelson/kubeconfig.yaml" >"$work/cm.log" 2>&1 &
+cm=$!
+pids+=("$cm")
+# Let it take the lease and sync its caches.
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$API_PORT/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager" >/dev/null && break
+  sleep 0.1
+done
+sleep 1
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo "controller manager RSS idle: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/"$cm"/status)"
+"$BENCH" density --server "http://127.0.0.1:$API_PORT" --deployments "$DEPLOYMENTS" --replicas "$REPLICAS" --controller-pid "$cm"
+echo "keelson server RSS after the run: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/"${pids[0]}"/status)"
