@@ -32,16 +32,34 @@ public final class Informer: Service, Sendable {
     private let namespace: String?
     private let options: ListOptions
     private let logger: Logger
+    private let transform: (@Sendable (JSONValue) -> JSONValue)?
     private let state = Mutex(State())
 
+    /// - Parameter transform: applied to every object before it is cached or handed to handlers (client-go's
+    ///   `SetTransform`), to keep only what the informer's users read — see `metadataOnly`.
     public init(client: any KubernetesClient, resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions(),
-        logger: Logger)
+        transform: (@Sendable (JSONValue) -> JSONValue)? = nil, logger: Logger)
     {
         self.client = client
         self.resource = resource
         self.namespace = namespace
         self.options = options
+        self.transform = transform
         self.logger = logger
+    }
+
+    /// Keeps what a metadata-only informer (upstream's `PartialObjectMetadata`) has: identity, owners,
+    /// finalizers, deletion and labels. The garbage collector watches every resource this way, so a cluster's worth of
+    /// ConfigMap data is not held twice.
+    public static let metadataOnly: @Sendable (JSONValue) -> JSONValue = { object in
+        var metadata: [String: JSONValue] = [:]
+        for field in ["name", "namespace", "uid", "resourceVersion", "ownerReferences", "finalizers", "deletionTimestamp", "labels"] {
+            if let value = object["metadata"]?[field] { metadata[field] = value }
+        }
+        var slim: [String: JSONValue] = ["metadata": .object(metadata)]
+        if let apiVersion = object["apiVersion"] { slim["apiVersion"] = apiVersion }
+        if let kind = object["kind"] { slim["kind"] = kind }
+        return .object(slim)
     }
 
     /// `namespace/name`, or `name` for cluster-scoped objects: the key of the cache and of work queues.
@@ -127,7 +145,7 @@ public final class Informer: Service, Sendable {
             do {
                 try await cancelWhenGracefulShutdown {
                     let list = try await self.client.listAll(self.resource, namespace: self.namespace, options: self.options)
-                    self.replace(with: list.items)
+                    self.replace(with: self.transform.map { list.items.map($0) } ?? list.items)
                     try await self.follow(from: list.resourceVersion)
                 }
                 backoff = .milliseconds(100)
@@ -155,7 +173,7 @@ public final class Informer: Service, Sendable {
             watchOptions.timeoutSeconds = 300
             for try await event in client.watch(resource, namespace: namespace, options: watchOptions) {
                 if let rv = event.object.resourceVersion { last = rv }
-                apply(event)
+                if let transform { apply(WatchEvent(type: event.type, object: transform(event.object))) } else { apply(event) }
             }
         }
     }

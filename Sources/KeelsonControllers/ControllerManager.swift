@@ -142,7 +142,8 @@ public struct ControllerManager: Service {
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {
-            let informer = informers.informer(resource.reference)
+            // Resources no controller reads in full are watched for their metadata only.
+            let informer = informers.informer(resource.reference, transform: Informer.metadataOnly)
             informer.addIndex(.ownerUID)
             monitored.append((resource, informer))
         }
@@ -197,9 +198,11 @@ struct SharedInformers {
         self.logger = logger
     }
 
-    mutating func informer(_ resource: ResourceReference) -> Informer {
+    /// The informer of a resource; `transform` applies only if this call creates it (a full informer already
+    /// shared by a controller serves the garbage collector too).
+    mutating func informer(_ resource: ResourceReference, transform: (@Sendable (JSONValue) -> JSONValue)? = nil) -> Informer {
         if let existing = byResource[resource] { return existing }
-        let informer = Informer(client: client, resource: resource, logger: logger)
+        let informer = Informer(client: client, resource: resource, transform: transform, logger: logger)
         byResource[resource] = informer
         return informer
     }
