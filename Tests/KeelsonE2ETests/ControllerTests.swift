@@ -7,28 +7,28 @@ struct ControllerTests {
     @Test("every namespace gets a default ServiceAccount, recreated when deleted")
     func defaultServiceAccount() async throws {
         try await withKeelson { k in
-            try k.kubectlOK(["create", "namespace", "team-a"])
-            try await eventually { try k.kubectl(["get", "sa", "default", "-n", "team-a"]).status == 0 }
-            try k.kubectlOK(["delete", "sa", "default", "-n", "team-a"])
-            try await eventually { try k.kubectl(["get", "sa", "default", "-n", "team-a"]).status == 0 }
-            #expect(try k.kubectl(["get", "sa", "default", "-n", "kube-system"]).status == 0)
+            try await k.kubectlOK(["create", "namespace", "team-a"])
+            try await eventually { try await k.kubectl(["get", "sa", "default", "-n", "team-a"]).status == 0 }
+            try await k.kubectlOK(["delete", "sa", "default", "-n", "team-a"])
+            try await eventually { try await k.kubectl(["get", "sa", "default", "-n", "team-a"]).status == 0 }
+            #expect(try await k.kubectl(["get", "sa", "default", "-n", "kube-system"]).status == 0)
         }
     }
 
     @Test("deleting a namespace deletes the 100 objects in it, then the namespace")
     func namespaceDeletion() async throws {
         try await withKeelson { k in
-            try k.kubectlOK(["create", "namespace", "doomed"])
+            try await k.kubectlOK(["create", "namespace", "doomed"])
             var manifest = ""
             for i in 0..<100 {
                 manifest += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-\(i), namespace: doomed}\n"
             }
-            try k.kubectlOK(["create", "-f", "-"], stdin: manifest)
-            #expect(try k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).split(separator: "\n").count == 100)
-            let deleted = try k.kubectl(["delete", "namespace", "doomed", "--timeout=60s"])
+            try await k.kubectlOK(["create", "-f", "-"], stdin: manifest)
+            #expect(try await k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).split(separator: "\n").count == 100)
+            let deleted = try await k.kubectl(["delete", "namespace", "doomed", "--timeout=60s"])
             #expect(deleted.status == 0, "\(deleted.stderr)")
-            #expect(try k.kubectl(["get", "namespace", "doomed"]).status != 0)
-            #expect(try k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).isEmpty)
+            #expect(try await k.kubectl(["get", "namespace", "doomed"]).status != 0)
+            #expect(try await k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).isEmpty)
         }
     }
 
@@ -38,18 +38,21 @@ struct ControllerTests {
             let flags = ["--kubeconfig", k.kubeconfig, "--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
                          "--leader-elect-retry-period", "1"]
             let first = try KeelsonChild(["controller-manager"] + flags)
-            let holder = { try k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}"]) }
-            try await eventually { try k.kubectl(["get", "lease", "kube-controller-manager", "-n", "kube-system"]).status == 0 }
-            let leader = try holder()
+            let holder = { try await k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}"]) }
+            try await eventually { try await k.kubectl(["get", "lease", "kube-controller-manager", "-n", "kube-system"]).status == 0 }
+            let leader = try await holder()
             let second = try KeelsonChild(["controller-manager"] + flags)
-            try k.kubectlOK(["create", "deployment", "before", "--image=registry.example/a:1"])
-            try await eventually { try !k.kubectlOK(["get", "rs", "-l", "app=before", "-o", "name"]).isEmpty }
+            try await k.kubectlOK(["create", "deployment", "before", "--image=registry.example/a:1"])
+            try await eventually { try await !k.kubectlOK(["get", "rs", "-l", "app=before", "-o", "name"]).isEmpty }
 
             try await first.crash()
-            try await eventually(seconds: 15) { try holder() != leader && !holder().isEmpty }
-            #expect(try k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.leaseTransitions}"]) == "1")
-            try k.kubectlOK(["create", "deployment", "after", "--image=registry.example/a:1"])
-            try await eventually { try !k.kubectlOK(["get", "rs", "-l", "app=after", "-o", "name"]).isEmpty }
+            try await eventually(seconds: 15) {
+                let now = try await holder()
+                return now != leader && !now.isEmpty
+            }
+            #expect(try await k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.leaseTransitions}"]) == "1")
+            try await k.kubectlOK(["create", "deployment", "after", "--image=registry.example/a:1"])
+            try await eventually { try await !k.kubectlOK(["get", "rs", "-l", "app=after", "-o", "name"]).isEmpty }
             _ = second
         }
     }
@@ -58,7 +61,7 @@ struct ControllerTests {
     func nodeFailure() async throws {
         try await withKeelson(extraArguments: ["--node-monitor-grace-period=2s", "--default-unreachable-toleration-seconds=1"]) { k in
             let now = Timestamp.format(Date())
-            try k.kubectlOK(["create", "-f", "-"], stdin: """
+            try await k.kubectlOK(["create", "-f", "-"], stdin: """
                 apiVersion: v1
                 kind: Node
                 metadata: {name: worker-1}
@@ -68,11 +71,11 @@ struct ControllerTests {
                 metadata: {name: worker-1, namespace: kube-node-lease}
                 spec: {holderIdentity: worker-1, leaseDurationSeconds: 40, renewTime: "\(now.dropLast()).000000Z"}
                 """)
-            try k.kubectlOK(["patch", "node", "worker-1", "--subresource=status", "--type=merge", "-p",
+            try await k.kubectlOK(["patch", "node", "worker-1", "--subresource=status", "--type=merge", "-p",
                 #"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","lastHeartbeatTime":"\#(now)","lastTransitionTime":"\#(now)"}]}}"#])
-            try await eventually { try !k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.podCIDR}"]).isEmpty }
-            #expect(try k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.podCIDR}"]) == "10.42.0.0/24")
-            try k.kubectlOK(["create", "-f", "-"], stdin: """
+            try await eventually { try await !k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.podCIDR}"]).isEmpty }
+            #expect(try await k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.podCIDR}"]) == "10.42.0.0/24")
+            try await k.kubectlOK(["create", "-f", "-"], stdin: """
                 apiVersion: v1
                 kind: Pod
                 metadata: {name: stranded}
@@ -80,15 +83,15 @@ struct ControllerTests {
                 """)
             // No further heartbeat: after 2 s the node is unreachable, after 1 s more the pod is evicted.
             try await eventually(seconds: 20) {
-                try k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "Unknown"
+                try await k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "Unknown"
             }
-            #expect(try k.kubectlOK(["get", "nodes"]).contains("NotReady"))
-            #expect(try k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.taints[*].key}"]).contains("node.kubernetes.io/unreachable"))
+            #expect(try await k.kubectlOK(["get", "nodes"]).contains("NotReady"))
+            #expect(try await k.kubectlOK(["get", "node", "worker-1", "-o", "jsonpath={.spec.taints[*].key}"]).contains("node.kubernetes.io/unreachable"))
             try await eventually(seconds: 20) {
-                try !k.kubectlOK(["get", "pod", "stranded", "-o", "jsonpath={.metadata.deletionTimestamp}"]).isEmpty
+                try await !k.kubectlOK(["get", "pod", "stranded", "-o", "jsonpath={.metadata.deletionTimestamp}"]).isEmpty
             }
             try await eventually {
-                try k.kubectlOK(["get", "events", "--field-selector", "involvedObject.name=stranded", "-o", "jsonpath={.items[*].reason}"])
+                try await k.kubectlOK(["get", "events", "--field-selector", "involvedObject.name=stranded", "-o", "jsonpath={.items[*].reason}"])
                     .contains("TaintManagerEviction")
             }
         }
@@ -97,22 +100,22 @@ struct ControllerTests {
     @Test("a namespace held by a finalizer reports it in its deletion conditions, and goes once it is removed")
     func namespaceConditions() async throws {
         try await withKeelson { k in
-            try k.kubectlOK(["create", "namespace", "held"])
-            try k.kubectlOK(["create", "-f", "-"], stdin: """
+            try await k.kubectlOK(["create", "namespace", "held"])
+            try await k.kubectlOK(["create", "-f", "-"], stdin: """
                 apiVersion: v1
                 kind: ConfigMap
                 metadata: {name: keep, namespace: held, finalizers: [example.com/hold]}
                 """)
-            try k.kubectlOK(["delete", "namespace", "held", "--wait=false"])
+            try await k.kubectlOK(["delete", "namespace", "held", "--wait=false"])
             let condition = { (type: String, field: String) in
-                try k.kubectlOK(["get", "namespace", "held", "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].\(field)}"])
+                try await k.kubectlOK(["get", "namespace", "held", "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].\(field)}"])
             }
-            try await eventually { try condition("NamespaceFinalizersRemaining", "status") == "True" }
-            #expect(try condition("NamespaceFinalizersRemaining", "message") == "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances")
-            #expect(try condition("NamespaceContentRemaining", "message") == "Some resources are remaining: configmaps has 1 resource instances")
-            #expect(try condition("NamespaceDeletionContentFailure", "status") == "False")
-            try k.kubectlOK(["patch", "configmap", "keep", "-n", "held", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#])
-            try await eventually { try k.kubectl(["get", "namespace", "held"]).status != 0 }
+            try await eventually { try await condition("NamespaceFinalizersRemaining", "status") == "True" }
+            #expect(try await condition("NamespaceFinalizersRemaining", "message") == "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances")
+            #expect(try await condition("NamespaceContentRemaining", "message") == "Some resources are remaining: configmaps has 1 resource instances")
+            #expect(try await condition("NamespaceDeletionContentFailure", "status") == "False")
+            try await k.kubectlOK(["patch", "configmap", "keep", "-n", "held", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#])
+            try await eventually { try await k.kubectl(["get", "namespace", "held"]).status != 0 }
         }
     }
 }

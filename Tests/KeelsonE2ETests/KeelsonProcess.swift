@@ -111,9 +111,10 @@ final class KeelsonProcess: @unchecked Sendable {
         var stderr: String
     }
 
-    /// Runs kubectl (or a versioned `kubectl.1.xx`) against this server.
+    /// Runs kubectl (or a versioned `kubectl.1.xx`) against this server, off Swift's cooperative thread pool: a
+    /// child process is waited for by blocking, which must never hold one of the pool's few threads.
     @discardableResult
-    func kubectl(_ arguments: [String], version: String? = nil, stdin: String? = nil, environment: [String: String] = [:]) throws -> Output {
+    func kubectl(_ arguments: [String], version: String? = nil, stdin: String? = nil, environment: [String: String] = [:]) async throws -> Output {
         let binary: String
         if let version, let directory = Self.kubectlDirectory {
             binary = (directory as NSString).appendingPathComponent("kubectl.\(version)")
@@ -124,15 +125,20 @@ final class KeelsonProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["KUBECONFIG"] = kubeconfig
         env.merge(environment) { $1 }
-        return try Self.run(binary, args, stdin: stdin, environment: env)
+        let finalEnvironment = env
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Self.run(binary, args, stdin: stdin, environment: finalEnvironment) })
+            }
+        }
     }
 
     /// kubectl that must succeed; its stdout.
     @discardableResult
     func kubectlOK(_ arguments: [String], version: String? = nil, stdin: String? = nil, environment: [String: String] = [:],
-        sourceLocation: SourceLocation = #_sourceLocation) throws -> String
+        sourceLocation: SourceLocation = #_sourceLocation) async throws -> String
     {
-        let output = try kubectl(arguments, version: version, stdin: stdin, environment: environment)
+        let output = try await kubectl(arguments, version: version, stdin: stdin, environment: environment)
         #expect(output.status == 0, "kubectl \(arguments.joined(separator: " ")) failed: \(output.stderr)", sourceLocation: sourceLocation)
         return output.stdout
     }

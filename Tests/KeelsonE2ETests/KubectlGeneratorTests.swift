@@ -50,11 +50,11 @@ struct KubectlGeneratorTests {
                 // Flags go before a `--`, after which everything is the container's command.
                 var dryRun = args
                 dryRun.insert(contentsOf: ["--dry-run=client", "-o", "json"], at: args.firstIndex(of: "--") ?? args.endIndex)
-                var expected = try JSONParser.parse(try k.kubectlOK(dryRun))
+                var expected = try JSONParser.parse(try await k.kubectlOK(dryRun))
                 expected["status"] = nil
-                let created = try k.kubectl(args)
+                let created = try await k.kubectl(args)
                 #expect(created.status == 0, "kubectl \(args.joined(separator: " ")): \(created.stderr)")
-                let stored = try JSONParser.parse(try k.kubectlOK(["get", kind, name, "-o", "json"]))
+                let stored = try JSONParser.parse(try await k.kubectlOK(["get", kind, name, "-o", "json"]))
                 let problems = Self.missing(expected, in: stored, path: kind)
                 #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
             }
@@ -64,13 +64,13 @@ struct KubectlGeneratorTests {
     @Test("the protobuf path really is taken by kubectl 1.32+, and kubectl 1.31 still sends JSON")
     func contentTypes() async throws {
         try await withKeelson { k in
-            let verbose = try k.kubectl(["create", "configmap", "pb", "--from-literal=a=b", "-v=8"])
+            let verbose = try await k.kubectl(["create", "configmap", "pb", "--from-literal=a=b", "-v=8"])
             #expect(verbose.stderr.contains("Content-Type: application/vnd.kubernetes.protobuf"))
-            #expect(try k.kubectlOK(["get", "cm", "pb", "-o", "jsonpath={.data.a}"]) == "b")
+            #expect(try await k.kubectlOK(["get", "cm", "pb", "-o", "jsonpath={.data.a}"]) == "b")
             if let directory = KeelsonProcess.kubectlDirectory,
                 FileManager.default.isExecutableFile(atPath: (directory as NSString).appendingPathComponent("kubectl.1.31"))
             {
-                let old = try k.kubectl(["create", "configmap", "js", "--from-literal=a=b", "-v=8"], version: "1.31")
+                let old = try await k.kubectl(["create", "configmap", "js", "--from-literal=a=b", "-v=8"], version: "1.31")
                 #expect(old.stderr.contains("Content-Type: application/json"))
                 #expect(old.status == 0)
             }

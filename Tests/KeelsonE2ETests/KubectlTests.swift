@@ -45,21 +45,21 @@ struct KubectlTests {
     @Test("apply of a multi-document manifest, again unchanged, then with a changed and an added container")
     func applyFlow() async throws {
         try await withKeelson { k in
-            let first = try k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            let first = try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
             #expect(first.contains("deployment.apps/web created"))
             #expect(first.contains("configmap/settings created"))
             #expect(first.contains("service/web created"))
-            let second = try k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            let second = try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
             #expect(second.contains("deployment.apps/web unchanged"))
             #expect(second.contains("configmap/settings unchanged"))
             #expect(second.contains("service/web unchanged"))
             let changed = manifest.replacingOccurrences(of: "image: nginx:1.25", with: "image: nginx:1.26")
                 .replacingOccurrences(of: "        - containerPort: 80\n", with: "        - containerPort: 80\n      - name: logger\n        image: busybox:1.36\n")
-            let third = try k.kubectlOK(["apply", "-f", "-"], stdin: changed)
+            let third = try await k.kubectlOK(["apply", "-f", "-"], stdin: changed)
             #expect(third.contains("deployment.apps/web configured"))
-            let images = try k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={range .spec.template.spec.containers[*]}{.name}={.image} {end}"])
+            let images = try await k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={range .spec.template.spec.containers[*]}{.name}={.image} {end}"])
             #expect(images == "nginx=nginx:1.26 logger=busybox:1.36 ")
-            let generation = try k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={.metadata.generation}"])
+            let generation = try await k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={.metadata.generation}"])
             #expect(generation == "2")
         }
     }
@@ -67,28 +67,28 @@ struct KubectlTests {
     @Test("get in every output format, with label and field selectors")
     func getFormats() async throws {
         try await withKeelson { k in
-            try k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
-            let table = try k.kubectlOK(["get", "deploy"])
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            let table = try await k.kubectlOK(["get", "deploy"])
             let header = table.split(separator: "\n").first.map(String.init) ?? ""
             #expect(header.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"])
             #expect(table.contains("web    0/2"))
-            let wide = try k.kubectlOK(["get", "deploy", "-o", "wide"])
+            let wide = try await k.kubectlOK(["get", "deploy", "-o", "wide"])
             #expect(wide.contains("SELECTOR") && wide.contains("nginx:1.25") && wide.contains("app=web"))
-            let json = try JSONParser.parse(try k.kubectlOK(["get", "deploy", "web", "-o", "json"]))
+            let json = try JSONParser.parse(try await k.kubectlOK(["get", "deploy", "web", "-o", "json"]))
             #expect(json["kind"] == "Deployment")
             #expect(json.value(at: ["spec", "strategy", "type"]) == "RollingUpdate")
-            let yaml = try k.kubectlOK(["get", "cm", "settings", "-o", "yaml"])
+            let yaml = try await k.kubectlOK(["get", "cm", "settings", "-o", "yaml"])
             #expect(yaml.contains("mode: fast"))
-            #expect(try k.kubectlOK(["get", "svc", "-o", "name"]) == "service/kubernetes\nservice/web\n")
-            #expect(try k.kubectlOK(["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]) == "10.43.0.1")
-            #expect(try k.kubectlOK(["get", "cm", "-l", "app=web", "-o", "name"]).isEmpty)
-            #expect(try k.kubectlOK(["get", "deploy", "-l", "app=web", "-o", "name"]) == "deployment.apps/web\n")
-            #expect(try k.kubectlOK(["get", "cm", "--field-selector", "metadata.name=settings", "-o", "name"]) == "configmap/settings\n")
-            let all = try k.kubectlOK(["get", "ns"])
+            #expect(try await k.kubectlOK(["get", "svc", "-o", "name"]) == "service/kubernetes\nservice/web\n")
+            #expect(try await k.kubectlOK(["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]) == "10.43.0.1")
+            #expect(try await k.kubectlOK(["get", "cm", "-l", "app=web", "-o", "name"]).isEmpty)
+            #expect(try await k.kubectlOK(["get", "deploy", "-l", "app=web", "-o", "name"]) == "deployment.apps/web\n")
+            #expect(try await k.kubectlOK(["get", "cm", "--field-selector", "metadata.name=settings", "-o", "name"]) == "configmap/settings\n")
+            let all = try await k.kubectlOK(["get", "ns"])
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] { #expect(all.contains(ns)) }
-            let allNamespaces = try k.kubectlOK(["get", "cm", "-A"])
+            let allNamespaces = try await k.kubectlOK(["get", "cm", "-A"])
             #expect(allNamespaces.hasPrefix("NAMESPACE"))
-            let missing = try k.kubectl(["get", "deploy", "nope"])
+            let missing = try await k.kubectl(["get", "deploy", "nope"])
             #expect(missing.status != 0)
             #expect(missing.stderr.contains("Error from server (NotFound): deployments.apps \"nope\" not found"))
         }
@@ -97,27 +97,27 @@ struct KubectlTests {
     @Test("patch of all three types, replace, edit, label, annotate and scale")
     func mutations() async throws {
         try await withKeelson { k in
-            try k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
-            try k.kubectlOK(["patch", "deploy", "web", "--type=json", "-p", #"[{"op":"replace","path":"/spec/replicas","value":3}]"#])
-            try k.kubectlOK(["patch", "deploy", "web", "--type=merge", "-p", #"{"spec":{"minReadySeconds":5}}"#])
-            try k.kubectlOK(["patch", "deploy", "web", "-p", #"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}"#])
-            #expect(try k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.spec.minReadySeconds} {.spec.template.spec.containers[*].name}"])
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            try await k.kubectlOK(["patch", "deploy", "web", "--type=json", "-p", #"[{"op":"replace","path":"/spec/replicas","value":3}]"#])
+            try await k.kubectlOK(["patch", "deploy", "web", "--type=merge", "-p", #"{"spec":{"minReadySeconds":5}}"#])
+            try await k.kubectlOK(["patch", "deploy", "web", "-p", #"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}"#])
+            #expect(try await k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.spec.minReadySeconds} {.spec.template.spec.containers[*].name}"])
                 == "3 5 nginx sidecar")
-            let yaml = try k.kubectlOK(["get", "cm", "settings", "-o", "yaml"]).replacingOccurrences(of: "mode: fast", with: "mode: slow")
-            #expect(try k.kubectlOK(["replace", "-f", "-"], stdin: yaml).contains("configmap/settings replaced"))
-            #expect(try k.kubectlOK(["get", "cm", "settings", "-o", "jsonpath={.data.mode}"]) == "slow")
-            try k.kubectlOK(["edit", "cm", "settings"], environment: ["KUBE_EDITOR": "sed -i s/mode:\\ slow/mode:\\ edited/"])
-            #expect(try k.kubectlOK(["get", "cm", "settings", "-o", "jsonpath={.data.mode}"]) == "edited")
-            try k.kubectlOK(["label", "deploy", "web", "tier=front"])
-            try k.kubectlOK(["annotate", "deploy", "web", "owner=team-a"])
-            #expect(try k.kubectlOK(["get", "deploy", "-l", "tier=front", "-o", "jsonpath={.items[0].metadata.annotations.owner}"]) == "team-a")
-            try k.kubectlOK(["label", "deploy", "web", "tier-"])
-            #expect(try k.kubectlOK(["get", "deploy", "-l", "tier", "-o", "name"]).isEmpty)
-            #expect(try k.kubectlOK(["scale", "deploy", "web", "--replicas=7"]).contains("scaled"))
-            #expect(try k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]) == "7")
+            let yaml = try await k.kubectlOK(["get", "cm", "settings", "-o", "yaml"]).replacingOccurrences(of: "mode: fast", with: "mode: slow")
+            #expect(try await k.kubectlOK(["replace", "-f", "-"], stdin: yaml).contains("configmap/settings replaced"))
+            #expect(try await k.kubectlOK(["get", "cm", "settings", "-o", "jsonpath={.data.mode}"]) == "slow")
+            try await k.kubectlOK(["edit", "cm", "settings"], environment: ["KUBE_EDITOR": "sed -i s/mode:\\ slow/mode:\\ edited/"])
+            #expect(try await k.kubectlOK(["get", "cm", "settings", "-o", "jsonpath={.data.mode}"]) == "edited")
+            try await k.kubectlOK(["label", "deploy", "web", "tier=front"])
+            try await k.kubectlOK(["annotate", "deploy", "web", "owner=team-a"])
+            #expect(try await k.kubectlOK(["get", "deploy", "-l", "tier=front", "-o", "jsonpath={.items[0].metadata.annotations.owner}"]) == "team-a")
+            try await k.kubectlOK(["label", "deploy", "web", "tier-"])
+            #expect(try await k.kubectlOK(["get", "deploy", "-l", "tier", "-o", "name"]).isEmpty)
+            #expect(try await k.kubectlOK(["scale", "deploy", "web", "--replicas=7"]).contains("scaled"))
+            #expect(try await k.kubectlOK(["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]) == "7")
             // A replace carrying an old resourceVersion is refused by the server with 409 Conflict.
             let staleYAML = yaml.replacingOccurrences(of: "mode: slow", with: "mode: stale")
-            let stale = try k.kubectl(["replace", "-f", "-"], stdin: staleYAML)
+            let stale = try await k.kubectl(["replace", "-f", "-"], stdin: staleYAML)
             #expect(stale.status != 0)
             #expect(stale.stderr.contains("Error from server (Conflict)"))
             #expect(stale.stderr.contains("the object has been modified"))
@@ -127,7 +127,7 @@ struct KubectlTests {
     @Test("delete --wait, wait --for=delete and a watch that sees the changes")
     func deleteAndWatch() async throws {
         try await withKeelson { k in
-            try k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
             let watchOutput = FileManager.default.temporaryDirectory.appendingPathComponent("watch-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: watchOutput) }
             let watcher = Process()
@@ -140,7 +140,7 @@ struct KubectlTests {
             defer { if watcher.isRunning { watcher.terminate() } }
             // The watch has started once it printed the existing object.
             try await eventually { (try? String(contentsOf: watchOutput, encoding: .utf8))?.contains("settings") == true }
-            try k.kubectlOK(["create", "-f", "-"], stdin: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fresh}\n")
+            try await k.kubectlOK(["create", "-f", "-"], stdin: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fresh}\n")
             try await eventually { (try? String(contentsOf: watchOutput, encoding: .utf8))?.contains("fresh") == true }
             let waiter = Process()
             waiter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -149,30 +149,30 @@ struct KubectlTests {
             waiter.standardOutput = FileHandle.nullDevice
             waiter.standardError = FileHandle.nullDevice
             try waiter.run()
-            try k.kubectlOK(["delete", "cm", "settings", "--wait"])
+            try await k.kubectlOK(["delete", "cm", "settings", "--wait"])
             try await eventually(seconds: 25) { !waiter.isRunning }
             #expect(waiter.terminationStatus == 0)
-            #expect(try k.kubectl(["get", "cm", "settings"]).status != 0)
-            try k.kubectlOK(["delete", "-f", "-"], stdin: manifest.replacingOccurrences(of: "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n", with: ""))
-            #expect(try k.kubectlOK(["get", "deploy", "-o", "name"]).isEmpty)
+            #expect(try await k.kubectl(["get", "cm", "settings"]).status != 0)
+            try await k.kubectlOK(["delete", "-f", "-"], stdin: manifest.replacingOccurrences(of: "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n", with: ""))
+            #expect(try await k.kubectlOK(["get", "deploy", "-o", "name"]).isEmpty)
         }
     }
 
     @Test("api-resources, api-versions and raw discovery")
     func discovery() async throws {
         try await withKeelson { k in
-            let resources = try k.kubectlOK(["api-resources"])
+            let resources = try await k.kubectlOK(["api-resources"])
             for line in ["deployments", "statefulsets", "cronjobs", "leases", "endpointslices", "poddisruptionbudgets", "clusterroles"] {
                 #expect(resources.contains(line))
             }
             #expect(resources.contains("deploy") && resources.contains("apps/v1"))
-            let versions = try k.kubectlOK(["api-versions"])
+            let versions = try await k.kubectlOK(["api-versions"])
             for version in ["v1", "apps/v1", "batch/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "events.k8s.io/v1", "policy/v1", "rbac.authorization.k8s.io/v1"] {
                 #expect(versions.split(separator: "\n").contains(Substring(version)))
             }
-            let raw = try JSONParser.parse(try k.kubectlOK(["get", "--raw", "/apis"]))
+            let raw = try JSONParser.parse(try await k.kubectlOK(["get", "--raw", "/apis"]))
             #expect(raw["kind"] == "APIGroupList")
-            let namespaced = try k.kubectlOK(["api-resources", "--namespaced=false", "-o", "name"])
+            let namespaced = try await k.kubectlOK(["api-resources", "--namespaced=false", "-o", "name"])
             #expect(namespaced.contains("namespaces") && namespaced.contains("nodes") && !namespaced.contains("pods"))
         }
     }
@@ -186,22 +186,22 @@ struct KubectlTests {
             return
         }
         try await withKeelson { k in
-            #expect(try k.kubectlOK(["apply", "-f", "-"], version: version, stdin: manifest).contains("deployment.apps/web created"))
-            #expect(try k.kubectlOK(["apply", "-f", "-"], version: version, stdin: manifest).contains("deployment.apps/web unchanged"))
-            #expect(try k.kubectlOK(["get", "deploy", "web"], version: version).contains("0/2"))
-            try k.kubectlOK(["scale", "deploy", "web", "--replicas=4"], version: version)
-            try k.kubectlOK(["label", "cm", "settings", "v=\(version)"], version: version)
-            #expect(try k.kubectlOK(["get", "cm", "-l", "v=\(version)", "-o", "name"], version: version) == "configmap/settings\n")
-            try k.kubectlOK(["delete", "deploy", "web"], version: version)
-            #expect(try k.kubectlOK(["get", "deploy", "-o", "name"], version: version).isEmpty)
+            #expect(try await k.kubectlOK(["apply", "-f", "-"], version: version, stdin: manifest).contains("deployment.apps/web created"))
+            #expect(try await k.kubectlOK(["apply", "-f", "-"], version: version, stdin: manifest).contains("deployment.apps/web unchanged"))
+            #expect(try await k.kubectlOK(["get", "deploy", "web"], version: version).contains("0/2"))
+            try await k.kubectlOK(["scale", "deploy", "web", "--replicas=4"], version: version)
+            try await k.kubectlOK(["label", "cm", "settings", "v=\(version)"], version: version)
+            #expect(try await k.kubectlOK(["get", "cm", "-l", "v=\(version)", "-o", "name"], version: version) == "configmap/settings\n")
+            try await k.kubectlOK(["delete", "deploy", "web"], version: version)
+            #expect(try await k.kubectlOK(["get", "deploy", "-o", "name"], version: version).isEmpty)
         }
     }
 }
 
 /// Polls `condition` until it holds, failing after `seconds`.
-func eventually(seconds: Double = 10, _ condition: () throws -> Bool) async throws {
+func eventually(seconds: Double = 10, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(seconds)
-    while try !condition() {
+    while try await !condition() {
         guard Date() < deadline else { throw KeelsonProcess.Failure("condition not met within \(seconds) s") }
         try await Task.sleep(for: .milliseconds(25))
     }

@@ -26,7 +26,7 @@ struct ShutdownTests {
         watcher.standardError = FileHandle.nullDevice
         try watcher.run()
         defer { if watcher.isRunning { watcher.terminate() } }
-        try server.kubectlOK(["create", "configmap", "seen", "--from-literal=a=b"])
+        try await server.kubectlOK(["create", "configmap", "seen", "--from-literal=a=b"])
         let start = Date()
         #expect(try await server.stop() == 0)
         #expect(Date().timeIntervalSince(start) < 5)
