@@ -73,6 +73,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KeelsonScheduler",
+            dependencies: [
+                "KeelsonAPI",
+                "KeelsonClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeelsonKubelet",
+            dependencies: [
+                "KeelsonAPI",
+                "KeelsonClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KeelsonTestKit",
             dependencies: [
                 "KeelsonAPI",
@@ -90,6 +110,8 @@ let package = Package(
                 "KeelsonAPIServer",
                 "KeelsonClient",
                 "KeelsonControllers",
+                "KeelsonScheduler",
+                "KeelsonKubelet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,6 +134,7 @@ let package = Package(
             dependencies: ["KeelsonClient", "KeelsonTestKit", .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "KeelsonSchedulerTests", dependencies: ["KeelsonScheduler", "KeelsonTestKit"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonControllersTests", dependencies: ["KeelsonControllers", "KeelsonTestKit"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonE2ETests", dependencies: ["KeelsonAPI", "KeelsonClient"], swiftSettings: swiftSettings),
     ]

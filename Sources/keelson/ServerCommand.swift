@@ -3,6 +3,7 @@ import Foundation
 import KeelsonAPIServer
 import KeelsonClient
 import KeelsonControllers
+import KeelsonScheduler
 import KeelsonStore
 import Logging
 import ServiceLifecycle
@@ -62,20 +63,28 @@ struct ServerCommand: AsyncParsableCommand {
             .init(service: Compactor(store: store, logger: Logger(label: "keelson.compactor"))),
             .init(service: apiServer),
         ]
-        var client: APIClient?
-        if config.runControllerManager {
-            // In-process components still talk to the API server over its REST API, as in Kubernetes.
+        // In-process components still talk to the API server over its REST API, as in Kubernetes; each has its
+        // own client (and connection pool), as separate processes would.
+        var clients: [APIClient] = []
+        func loopbackClient(_ userAgent: String) -> APIClient {
             let loopback = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
             let address = loopback.contains(":") ? "[\(loopback)]" : loopback
-            let controllerClient = APIClient(configuration: ClientConfiguration(
-                server: "http://\(address):\(config.port)", userAgent: "keelson-controller-manager"))
-            client = controllerClient
+            let client = APIClient(configuration: ClientConfiguration(server: "http://\(address):\(config.port)", userAgent: userAgent))
+            clients.append(client)
+            return client
+        }
+        if config.runControllerManager {
             var controllers = ControllerManager.Configuration(
                 leaderElection: .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity()))
             controllers.clusterRange = config.clusterRange
             controllers.nodeLifecycle.gracePeriod = config.nodeMonitorGracePeriod
-            services.append(.init(service: ControllerManager(client: controllerClient, logger: Logger(label: "keelson.controllers"),
-                configuration: controllers)))
+            services.append(.init(service: ControllerManager(client: loopbackClient("keelson-controller-manager"),
+                logger: Logger(label: "keelson.controllers"), configuration: controllers)))
+        }
+        if config.runScheduler {
+            services.append(.init(service: SchedulerService(client: loopbackClient("keelson-scheduler"),
+                leaderElection: .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()),
+                logger: Logger(label: "keelson.scheduler"))))
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -83,12 +92,12 @@ struct ServerCommand: AsyncParsableCommand {
             try await group.run()
         } catch {
             // The HTTP client must be shut down on every path, or its deinit traps.
-            try? await client?.shutdown()
+            for client in clients { try? await client.shutdown() }
             try? store.close()
             FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        try await client?.shutdown()
+        for client in clients { try await client.shutdown() }
         try store.close()
     }
 }

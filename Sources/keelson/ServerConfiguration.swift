@@ -16,6 +16,7 @@ struct ServerConfiguration {
     var datastore: Datastore
     var logLevel: Logger.Level
     var runControllerManager: Bool
+    var runScheduler: Bool
     var clusterRange: IPv4Range
     var serviceRange: IPv4Range
     var nodePortRange: ClosedRange<Int>
@@ -50,6 +51,7 @@ struct ServerConfiguration {
         }
         logLevel = level
         runControllerManager = !flags.disableControllerManager
+        runScheduler = !flags.disableScheduler
         guard let cluster = IPv4Range(flags.clusterCidr) else {
             throw Invalid(description: "--cluster-cidr must be an IPv4 CIDR such as 10.42.0.0/16, not \(flags.clusterCidr)")
         }

@@ -26,6 +26,9 @@ struct ServerFlags: ParsableArguments {
     @Flag(help: "(components) Do not run the controller manager")
     var disableControllerManager = false
 
+    @Flag(help: "(components) Do not run the scheduler")
+    var disableScheduler = false
+
     @Option(help: "(agent) Node name")
     var nodeName: String?
 

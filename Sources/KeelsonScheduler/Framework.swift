@@ -1,0 +1,87 @@
+import KeelsonAPI
+
+/// The outcome of a plugin at one extension point, as the scheduler framework's `Status`: success, or why not.
+public struct PluginStatus: Sendable, Equatable {
+    public enum Code: Sendable, Equatable {
+        case success
+        /// The pod does not fit this node now; preemption or a cluster change may help.
+        case unschedulable
+        /// The pod can never fit this node (wrong name, unmatched affinity): preemption will not help.
+        case unschedulableAndUnresolvable
+        case error
+    }
+
+    public var code: Code
+    /// The reasons, worded as Kubernetes words them, counted per node in FailedScheduling messages.
+    public var reasons: [String]
+
+    public static let success = PluginStatus(code: .success, reasons: [])
+    public static func unschedulable(_ reasons: String...) -> PluginStatus { PluginStatus(code: .unschedulable, reasons: reasons) }
+    public static func unresolvable(_ reasons: String...) -> PluginStatus { PluginStatus(code: .unschedulableAndUnresolvable, reasons: reasons) }
+
+    public var isSuccess: Bool { code == .success }
+}
+
+/// A plugin of the scheduling framework; each implements the extension points it needs.
+public protocol SchedulerPlugin: Sendable {
+    var name: String { get }
+}
+
+/// PreFilter: computes per-pod state once per cycle, or rejects the pod outright.
+public protocol PreFilterPlugin: SchedulerPlugin {
+    func preFilter(_ pod: PodInfo, _ state: CycleState) -> PluginStatus
+}
+
+/// Filter: whether the pod may run on one node.
+public protocol FilterPlugin: SchedulerPlugin {
+    func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus
+}
+
+/// Score: how good one feasible node is, in 0…100 after normalisation.
+public protocol ScorePlugin: SchedulerPlugin {
+    func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64
+    /// Rescales the raw scores of all feasible nodes into 0…100; the default leaves them as they are.
+    func normalize(_ scores: inout [Int64])
+}
+
+extension ScorePlugin {
+    public func normalize(_ scores: inout [Int64]) {}
+}
+
+/// Data computed once per scheduling cycle and shared by that cycle's plugins.
+public final class CycleState: @unchecked Sendable {
+    // A cycle runs on one task; the class only carries values between its plugins.
+    var values: [String: Any] = [:]
+
+    public init() {}
+
+    public func read<T>(_ key: String, as: T.Type) -> T? { values[key] as? T }
+    public func write(_ key: String, _ value: Any) { values[key] = value }
+}
+
+/// A profile: the plugins and score weights used for pods naming it in `spec.schedulerName`.
+public struct SchedulingProfile: Sendable {
+    public var schedulerName: String
+    public var preFilters: [any PreFilterPlugin]
+    public var filters: [any FilterPlugin]
+    public var scorers: [(plugin: any ScorePlugin, weight: Int64)]
+
+    public init(schedulerName: String, preFilters: [any PreFilterPlugin], filters: [any FilterPlugin],
+        scorers: [(plugin: any ScorePlugin, weight: Int64)])
+    {
+        self.schedulerName = schedulerName
+        self.preFilters = preFilters
+        self.filters = filters
+        self.scorers = scorers
+    }
+
+    /// kube-scheduler's default plugins and weights (those implemented so far).
+    public static func defaultProfile(name: String = "default-scheduler") -> SchedulingProfile {
+        let fit = NodeResourcesFit()
+        let affinity = NodeAffinityPlugin()
+        let taints = TaintTolerationPlugin()
+        return SchedulingProfile(schedulerName: name, preFilters: [fit],
+            filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit],
+            scorers: [(taints, 3), (affinity, 2), (fit, 1), (BalancedAllocation(), 1)])
+    }
+}

@@ -1,0 +1,69 @@
+import KeelsonAPI
+
+/// A pod as the scheduler reads it: parsed once when it enters the queue.
+public struct PodInfo: Sendable {
+    public let pod: JSONValue
+    public let key: String
+    public let requests: [String: Quantity]
+    public let priority: Int64
+    public let created: String
+    public let hostPorts: [String]
+
+    public init(_ pod: JSONValue) {
+        self.pod = pod
+        self.key = "\(pod.namespace ?? "")/\(pod.name ?? "")"
+        self.requests = PodResources.total(pod)
+        self.priority = pod["spec"]?["priority"]?.intValue ?? 0
+        self.created = pod.creationTimestamp ?? ""
+        var ports: [String] = []
+        for container in pod["spec"]?["containers"]?.arrayValue ?? [] {
+            for port in container["ports"]?.arrayValue ?? [] {
+                guard let host = port["hostPort"]?.intValue, host > 0 else { continue }
+                ports.append("\(port["protocol"]?.stringValue ?? "TCP")/\(port["hostIP"]?.stringValue ?? "0.0.0.0")/\(host)")
+            }
+        }
+        self.hostPorts = ports
+    }
+
+    public var spec: JSONValue { pod["spec"] ?? [:] }
+    public var schedulerName: String { pod["spec"]?["schedulerName"]?.stringValue ?? "default-scheduler" }
+}
+
+/// A node and what is placed on it, as the scheduler's cache keeps them: the node's allocatable resources and the
+/// summed requests of its pods (bound or assumed).
+public struct NodeInfo: Sendable {
+    public var node: JSONValue
+    public let name: String
+    public var allocatable: [String: Quantity]
+    public var requested: [String: Quantity] = [:]
+    public var podCount = 0
+    public var usedPorts: [String: Int] = [:]
+    public var pods: Set<String> = []
+
+    public init(_ node: JSONValue) {
+        self.node = node
+        self.name = node.name ?? ""
+        var allocatable: [String: Quantity] = [:]
+        for (name, value) in (node["status"]?["allocatable"]?.objectValue ?? node["status"]?["capacity"]?.objectValue ?? [:]) {
+            if let quantity = Quantity(json: value) { allocatable[name] = quantity }
+        }
+        self.allocatable = allocatable
+    }
+
+    mutating func add(_ pod: PodInfo) {
+        guard pods.insert(pod.key).inserted else { return }
+        for (name, value) in pod.requests { requested[name] = (requested[name] ?? .zero) + value }
+        podCount += 1
+        for port in pod.hostPorts { usedPorts[port, default: 0] += 1 }
+    }
+
+    mutating func remove(_ pod: PodInfo) {
+        guard pods.remove(pod.key) != nil else { return }
+        for (name, value) in pod.requests { requested[name] = (requested[name] ?? .zero) - value }
+        podCount -= 1
+        for port in pod.hostPorts {
+            usedPorts[port, default: 1] -= 1
+            if usedPorts[port] == 0 { usedPorts[port] = nil }
+        }
+    }
+}

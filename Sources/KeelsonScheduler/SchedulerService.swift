@@ -1,0 +1,55 @@
+import KeelsonAPI
+import KeelsonClient
+import Logging
+import ServiceLifecycle
+
+/// The scheduler as a service: waits for the API server, then, while it holds the `kube-system/kube-scheduler`
+/// Lease (when leader election is on), runs the pod and node informers, the event recorder and the scheduling loop.
+public struct SchedulerService: Service {
+    let client: any KubernetesClient
+    let leaderElection: LeaderElector.Configuration?
+    let profiles: [SchedulingProfile]
+    let logger: Logger
+
+    public init(client: any KubernetesClient, leaderElection: LeaderElector.Configuration?, profiles: [SchedulingProfile] = [.defaultProfile()],
+        logger: Logger)
+    {
+        self.client = client
+        self.leaderElection = leaderElection
+        self.profiles = profiles
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var delay = Duration.milliseconds(20)
+        while true {
+            do {
+                _ = try await client.raw(.GET, "/version")
+                break
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                let wait = delay
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                delay = min(delay * 2, .seconds(1))
+            }
+        }
+        if let leaderElection {
+            try await LeaderElector(client: client, configuration: leaderElection, logger: logger).run { try await schedule() }
+        } else {
+            try await schedule()
+        }
+    }
+
+    private func schedule() async throws {
+        let pods = Informer(client: client, resource: .pods, logger: logger)
+        let nodes = Informer(client: client, resource: .nodes, logger: logger)
+        let events = EventRecorder(client: client, component: "default-scheduler", logger: logger)
+        let scheduler = Scheduler(client: client, pods: pods, nodes: nodes, profiles: profiles, events: events, logger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await pods.run() }
+            group.addTask { try await nodes.run() }
+            group.addTask { try await events.run() }
+            group.addTask { try await scheduler.run() }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import KeelsonAPI
+import KeelsonClient
+import KeelsonKubelet
+import Logging
+import ServiceLifecycle
+
+/// `keelson simulate-nodes`: many simulated nodes in one process, for scale tests and benchmarks.
+struct SimulateNodesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "simulate-nodes",
+        abstract: "Run simulated nodes: Node objects, Lease heartbeats, pods marked Running without containers.")
+
+    @Option(help: "Path to the kubeconfig naming the API server and credentials") var kubeconfig: String
+    @Option(help: "How many nodes") var count: Int = 10
+    @Option(help: "Node name prefix") var namePrefix: String = "sim-node-"
+    @Option(help: "CPU of each node") var cpu: String = "32"
+    @Option(help: "Memory of each node") var memory: String = "256Gi"
+    @Option(help: "Pods per node") var pods: Int = 110
+    @Option(help: "How long a pod takes to start (e.g. 0s, 500ms)") var startDelay: String = "0s"
+    @Option(help: "Log level") var logLevel: String = "warning"
+
+    func validate() throws {
+        guard count > 0 else { throw ValidationError("--count must be positive") }
+        guard Quantity(cpu) != nil, Quantity(memory) != nil else { throw ValidationError("--cpu and --memory must be quantities such as 32 and 256Gi") }
+        guard GoDuration.parse(startDelay) != nil else { throw ValidationError("--start-delay must be a duration such as 500ms") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "keelson.simulated-nodes")
+        let client = APIClient(configuration: try ClientConfiguration.kubeconfig(at: kubeconfig, userAgent: "keelson-simulated-nodes"))
+        var nodes = SimulatedNodes.Configuration(count: count)
+        nodes.namePrefix = namePrefix
+        nodes.cpu = cpu
+        nodes.memory = memory
+        nodes.pods = pods
+        nodes.startDelay = GoDuration.parse(startDelay) ?? .zero
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: SimulatedNodes(client: client, configuration: nodes, logger: logger))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+}

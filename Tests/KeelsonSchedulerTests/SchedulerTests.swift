@@ -1,0 +1,154 @@
+import Foundation
+import KeelsonAPI
+import KeelsonClient
+import KeelsonTestKit
+import Testing
+
+@testable import KeelsonScheduler
+
+@Suite("Scheduler plugins")
+struct PluginTests {
+    static func node(_ name: String, cpu: String = "4", memory: String = "8Gi", pods: String = "110", labels: [String: String] = [:],
+        taints: JSONValue = [], unschedulable: Bool = false) -> NodeInfo
+    {
+        let resources: JSONValue = ["cpu": .string(cpu), "memory": .string(memory), "pods": .string(pods)]
+        return NodeInfo(["metadata": ["name": .string(name), "labels": .object(labels.mapValues(JSONValue.string))],
+                         "spec": ["taints": taints, "unschedulable": .bool(unschedulable)], "status": ["allocatable": resources]])
+    }
+
+    static func pod(_ name: String = "p", cpu: String? = nil, memory: String? = nil, extra: [String: JSONValue] = [:]) -> PodInfo {
+        var requests: [String: JSONValue] = [:]
+        if let cpu { requests["cpu"] = .string(cpu) }
+        if let memory { requests["memory"] = .string(memory) }
+        var spec: JSONValue = ["containers": [["name": "c", "resources": ["requests": .object(requests)]]]]
+        for (key, value) in extra { spec[key] = value }
+        return PodInfo(["metadata": ["name": .string(name), "namespace": "default", "uid": .string("uid-\(name)")], "spec": spec])
+    }
+
+    @Test("NodeResourcesFit filters on what is left, naming each short resource")
+    func fit() {
+        var node = Self.node("n", cpu: "2", memory: "1Gi", pods: "2")
+        node.add(Self.pod("a", cpu: "1500m"))
+        let state = CycleState()
+        #expect(NodeResourcesFit().filter(Self.pod(cpu: "500m"), node, state).isSuccess)
+        #expect(NodeResourcesFit().filter(Self.pod(cpu: "600m", memory: "2Gi"), node, state).reasons == ["Insufficient cpu", "Insufficient memory"])
+        node.add(Self.pod("b"))
+        #expect(NodeResourcesFit().filter(Self.pod(), node, state).reasons == ["Too many pods"])
+    }
+
+    @Test("taints, cordons, node names and affinity filter with Kubernetes' wording")
+    func filters() {
+        let state = CycleState()
+        let tainted = Self.node("t", taints: [["key": "dedicated", "value": "db", "effect": "NoSchedule"],
+                                             ["key": "soft", "effect": "PreferNoSchedule"]])
+        #expect(TaintTolerationPlugin().filter(Self.pod(), tainted, state).reasons == ["node(s) had untolerated taint {dedicated: db}"])
+        #expect(TaintTolerationPlugin().filter(Self.pod(extra: ["tolerations": [["key": "dedicated", "operator": "Exists"]]]), tainted, state).isSuccess)
+        #expect(NodeUnschedulablePlugin().filter(Self.pod(), Self.node("c", unschedulable: true), state).reasons == ["node(s) were unschedulable"])
+        #expect(NodeNamePlugin().filter(Self.pod(extra: ["nodeName": "other"]), Self.node("n"), state).code == .unschedulableAndUnresolvable)
+        let zoned = Self.node("z", labels: ["zone": "a"])
+        #expect(NodeAffinityPlugin().filter(Self.pod(extra: ["nodeSelector": ["zone": "b"]]), zoned, state).reasons
+            == ["node(s) didn't match Pod's node affinity/selector"])
+        var withPort = Self.node("p")
+        withPort.add(PodInfo(["metadata": ["name": "web", "namespace": "default"],
+                              "spec": ["containers": [["ports": [["containerPort": 80, "hostPort": 8080]]]]]]))
+        let wantsPort = PodInfo(["metadata": ["name": "web2", "namespace": "default"], "spec": ["containers": [["ports": [["containerPort": 80, "hostPort": 8080]]]]]])
+        #expect(NodePortsPlugin().filter(wantsPort, withPort, state).code == .unschedulable)
+    }
+
+    @Test("scores: least allocated wins, balanced use wins, untolerated soft taints and unmet preferences lose")
+    func scores() {
+        let state = CycleState()
+        var busy = Self.node("busy")
+        busy.add(Self.pod("x", cpu: "3", memory: "6Gi"))
+        let idle = Self.node("idle")
+        let fit = NodeResourcesFit()
+        #expect(fit.score(Self.pod(cpu: "100m"), idle, state) > fit.score(Self.pod(cpu: "100m"), busy, state))
+        var lopsided = Self.node("lopsided")
+        lopsided.add(Self.pod("y", cpu: "3"))
+        #expect(BalancedAllocation().score(Self.pod(cpu: "1", memory: "2Gi"), idle, state)
+            > BalancedAllocation().score(Self.pod(cpu: "1", memory: "2Gi"), lopsided, state))
+        var counts: [Int64] = [0, 2, 1]
+        TaintTolerationPlugin().normalize(&counts)
+        #expect(counts == [100, 0, 50])
+    }
+
+    @Test("nodes to score: all of a small cluster, an adaptive share of a large one")
+    func nodesToScore() {
+        #expect(Scheduler.feasibleNodesToFind(50) == 50)
+        #expect(Scheduler.feasibleNodesToFind(200) == 100)
+        #expect(Scheduler.feasibleNodesToFind(1000) == 420)
+        #expect(Scheduler.feasibleNodesToFind(5000) == 500)
+    }
+}
+
+@Suite("Scheduling queue")
+struct SchedulingQueueTests {
+    static func pod(_ name: String, priority: Int64 = 0, created: String = "2026-01-01T00:00:00Z") -> PodInfo {
+        PodInfo(["metadata": ["name": .string(name), "namespace": "default", "creationTimestamp": .string(created)],
+                 "spec": ["priority": .integer(priority)]])
+    }
+
+    @Test("higher priority first, then older, then first queued")
+    func order() async {
+        let queue = SchedulingQueue()
+        queue.add(Self.pod("late", created: "2026-01-02T00:00:00Z"))
+        queue.add(Self.pod("early"))
+        queue.add(Self.pod("urgent", priority: 1000, created: "2026-01-03T00:00:00Z"))
+        queue.add(Self.pod("early-too"))
+        var popped: [String] = []
+        for _ in 0..<4 { popped.append(await queue.pop()?.pod.name ?? "") }
+        #expect(popped == ["urgent", "early", "early-too", "late"])
+    }
+
+    @Test("unschedulable pods wait for a cluster event, then come back after their back-off")
+    func unschedulable() async throws {
+        let queue = SchedulingQueue(initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(40))
+        let pod = Self.pod("stuck")
+        queue.add(pod)
+        _ = await queue.pop()
+        queue.markUnschedulable(pod)
+        #expect(queue.counts.unschedulable == 1 && queue.counts.active == 0)
+        queue.moveAllUnschedulable()
+        #expect(queue.counts.backoff == 1)
+        let again = await queue.pop()
+        #expect(again?.pod.name == "stuck")
+        #expect(queue.backoff(1) == .milliseconds(10) && queue.backoff(2) == .milliseconds(20) && queue.backoff(5) == .milliseconds(40))
+    }
+}
+
+@Suite("Scheduler against the fake API")
+struct SchedulerDecisionTests {
+    @Test("binds to the best node, counts assumed pods at once, and explains an unschedulable pod")
+    func decisions() async throws {
+        let api = FakeKubernetesAPI()
+        let pods = Informer(client: api, resource: .pods, logger: InformerFixture.logger)
+        let nodes = Informer(client: api, resource: .nodes, logger: InformerFixture.logger)
+        let scheduler = Scheduler(client: api, pods: pods, nodes: nodes, events: nil, logger: InformerFixture.logger)
+        for (name, taints) in [("small", [] as JSONValue), ("tainted", [["key": "gpu", "value": "yes", "effect": "NoSchedule"]])] {
+            api.seed(.nodes, ["apiVersion": "v1", "kind": "Node", "metadata": ["name": .string(name)], "spec": ["taints": taints],
+                              "status": ["allocatable": ["cpu": "1", "memory": "1Gi", "pods": "10"]]])
+        }
+        let pod = { (name: String, cpu: String) -> JSONValue in
+            ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(name), "namespace": "default"],
+             "spec": ["containers": [["name": "c", "resources": ["requests": ["cpu": .string(cpu)]]]]]]
+        }
+        try await InformerFixture.run([pods, nodes]) {
+            try await waitUntil("nodes cached") { scheduler.cache.nodeCount == 2 }
+            api.seed(.pods, pod("first", "600m"))
+            try await waitUntil("first queued") { pods.get("default/first") != nil }
+            try #require(await scheduler.runOnce())
+            let bindings = api.writes.filter { $0.subresource == "binding" }
+            #expect(bindings.map(\.name) == ["first"])
+            // The second does not fit beside the assumed first, and the tainted node is refused.
+            api.seed(.pods, pod("second", "600m"))
+            try await waitUntil("second queued") { pods.get("default/second") != nil }
+            try #require(await scheduler.runOnce())
+            try await waitUntil("reported") {
+                api.stored(.pods, namespace: "default", name: "second")?["status"]?["conditions"] != nil
+            }
+            let condition = api.stored(.pods, namespace: "default", name: "second")?["status"]?["conditions"]?.arrayValue?.first
+            #expect(condition?["reason"] == "Unschedulable")
+            #expect(condition?["message"] == "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {gpu: yes}. preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.")
+        }
+    }
+}
