@@ -13,6 +13,7 @@ struct DensityBench: AsyncParsableCommand {
     @Option(help: "Deployments to create") var deployments: Int = 100
     @Option(help: "Replicas per Deployment") var replicas: Int = 30
     @Option(help: "PID of the controller manager process, for its CPU time and RSS") var controllerPid: Int32?
+    @Flag(help: "Also wait until every Deployment reports all replicas ready (needs a scheduler and nodes)") var waitReady = false
 
     func run() async throws {
         try await withBenchmarkClient(connections: 16) { client in try await measure(client) }
@@ -49,11 +50,28 @@ struct DensityBench: AsyncParsableCommand {
             if (wallNanos() - start) / 1_000_000_000 > 600 { throw BenchmarkFailure(description: "not done after 600 s: \(full) full") }
         }
         let done = wallNanos()
+        var readyAt: Int64?
+        if waitReady {
+            var ready = 0
+            while ready < deployments * replicas {
+                try await Task.sleep(for: .milliseconds(100))
+                let (code, body) = try await client.send(.GET, base)
+                guard code == 200 else { throw BenchmarkFailure(description: "deployment list answered \(code)") }
+                let list = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+                ready = (list?["items"] as? [[String: Any]] ?? []).reduce(0) { $0 + ((($1["status"] as? [String: Any])?["readyReplicas"] as? Int) ?? 0) }
+                if (wallNanos() - start) / 1_000_000_000 > 600 { throw BenchmarkFailure(description: "not ready after 600 s: \(ready) pods") }
+            }
+            readyAt = wallNanos()
+        }
         let pods = deployments * replicas
         let seconds = Double(done - start) / 1e9
         let createSeconds = Double(created - start) / 1e9
         print("density: \(deployments) deployments × \(replicas) replicas (\(pods) pods): deployments created in "
             + String(format: "%.2f s, all ReplicaSets full after %.2f s (%.0f pods/s)", createSeconds, seconds, Double(pods) / seconds))
+        if let readyAt {
+            let seconds = Double(readyAt - start) / 1e9
+            print("density: all \(pods) pods bound, running and ready after " + String(format: "%.2f s (%.0f pods/s)", seconds, Double(pods) / seconds))
+        }
         if let pid = controllerPid, let before = cpuBefore, let after = Self.cpuSeconds(pid) {
             print(String(format: "density: controller manager CPU %.2f s over the run, RSS %.1f MiB", after - before, Self.rssMiB(pid) ?? -1))
         }
