@@ -52,9 +52,9 @@ public struct NamespaceController: Sendable {
                 continue
             }
         }
-        try await setDeletionConditions(namespace, remaining: remaining, finalizers: finalizersLeft)
+        let current = try await setDeletionConditions(namespace, remaining: remaining, finalizers: finalizersLeft)
         if !remaining.isEmpty { return .requeue(after: recheckInterval) }
-        var finalized = namespace
+        var finalized = current
         finalized.setValue(.array(finalizers.filter { $0 != Self.finalizer }.map(JSONValue.string)), at: ["spec", "finalizers"])
         do {
             try await client.update(.namespaces, namespace: nil, finalized, subresource: "finalize")
@@ -67,7 +67,8 @@ public struct NamespaceController: Sendable {
 
     /// The five `NamespaceDeletion*` conditions Kubernetes reports on a terminating namespace; discovery and
     /// deletion failures surface as errors of the sync instead, so those two stay False here.
-    private func setDeletionConditions(_ namespace: JSONValue, remaining: [String: Int], finalizers: [String: Int]) async throws {
+    /// Returns the namespace as written (or as it was, when nothing changed).
+    private func setDeletionConditions(_ namespace: JSONValue, remaining: [String: Int], finalizers: [String: Int]) async throws -> JSONValue {
         let now = JSONValue.string(Timestamp.format(Date()))
         let content = remaining.sorted { $0.key < $1.key }.map { "\($0.key) has \($0.value) resource instances" }.joined(separator: ", ")
         let held = finalizers.sorted { $0.key < $1.key }.map { "\($0.key) in \($0.value) resource instances" }.joined(separator: ", ")
@@ -91,13 +92,13 @@ public struct NamespaceController: Sendable {
             if let index { conditions[index] = condition } else { conditions.append(condition) }
             changed = true
         }
-        guard changed else { return }
+        guard changed else { return namespace }
         var updated = namespace
         updated.setValue(.array(conditions), at: ["status", "conditions"])
         do {
-            try await client.updateStatus(.namespaces, updated)
+            return try await client.updateStatus(.namespaces, updated)
         } catch let error as APIError where error.isConflict || error.isNotFound {
-            return
+            return namespace
         }
     }
 

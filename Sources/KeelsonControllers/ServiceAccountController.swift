@@ -38,9 +38,8 @@ public struct ServiceAccountController: Sendable {
             ns.value(at: ["status", "phase"])?.stringValue != "Terminating"
         else { return .done }
         if serviceAccounts.get(namespace: namespace, name: Self.accountName) != nil { return .done }
-        let account: JSONValue = ["apiVersion": "v1", "kind": "ServiceAccount", "metadata": ["name": .string(Self.accountName)]]
         do {
-            try await client.create(.serviceAccounts, namespace: namespace, account)
+            try await client.typed(CoreV1.ServiceAccount.self).create(CoreV1.ServiceAccount(name: Self.accountName, namespace: namespace))
         } catch let error as APIError where error.isAlreadyExists {
             return .done
         } catch let error as APIError where error.code == 403 || error.isNotFound {

@@ -46,6 +46,7 @@ public final class FakeKubernetesAPI: KubernetesClient {
         var actions: [Action] = []
         var failure: (@Sendable (Action) -> Status?)?
         var nameCounter = 0
+        var served: [DiscoveredResource] = []
     }
 
     /// Kinds whose main-resource writes leave `status` alone, as the API server's strategies do.
@@ -67,6 +68,9 @@ public final class FakeKubernetesAPI: KubernetesClient {
 
     /// The requests that changed something (everything but get, list and watch).
     public var writes: [Action] { actions.filter { !["get", "list", "watch"].contains($0.verb) } }
+
+    /// The resources discovery lists (`/api/v1`, `/apis`, `/apis/GROUP/VERSION`), for controllers that discover.
+    public func serve(_ resources: [DiscoveredResource]) { state.withLock { $0.served = resources } }
 
     /// Makes a request fail with the returned `Status`; nil lets it through.
     public func failWhen(_ decide: (@Sendable (Action) -> Status?)?) { state.withLock { $0.failure = decide } }
@@ -211,6 +215,28 @@ public final class FakeKubernetesAPI: KubernetesClient {
     }
 
     public func raw(_ method: HTTPMethod, _ path: String, body: JSONValue?) async throws -> JSONValue {
+        let served = state.withLock { $0.served }
+        if method == .GET {
+            if path == "/version" { return ["major": "1", "minor": "32", "gitVersion": "v1.32.0-fake"] }
+            func resources(_ group: String, _ version: String) -> JSONValue {
+                ["kind": "APIResourceList", "groupVersion": .string(group.isEmpty ? version : "\(group)/\(version)"),
+                 "resources": .array(served.filter { $0.group == group && $0.reference.version == version }.map { r in
+                     ["name": .string(r.reference.resource), "kind": .string(r.kind), "namespaced": .bool(r.reference.namespaced),
+                      "verbs": .array(r.verbs.sorted().map(JSONValue.string))]
+                 })]
+            }
+            if path == "/api/v1" { return resources("", "v1") }
+            if path == "/apis" {
+                var versions: [String: String] = [:]
+                for r in served where !r.group.isEmpty { versions[r.group] = r.reference.version }
+                return ["kind": "APIGroupList", "groups": .array(versions.sorted { $0.key < $1.key }.map { group, version in
+                    ["name": .string(group), "versions": [["groupVersion": .string("\(group)/\(version)"), "version": .string(version)]],
+                     "preferredVersion": ["groupVersion": .string("\(group)/\(version)"), "version": .string(version)]]
+                })]
+            }
+            let parts = path.split(separator: "/")
+            if parts.count == 3, parts[0] == "apis" { return resources(String(parts[1]), String(parts[2])) }
+        }
         throw APIError(status: Status(code: 404, reason: .notFound, message: "the fake API serves no raw path \(path)"),
             method: method.rawValue, path: path)
     }
@@ -272,7 +298,9 @@ public final class FakeKubernetesAPI: KubernetesClient {
             throw APIError(status: Status(code: 404, reason: .notFound, message: "the fake API has no subresource \(subresource!)"),
                 method: "PUT", path: resource.path())
         }
-        if next.deletionTimestamp != nil && next.finalizers.isEmpty {
+        // A namespace also waits for the `spec.finalizers` its controller releases through `finalize`.
+        let namespaceHeld = resource.resource == "namespaces" && !(next["spec"]?["finalizers"]?.arrayValue ?? []).isEmpty
+        if next.deletionTimestamp != nil && next.finalizers.isEmpty && !namespaceHeld {
             s.objects[resource]?[key] = nil
             return append(&s, resource, next, type: .deleted)
         }
