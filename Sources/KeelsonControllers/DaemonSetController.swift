@@ -134,6 +134,14 @@ public struct DaemonSetController: Sendable {
                 if running.isEmpty {
                     if failed.isEmpty { create.append(node) }
                 } else if running.count > 1 {
+                    let updated = running.filter { $0.labels[ControllerHistory.hashLabel] == hash }
+                    if Self.maxSurge(ds, nodes: eligible.count) > 0 && updated.count == 1 {
+                        // A surge in progress: the old pods go once the new one is available.
+                        if PodState.isAvailable(updated[0], minReadySeconds: minReadySeconds, now: now) {
+                            delete += running.filter { $0.uid != updated[0].uid }
+                        }
+                        continue
+                    }
                     // Keep the oldest; the rest are surplus.
                     delete += running.sorted { ($0.creationTimestamp ?? "") < ($1.creationTimestamp ?? "") }.dropFirst()
                 }
@@ -141,7 +149,9 @@ public struct DaemonSetController: Sendable {
             for (node, pods) in byNode where !eligible.contains(node) {
                 delete += pods.filter { $0.deletionTimestamp == nil }
             }
-            delete += rollingUpdateVictims(ds, byNode: byNode, eligible: eligible, hash: hash, minReadySeconds: minReadySeconds, now: now)
+            let (victims, surges) = rollingUpdate(ds, byNode: byNode, eligible: eligible, hash: hash, minReadySeconds: minReadySeconds, now: now)
+            delete += victims
+            create += surges
             try await apply(ds, key: key, create: create, delete: delete, hash: hash)
         }
         let inUse = Set(owned.compactMap { $0.labels[ControllerHistory.hashLabel] })
@@ -150,16 +160,26 @@ public struct DaemonSetController: Sendable {
         return minReadySeconds > 0 ? .requeue(after: .seconds(minReadySeconds)) : .done
     }
 
-    /// Old-revision pods to replace now: unavailable ones first (they cost nothing), then available ones while fewer
-    /// than `maxUnavailable` nodes lack an available pod.
-    private func rollingUpdateVictims(_ ds: JSONValue, byNode: [String: [JSONValue]], eligible: Set<String>, hash: String,
-        minReadySeconds: Int, now: Date) -> [JSONValue]
+    /// `maxSurge` of the RollingUpdate strategy, resolved against the number of eligible nodes (0 when unset).
+    static func maxSurge(_ ds: JSONValue, nodes: Int) -> Int {
+        let strategy = ds["spec"]?["updateStrategy"]
+        guard (strategy?["type"]?.stringValue ?? "RollingUpdate") == "RollingUpdate", let surge = strategy?["rollingUpdate"]?["maxSurge"] else { return 0 }
+        return Rollout.resolve(surge, of: nodes, roundUp: true)
+    }
+
+    /// One step of a rolling update: old-revision pods to delete and nodes to start a new pod on. Unavailable old
+    /// pods are replaced at once (they cost no availability). With `maxSurge`, a new pod starts beside an available
+    /// old one on at most that many nodes at a time; without it, available old pods are deleted while fewer than
+    /// `maxUnavailable` nodes lack an available pod.
+    private func rollingUpdate(_ ds: JSONValue, byNode: [String: [JSONValue]], eligible: Set<String>, hash: String,
+        minReadySeconds: Int, now: Date) -> (delete: [JSONValue], create: [String])
     {
         let strategy = ds["spec"]?["updateStrategy"]
-        guard (strategy?["type"]?.stringValue ?? "RollingUpdate") == "RollingUpdate" else { return [] }
-        let maxUnavailable = max(1, Rollout.resolve(strategy?["rollingUpdate"]?["maxUnavailable"] ?? 1, of: eligible.count, roundUp: false))
-        var unavailable = 0
-        var oldAvailable: [JSONValue] = []
+        guard (strategy?["type"]?.stringValue ?? "RollingUpdate") == "RollingUpdate" else { return ([], []) }
+        let surge = Self.maxSurge(ds, nodes: eligible.count)
+        let maxUnavailable = surge > 0 ? 0 : max(1, Rollout.resolve(strategy?["rollingUpdate"]?["maxUnavailable"] ?? 1, of: eligible.count, roundUp: false))
+        var unavailable = 0, surging = 0
+        var oldAvailable: [(node: String, pod: JSONValue)] = []
         var victims: [JSONValue] = []
         for node in eligible.sorted() {
             let live = (byNode[node] ?? []).filter { $0.deletionTimestamp == nil && PodState.phase($0) != "Failed" }
@@ -167,13 +187,19 @@ public struct DaemonSetController: Sendable {
                 unavailable += 1
                 continue
             }
+            if live.count > 1 {
+                surging += 1
+                continue
+            }
             let available = PodState.isAvailable(pod, minReadySeconds: minReadySeconds, now: now)
             if !available { unavailable += 1 }
             guard pod.labels[ControllerHistory.hashLabel] != hash else { continue }
-            if available { oldAvailable.append(pod) } else { victims.append(pod) }
+            if available { oldAvailable.append((node, pod)) } else { victims.append(pod) }
         }
-        let budget = maxUnavailable - unavailable
-        return victims + oldAvailable.prefix(max(budget, 0))
+        if surge > 0 {
+            return (victims, oldAvailable.prefix(max(surge - surging, 0)).map(\.node))
+        }
+        return (victims + oldAvailable.prefix(max(maxUnavailable - unavailable, 0)).map(\.pod), [])
     }
 
     private func apply(_ ds: JSONValue, key: String, create: [String], delete: [JSONValue], hash: String) async throws {

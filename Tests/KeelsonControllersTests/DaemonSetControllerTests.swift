@@ -113,6 +113,37 @@ struct DaemonSetControllerTests {
         }
     }
 
+    @Test("with maxSurge a new pod starts beside the old one, which goes once the new one is available")
+    func surge() async throws {
+        let f = Fixture()
+        f.api.seed(.nodes, Self.node("a"), Self.node("b"))
+        var ds = Self.daemonSet()
+        ds.setValue(["type": "RollingUpdate", "rollingUpdate": ["maxSurge": 1, "maxUnavailable": 0]], at: ["spec", "updateStrategy"])
+        f.api.seed(.daemonSets, ds)
+        let ready = { (name: String) async throws in
+            try await f.api.patch(.pods, namespace: "default", name: name, ["status": ["phase": "Running",
+                "conditions": [["type": "Ready", "status": "True"]]]], type: .merge, subresource: "status")
+        }
+        try await f.run {
+            try await f.sync()
+            for pod in f.api.stored(.pods) { try await ready(pod.name ?? "") }
+            var current = try #require(f.api.stored(.daemonSets, namespace: "default", name: "agent"))
+            current.setValue([["name": "a", "image": "agent:2"]], at: ["spec", "template", "spec", "containers"])
+            try await f.api.update(.daemonSets, namespace: "default", current)
+            f.api.clearActions()
+            try await f.sync()
+            #expect(f.api.writes.filter { $0.verb == "create" && $0.resource == "pods" }.count == 1, "one node surges")
+            #expect(f.api.writes.filter { $0.verb == "delete" }.isEmpty, "nothing old goes before its replacement is available")
+            #expect(f.api.stored(.pods).count == 3)
+            let new = try #require(f.api.stored(.pods).first { $0["spec"]?["containers"]?.arrayValue?.first?["image"] == "agent:2" })
+            try await ready(new.name ?? "")
+            f.api.clearActions()
+            try await f.sync()
+            let node = DaemonSetController.nodeName(of: new)
+            #expect(f.api.stored(.pods).filter { DaemonSetController.nodeName(of: $0) == node }.map { $0.name } == [new.name], "the old pod there went")
+        }
+    }
+
     @Test("node affinity terms: ORed terms, ANDed expressions, fields by name")
     func affinity() {
         let node: JSONValue = ["metadata": ["name": "n1", "labels": ["zone": "a", "cores": "8"]]]
