@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# scheduler_perf's basic case through the real API server: NODES simulated nodes, PODS plain pods, timed until all
+# are bound. The controller manager is off so only the scheduler works on the pods.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NODES="${NODES:-5000}"
+PODS="${PODS:-10000}"
+
+swift build -c release --product keelson
+(cd Benchmarks && swift build -c release --product keelson-bench)
+BENCH=Benchmarks/.build/release/keelson-bench
+
+work=$(mktemp -d /tmp/keelson-sched.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+.build/release/keelson server --data-dir "$work/keelson" --https-listen-port "$API_PORT" --disable-agent \
+  --disable-controller-manager >"$work/server.log" 2>&1 &
+server=$!
+pids+=("$server")
+for _ in $(seq 1 200); do [ -f "$work/keelson/kubeconfig.yaml" ] && break; sleep 0.1; done
+start=$(date +%s.%N)
+.build/release/keelson simulate-nodes --kubeconfig "$work/keelson/kubeconfig.yaml" --count "$NODES" --cpu 32 --memory 256Gi \
+  --pods 110 >"$work/nodes.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 6000); do
+  [ "$(curl -sf "http://127.0.0.1:$API_PORT/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" | grep -o '"holderIdentity"' | wc -l)" -ge "$NODES" ] && break
+  sleep 0.1
+done
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo "$NODES simulated nodes registered in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s"
+sleep 2
+"$BENCH" schedule --server "http://127.0.0.1:$API_PORT" --pods "$PODS" --scheduler-pid "$server"
