@@ -37,4 +37,5 @@ done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "$NODES simulated nodes registered in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s"
 sleep 2
+if [ -n "${PERF_OUT:-}" ]; then perf record -F 299 -g -p "$server" -o "$PERF_OUT" -- sleep 12 >/dev/null 2>&1 & fi
 "$BENCH" schedule --server "http://127.0.0.1:$API_PORT" --pods "$PODS" --scheduler-pid "$server"

@@ -8,6 +8,13 @@ public struct PodInfo: Sendable {
     public let priority: Int64
     public let created: String
     public let hostPorts: [String]
+    public let tolerations: [JSONValue]
+    /// Whether the pod constrains nodes by selector or required affinity (most pods do not: a fast path).
+    public let hasNodeConstraints: Bool
+    /// `spec.nodeName` if the pod names a node.
+    public let requestedNode: String?
+    /// Non-zero requests, sorted by resource name (the order reasons are reported in).
+    public let sortedRequests: [(name: String, quantity: Quantity)]
 
     public init(_ pod: JSONValue) {
         self.pod = pod
@@ -23,6 +30,12 @@ public struct PodInfo: Sendable {
             }
         }
         self.hostPorts = ports
+        self.tolerations = Taints.tolerations(of: pod)
+        let spec = pod["spec"]
+        self.requestedNode = spec?["nodeName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        self.sortedRequests = requests.filter { $0.value.milli > 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        self.hasNodeConstraints = !(spec?["nodeSelector"]?.objectValue ?? [:]).isEmpty
+            || spec?["affinity"]?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"] != nil
     }
 
     public var spec: JSONValue { pod["spec"] ?? [:] }
@@ -39,10 +52,15 @@ public struct NodeInfo: Sendable {
     public var podCount = 0
     public var usedPorts: [String: Int] = [:]
     public var pods: Set<String> = []
+    /// Read once per node change rather than once per decision.
+    public let taints: [JSONValue]
+    public let unschedulable: Bool
 
     public init(_ node: JSONValue) {
         self.node = node
         self.name = node.name ?? ""
+        self.taints = Taints.taints(of: node)
+        self.unschedulable = node["spec"]?["unschedulable"]?.boolValue ?? false
         var allocatable: [String: Quantity] = [:]
         for (name, value) in (node["status"]?["allocatable"]?.objectValue ?? node["status"]?["capacity"]?.objectValue ?? [:]) {
             if let quantity = Quantity(json: value) { allocatable[name] = quantity }

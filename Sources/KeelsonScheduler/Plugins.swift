@@ -6,9 +6,9 @@ public struct NodeUnschedulablePlugin: FilterPlugin {
     public init() {}
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
-        guard node.node["spec"]?["unschedulable"]?.boolValue == true else { return .success }
+        guard node.unschedulable else { return .success }
         let taint: JSONValue = ["key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"]
-        if Taints.toleration(for: taint, in: Taints.tolerations(of: pod.pod)) != nil { return .success }
+        if Taints.toleration(for: taint, in: pod.tolerations) != nil { return .success }
         return .unresolvable("node(s) were unschedulable")
     }
 }
@@ -19,7 +19,7 @@ public struct NodeNamePlugin: FilterPlugin {
     public init() {}
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
-        guard let wanted = pod.spec["nodeName"]?.stringValue, !wanted.isEmpty, wanted != node.name else { return .success }
+        guard let wanted = pod.requestedNode, wanted != node.name else { return .success }
         return .unresolvable("node(s) didn't match the requested node name")
     }
 }
@@ -31,9 +31,8 @@ public struct TaintTolerationPlugin: FilterPlugin, ScorePlugin {
     public init() {}
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
-        let tolerations = Taints.tolerations(of: pod.pod)
-        for taint in Taints.taints(of: node.node) where taint["effect"]?.stringValue != "PreferNoSchedule" {
-            if Taints.toleration(for: taint, in: tolerations) == nil {
+        for taint in node.taints where taint["effect"]?.stringValue != "PreferNoSchedule" {
+            if Taints.toleration(for: taint, in: pod.tolerations) == nil {
                 return .unresolvable("node(s) had untolerated taint {\(taint["key"]?.stringValue ?? ""): \(taint["value"]?.stringValue ?? "")}")
             }
         }
@@ -41,8 +40,9 @@ public struct TaintTolerationPlugin: FilterPlugin, ScorePlugin {
     }
 
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
-        let tolerations = Taints.tolerations(of: pod.pod).filter { ($0["effect"]?.stringValue ?? "").isEmpty || $0["effect"] == "PreferNoSchedule" }
-        return Int64(Taints.taints(of: node.node).filter {
+        if node.taints.isEmpty { return 0 }
+        let tolerations = pod.tolerations.filter { ($0["effect"]?.stringValue ?? "").isEmpty || $0["effect"] == "PreferNoSchedule" }
+        return Int64(node.taints.filter {
             $0["effect"]?.stringValue == "PreferNoSchedule" && Taints.toleration(for: $0, in: tolerations) == nil
         }.count)
     }
@@ -60,10 +60,12 @@ public struct NodeAffinityPlugin: FilterPlugin, ScorePlugin {
     public init() {}
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
-        NodeAffinity.matches(podSpec: pod.spec, node: node.node) ? .success : .unresolvable("node(s) didn't match Pod's node affinity/selector")
+        guard pod.hasNodeConstraints else { return .success }
+        return NodeAffinity.matches(podSpec: pod.spec, node: node.node) ? .success : .unresolvable("node(s) didn't match Pod's node affinity/selector")
     }
 
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
+        guard pod.spec["affinity"]?["nodeAffinity"]?["preferredDuringSchedulingIgnoredDuringExecution"] != nil else { return 0 }
         let preferred = pod.spec["affinity"]?["nodeAffinity"]?["preferredDuringSchedulingIgnoredDuringExecution"]?.arrayValue ?? []
         return preferred.reduce(0) { total, term in
             guard let preference = term["preference"], NodeAffinity.matches(terms: [preference], node: node.node) else { return total }
@@ -84,6 +86,7 @@ public struct NodePortsPlugin: FilterPlugin {
     public init() {}
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
+        if pod.hostPorts.isEmpty || node.usedPorts.isEmpty { return .success }
         for port in pod.hostPorts {
             let parts = port.split(separator: "/", omittingEmptySubsequences: false)
             let wildcard = "\(parts[0])/0.0.0.0/\(parts[2])"
@@ -107,7 +110,7 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
         var reasons: [String] = []
         if let pods = node.allocatable["pods"], Int64(node.podCount + 1) * 1000 > pods.milli { reasons.append("Too many pods") }
-        for (resource, request) in pod.requests.sorted(by: { $0.key < $1.key }) where request.milli > 0 {
+        for (resource, request) in pod.sortedRequests {
             let free = (node.allocatable[resource] ?? .zero) - (node.requested[resource] ?? .zero)
             if request > free { reasons.append("Insufficient \(resource)") }
         }
