@@ -27,9 +27,9 @@ public protocol SchedulerPlugin: Sendable {
     var name: String { get }
 }
 
-/// PreFilter: computes per-pod state once per cycle, or rejects the pod outright.
+/// PreFilter: computes per-pod state once per cycle from all nodes, or rejects the pod outright.
 public protocol PreFilterPlugin: SchedulerPlugin {
-    func preFilter(_ pod: PodInfo, _ state: CycleState) -> PluginStatus
+    func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus
 }
 
 /// Filter: whether the pod may run on one node.
@@ -80,8 +80,9 @@ public struct SchedulingProfile: Sendable {
         let fit = NodeResourcesFit()
         let affinity = NodeAffinityPlugin()
         let taints = TaintTolerationPlugin()
-        return SchedulingProfile(schedulerName: name, preFilters: [fit],
-            filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit],
-            scorers: [(taints, 3), (affinity, 2), (fit, 1), (BalancedAllocation(), 1)])
+        let spread = PodTopologySpreadPlugin()
+        return SchedulingProfile(schedulerName: name, preFilters: [fit, spread],
+            filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, spread],
+            scorers: [(taints, 3), (affinity, 2), (spread, 2), (fit, 1), (BalancedAllocation(), 1)])
     }
 }

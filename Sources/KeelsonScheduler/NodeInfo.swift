@@ -15,6 +15,8 @@ public struct PodInfo: Sendable {
     public let requestedNode: String?
     /// Non-zero requests, sorted by resource name (the order reasons are reported in).
     public let sortedRequests: [(name: String, quantity: Quantity)]
+    public let namespace: String
+    public let labels: [String: String]
 
     public init(_ pod: JSONValue) {
         self.pod = pod
@@ -32,6 +34,8 @@ public struct PodInfo: Sendable {
         self.hostPorts = ports
         self.tolerations = Taints.tolerations(of: pod)
         let spec = pod["spec"]
+        self.namespace = pod.namespace ?? ""
+        self.labels = pod.labels
         self.requestedNode = spec?["nodeName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         self.sortedRequests = requests.filter { $0.value.milli > 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         self.hasNodeConstraints = !(spec?["nodeSelector"]?.objectValue ?? [:]).isEmpty
@@ -52,7 +56,10 @@ public struct NodeInfo: Sendable {
     public var podCount = 0
     public var usedPorts: [String: Int] = [:]
     public var pods: Set<String> = []
+    /// Namespace and labels of each pod here, for spreading and affinity.
+    public var podLabels: [String: (namespace: String, labels: [String: String])] = [:]
     /// Read once per node change rather than once per decision.
+    public let labels: [String: String]
     public let taints: [JSONValue]
     public let unschedulable: Bool
 
@@ -60,6 +67,7 @@ public struct NodeInfo: Sendable {
         self.node = node
         self.name = node.name ?? ""
         self.taints = Taints.taints(of: node)
+        self.labels = node.labels
         self.unschedulable = node["spec"]?["unschedulable"]?.boolValue ?? false
         var allocatable: [String: Quantity] = [:]
         for (name, value) in (node["status"]?["allocatable"]?.objectValue ?? node["status"]?["capacity"]?.objectValue ?? [:]) {
@@ -72,6 +80,7 @@ public struct NodeInfo: Sendable {
         guard pods.insert(pod.key).inserted else { return }
         for (name, value) in pod.requests { requested[name] = (requested[name] ?? .zero) + value }
         podCount += 1
+        podLabels[pod.key] = (pod.namespace, pod.labels)
         for port in pod.hostPorts { usedPorts[port, default: 0] += 1 }
     }
 
@@ -79,6 +88,7 @@ public struct NodeInfo: Sendable {
         guard pods.remove(pod.key) != nil else { return }
         for (name, value) in pod.requests { requested[name] = (requested[name] ?? .zero) - value }
         podCount -= 1
+        podLabels[pod.key] = nil
         for port in pod.hostPorts {
             usedPorts[port, default: 1] -= 1
             if usedPorts[port] == 0 { usedPorts[port] = nil }

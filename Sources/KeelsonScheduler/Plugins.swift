@@ -105,7 +105,7 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
     public let name = "NodeResourcesFit"
     public init() {}
 
-    public func preFilter(_ pod: PodInfo, _ state: CycleState) -> PluginStatus { .success }
+    public func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus { .success }
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
         var reasons: [String] = []

@@ -138,15 +138,15 @@ public final class Scheduler: Sendable {
     func decide(_ pod: PodInfo, profile: SchedulingProfile) -> Result<String, Diagnosis> {
         let state = CycleState()
         var diagnosis = Diagnosis()
+        let snapshot = cache.snapshot()
+        diagnosis.nodeCount = snapshot.count
         for plugin in profile.preFilters {
-            let status = plugin.preFilter(pod, state)
+            let status = plugin.preFilter(pod, snapshot, state)
             if !status.isSuccess {
                 diagnosis.preFilterMessage = status.reasons.joined(separator: ", ")
                 return .failure(diagnosis)
             }
         }
-        let snapshot = cache.snapshot()
-        diagnosis.nodeCount = snapshot.count
         guard !snapshot.isEmpty else { return .failure(diagnosis) }
         let wanted = Self.feasibleNodesToFind(snapshot.count)
         let start = nextStart.load(ordering: .relaxed) % snapshot.count

@@ -30,6 +30,7 @@ public final class SchedulerCache: Sendable {
                 info.podCount = s.nodes[i].podCount
                 info.usedPorts = s.nodes[i].usedPorts
                 info.pods = s.nodes[i].pods
+                info.podLabels = s.nodes[i].podLabels
                 s.nodes[i] = info
             } else {
                 var info = NodeInfo(node)

@@ -13,6 +13,9 @@ struct SchedulerCommand: AsyncParsableCommand {
     @Option(help: "Path to the kubeconfig naming the API server and credentials")
     var kubeconfig: String
 
+    @Option(help: "A KubeSchedulerConfiguration file: profiles, plugins and score weights")
+    var config: String?
+
     @Flag(inversion: .prefixedNo, help: "Elect a leader through the kube-system/kube-scheduler Lease")
     var leaderElect = true
 
@@ -37,10 +40,18 @@ struct SchedulerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--kubeconfig \(kubeconfig): \(error)")
         }
+        var profiles = [SchedulingProfile.defaultProfile()]
+        if let config {
+            do {
+                profiles = try SchedulerConfiguration.profiles(from: YAMLFile.load(config))
+            } catch {
+                throw ValidationError("--config \(config): \(error)")
+            }
+        }
         let client = APIClient(configuration: configuration)
         let election: LeaderElector.Configuration? = leaderElect ? .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()) : nil
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: SchedulerService(client: client, leaderElection: election, logger: logger))],
+            services: [.init(service: SchedulerService(client: client, leaderElection: election, profiles: profiles, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -84,7 +84,7 @@ struct ServerCommand: AsyncParsableCommand {
         if config.runScheduler {
             services.append(.init(service: SchedulerService(client: loopbackClient("keelson-scheduler"),
                 leaderElection: .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()),
-                logger: Logger(label: "keelson.scheduler"))))
+                profiles: config.schedulerProfiles, logger: Logger(label: "keelson.scheduler"))))
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -1,5 +1,7 @@
 import Foundation
 import KeelsonAPI
+import KeelsonClient
+import KeelsonScheduler
 import Logging
 
 /// `keelson server` flags, validated once into typed values.
@@ -17,6 +19,7 @@ struct ServerConfiguration {
     var logLevel: Logger.Level
     var runControllerManager: Bool
     var runScheduler: Bool
+    var schedulerProfiles: [SchedulingProfile]
     var clusterRange: IPv4Range
     var serviceRange: IPv4Range
     var nodePortRange: ClosedRange<Int>
@@ -52,6 +55,14 @@ struct ServerConfiguration {
         logLevel = level
         runControllerManager = !flags.disableControllerManager
         runScheduler = !flags.disableScheduler
+        schedulerProfiles = [.defaultProfile()]
+        if let path = flags.schedulerConfig {
+            do {
+                schedulerProfiles = try SchedulerConfiguration.profiles(from: YAMLFile.load(path))
+            } catch {
+                throw Invalid(description: "--scheduler-config \(path): \(error)")
+            }
+        }
         guard let cluster = IPv4Range(flags.clusterCidr) else {
             throw Invalid(description: "--cluster-cidr must be an IPv4 CIDR such as 10.42.0.0/16, not \(flags.clusterCidr)")
         }

@@ -29,6 +29,9 @@ struct ServerFlags: ParsableArguments {
     @Flag(help: "(components) Do not run the scheduler")
     var disableScheduler = false
 
+    @Option(help: "(components) A KubeSchedulerConfiguration file for the scheduler: profiles, plugins and weights")
+    var schedulerConfig: String?
+
     @Option(help: "(agent) Node name")
     var nodeName: String?
 

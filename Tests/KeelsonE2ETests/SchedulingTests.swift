@@ -32,4 +32,35 @@ struct SchedulingTests {
             _ = nodes
         }
     }
+
+    @Test("a profile from --scheduler-config, chosen by spec.schedulerName, places what the default profile refuses")
+    func customProfile() async throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("sched-\(UUID().uuidString).yaml")
+        try """
+            apiVersion: kubescheduler.config.k8s.io/v1
+            kind: KubeSchedulerConfiguration
+            profiles:
+            - schedulerName: default-scheduler
+            - schedulerName: taint-blind
+              plugins:
+                multiPoint:
+                  disabled: [{name: TaintToleration}]
+            """.write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        try await withKeelson(extraArguments: ["--scheduler-config", config.path]) { k in
+            let nodes = try KeelsonChild(["simulate-nodes", "--kubeconfig", k.kubeconfig, "--count", "1"])
+            try await eventually { try await k.kubectlOK(["get", "nodes", "-o", "name"]) == "node/sim-node-0\n" }
+            try await k.kubectlOK(["taint", "node", "sim-node-0", "dedicated=db:NoSchedule"])
+            for (name, scheduler) in [("plain", "default-scheduler"), ("blind", "taint-blind")] {
+                try await k.kubectlOK(["run", name, "--image=registry.example/x:1", "--overrides",
+                    #"{"spec":{"schedulerName":"\#(scheduler)","containers":[{"name":"x","image":"registry.example/x:1"}]}}"#])
+            }
+            try await eventually { try await k.kubectlOK(["get", "pod", "blind", "-o", "jsonpath={.spec.nodeName}"]) == "sim-node-0" }
+            try await eventually {
+                try await k.kubectlOK(["get", "pod", "plain", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}"])
+                    .contains("1 node(s) had untolerated taint {dedicated: db}")
+            }
+            _ = nodes
+        }
+    }
 }

@@ -152,3 +152,84 @@ struct SchedulerDecisionTests {
         }
     }
 }
+
+@Suite("Pod topology spread")
+struct TopologySpreadTests {
+    func scheduler() -> Scheduler {
+        let api = FakeKubernetesAPI()
+        return Scheduler(client: api, pods: Informer(client: api, resource: .pods, logger: InformerFixture.logger),
+            nodes: Informer(client: api, resource: .nodes, logger: InformerFixture.logger), events: nil, logger: InformerFixture.logger)
+    }
+
+    static func node(_ name: String, zone: String?) -> JSONValue {
+        var labels: [String: JSONValue] = ["kubernetes.io/hostname": .string(name)]
+        if let zone { labels["topology.kubernetes.io/zone"] = .string(zone) }
+        return ["metadata": ["name": .string(name), "labels": .object(labels)],
+                "status": ["allocatable": ["cpu": "8", "memory": "16Gi", "pods": "110"]]]
+    }
+
+    static func pod(_ name: String, node: String? = nil, when: String = "DoNotSchedule") -> JSONValue {
+        var pod: JSONValue = ["metadata": ["name": .string(name), "namespace": "default", "labels": ["app": "web"]],
+                              "spec": ["topologySpreadConstraints": [["maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                                                      "whenUnsatisfiable": .string(when),
+                                                                      "labelSelector": ["matchLabels": ["app": "web"]]]]]]
+        if let node { pod.setValue(.string(node), at: ["spec", "nodeName"]) }
+        return pod
+    }
+
+    @Test("a DoNotSchedule constraint sends the pod to the emptier zone; ScheduleAnyway prefers it", arguments: ["DoNotSchedule", "ScheduleAnyway"])
+    func spread(when: String) throws {
+        let s = scheduler()
+        for (name, zone) in [("a1", "a"), ("a2", "a"), ("b1", "b"), ("b2", "b")] { s.cache.setNode(Self.node(name, zone: zone)) }
+        s.cache.addBound(Self.pod("x", node: "a1"))
+        s.cache.addBound(Self.pod("y", node: "a2"))
+        s.cache.addBound(Self.pod("z", node: "b1"))
+        for _ in 0..<20 {
+            let result = s.decide(PodInfo(Self.pod("new", when: when)), profile: .defaultProfile())
+            guard case .success(let node) = result else { Issue.record("unschedulable: \(result)"); return }
+            #expect(node.hasPrefix("b"), "zone a has 2, zone b 1: the pod goes to b")
+        }
+    }
+
+    @Test("a node without the topology key cannot take a pod with a hard constraint, and the message says so")
+    func missingLabel() {
+        let s = scheduler()
+        s.cache.setNode(Self.node("bare", zone: nil))
+        guard case .failure(let diagnosis) = s.decide(PodInfo(Self.pod("new")), profile: .defaultProfile()) else {
+            Issue.record("expected no fit")
+            return
+        }
+        #expect(Scheduler.message(diagnosis).hasPrefix("0/1 nodes are available: 1 node(s) didn't match pod topology spread constraints (missing required label)."))
+    }
+}
+
+@Suite("Scheduler configuration")
+struct SchedulerConfigurationTests {
+    @Test("profiles start from the defaults; disabled plugins go, enabled ones come with their weights")
+    func profiles() throws {
+        let config: JSONValue = [
+            "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
+            "profiles": [
+                ["schedulerName": "default-scheduler", "plugins": ["score": ["enabled": [["name": "NodeResourcesFit", "weight": 5]]]]],
+                ["schedulerName": "tolerant", "plugins": ["multiPoint": ["disabled": [["name": "TaintToleration"]]]]],
+                ["schedulerName": "bare", "plugins": ["score": ["disabled": [["name": "*"]]]]],
+            ],
+        ]
+        let profiles = try SchedulerConfiguration.profiles(from: config)
+        #expect(profiles.map(\.schedulerName) == ["default-scheduler", "tolerant", "bare"])
+        #expect(profiles[0].scorers.first { $0.plugin.name == "NodeResourcesFit" }?.weight == 5)
+        #expect(!profiles[1].filters.contains { $0.name == "TaintToleration" })
+        #expect(!profiles[1].scorers.contains { $0.plugin.name == "TaintToleration" })
+        #expect(profiles[1].filters.contains { $0.name == "NodeResourcesFit" })
+        #expect(profiles[2].scorers.isEmpty && !profiles[2].filters.isEmpty)
+    }
+
+    @Test("unknown plugins, duplicate profiles and other kinds are refused", arguments: [
+        ["kind": "KubeSchedulerConfiguration", "profiles": [["plugins": ["filter": ["enabled": [["name": "Nope"]]]]]]] as JSONValue,
+        ["kind": "KubeSchedulerConfiguration", "profiles": [["schedulerName": "a"], ["schedulerName": "a"]]],
+        ["kind": "Pod"],
+    ])
+    func invalid(config: JSONValue) {
+        #expect(throws: SchedulerConfiguration.Invalid.self) { try SchedulerConfiguration.profiles(from: config) }
+    }
+}

@@ -1,0 +1,71 @@
+import KeelsonAPI
+
+/// Profiles from a `KubeSchedulerConfiguration` (`kubescheduler.config.k8s.io/v1`), as kube-scheduler reads its
+/// `--config`: each profile starts from the default plugins; per extension point (`preFilter`, `filter`, `score`,
+/// or `multiPoint` for all) `disabled` removes plugins by name (`*` for all) and `enabled` adds known plugins, with
+/// `weight` for scoring.
+public enum SchedulerConfiguration {
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The plugins this scheduler knows, by their Kubernetes names.
+    static func plugin(named name: String) -> (any SchedulerPlugin)? {
+        switch name {
+        case "NodeUnschedulable": NodeUnschedulablePlugin()
+        case "NodeName": NodeNamePlugin()
+        case "TaintToleration": TaintTolerationPlugin()
+        case "NodeAffinity": NodeAffinityPlugin()
+        case "NodePorts": NodePortsPlugin()
+        case "NodeResourcesFit": NodeResourcesFit()
+        case "NodeResourcesBalancedAllocation": BalancedAllocation()
+        case "PodTopologySpread": PodTopologySpreadPlugin()
+        default: nil
+        }
+    }
+
+    public static func profiles(from config: JSONValue) throws -> [SchedulingProfile] {
+        if let kind = config["kind"]?.stringValue, kind != "KubeSchedulerConfiguration" {
+            throw Invalid(description: "expected kind KubeSchedulerConfiguration, got \(kind)")
+        }
+        let entries = config["profiles"]?.arrayValue ?? [[:]]
+        var profiles: [SchedulingProfile] = []
+        var names = Set<String>()
+        for entry in entries {
+            let name = entry["schedulerName"]?.stringValue ?? "default-scheduler"
+            guard names.insert(name).inserted else { throw Invalid(description: "duplicate profile \(name)") }
+            var profile = SchedulingProfile.defaultProfile(name: name)
+            let plugins = entry["plugins"] ?? [:]
+            for point in ["multiPoint", "preFilter", "filter", "score"] {
+                guard let set = plugins[point] else { continue }
+                let disabled = Set((set["disabled"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue })
+                let all = disabled.contains("*")
+                let applies = { (p: String) in point == "multiPoint" || point == p }
+                if applies("preFilter") { profile.preFilters.removeAll { all || disabled.contains($0.name) } }
+                if applies("filter") { profile.filters.removeAll { all || disabled.contains($0.name) } }
+                if applies("score") { profile.scorers.removeAll { all || disabled.contains($0.plugin.name) } }
+                for enabled in set["enabled"]?.arrayValue ?? [] {
+                    guard let pluginName = enabled["name"]?.stringValue, let plugin = plugin(named: pluginName) else {
+                        throw Invalid(description: "unknown plugin \(enabled["name"]?.stringValue ?? "") in profile \(name)")
+                    }
+                    let weight = enabled["weight"]?.intValue
+                    if applies("preFilter"), let p = plugin as? any PreFilterPlugin, !profile.preFilters.contains(where: { $0.name == pluginName }) {
+                        profile.preFilters.append(p)
+                    }
+                    if applies("filter"), let p = plugin as? any FilterPlugin, !profile.filters.contains(where: { $0.name == pluginName }) {
+                        profile.filters.append(p)
+                    }
+                    if applies("score"), let p = plugin as? any ScorePlugin {
+                        if let index = profile.scorers.firstIndex(where: { $0.plugin.name == pluginName }) {
+                            if let weight { profile.scorers[index].weight = weight }
+                        } else {
+                            profile.scorers.append((p, weight ?? 1))
+                        }
+                    }
+                }
+            }
+            profiles.append(profile)
+        }
+        return profiles
+    }
+}
