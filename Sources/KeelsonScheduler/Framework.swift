@@ -52,6 +52,9 @@ extension ScorePlugin {
 public final class CycleState: @unchecked Sendable {
     // A cycle runs on one task; the class only carries values between its plugins.
     var values: [String: Any] = [:]
+    /// Whether any placed pod has required anti-affinity: when none has, pods without affinity terms skip
+    /// InterPodAffinity entirely (a typed field, read for every node of every decision).
+    public var existingAntiAffinity = true
 
     public init() {}
 
@@ -81,8 +84,9 @@ public struct SchedulingProfile: Sendable {
         let affinity = NodeAffinityPlugin()
         let taints = TaintTolerationPlugin()
         let spread = PodTopologySpreadPlugin()
-        return SchedulingProfile(schedulerName: name, preFilters: [fit, spread],
-            filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, spread],
-            scorers: [(taints, 3), (affinity, 2), (spread, 2), (fit, 1), (BalancedAllocation(), 1)])
+        let podAffinity = InterPodAffinityPlugin()
+        return SchedulingProfile(schedulerName: name, preFilters: [fit, spread, podAffinity],
+            filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, spread, podAffinity],
+            scorers: [(taints, 3), (affinity, 2), (spread, 2), (podAffinity, 2), (fit, 1), (BalancedAllocation(), 1)])
     }
 }

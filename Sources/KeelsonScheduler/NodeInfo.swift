@@ -17,6 +17,11 @@ public struct PodInfo: Sendable {
     public let sortedRequests: [(name: String, quantity: Quantity)]
     public let namespace: String
     public let labels: [String: String]
+    /// `podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution`: other pods must respect these too.
+    public let requiredAntiAffinity: [JSONValue]
+    /// Whether the pod has any pod affinity or anti-affinity, required or preferred.
+    public let hasPodAffinity: Bool
+    public let hasTopologySpread: Bool
 
     public init(_ pod: JSONValue) {
         self.pod = pod
@@ -36,6 +41,9 @@ public struct PodInfo: Sendable {
         let spec = pod["spec"]
         self.namespace = pod.namespace ?? ""
         self.labels = pod.labels
+        self.requiredAntiAffinity = spec?["affinity"]?["podAntiAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?.arrayValue ?? []
+        self.hasPodAffinity = spec?["affinity"]?["podAffinity"] != nil || spec?["affinity"]?["podAntiAffinity"] != nil
+        self.hasTopologySpread = !(spec?["topologySpreadConstraints"]?.arrayValue ?? []).isEmpty
         self.requestedNode = spec?["nodeName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         self.sortedRequests = requests.filter { $0.value.milli > 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         self.hasNodeConstraints = !(spec?["nodeSelector"]?.objectValue ?? [:]).isEmpty
@@ -58,6 +66,8 @@ public struct NodeInfo: Sendable {
     public var pods: Set<String> = []
     /// Namespace and labels of each pod here, for spreading and affinity.
     public var podLabels: [String: (namespace: String, labels: [String: String])] = [:]
+    /// The required anti-affinity terms of pods here that have some.
+    public var podAntiAffinity: [String: (namespace: String, terms: [JSONValue])] = [:]
     /// Read once per node change rather than once per decision.
     public let labels: [String: String]
     public let taints: [JSONValue]
@@ -81,6 +91,7 @@ public struct NodeInfo: Sendable {
         for (name, value) in pod.requests { requested[name] = (requested[name] ?? .zero) + value }
         podCount += 1
         podLabels[pod.key] = (pod.namespace, pod.labels)
+        if !pod.requiredAntiAffinity.isEmpty { podAntiAffinity[pod.key] = (pod.namespace, pod.requiredAntiAffinity) }
         for port in pod.hostPorts { usedPorts[port, default: 0] += 1 }
     }
 
@@ -89,6 +100,7 @@ public struct NodeInfo: Sendable {
         for (name, value) in pod.requests { requested[name] = (requested[name] ?? .zero) - value }
         podCount -= 1
         podLabels[pod.key] = nil
+        podAntiAffinity[pod.key] = nil
         for port in pod.hostPorts {
             usedPorts[port, default: 1] -= 1
             if usedPorts[port] == 0 { usedPorts[port] = nil }

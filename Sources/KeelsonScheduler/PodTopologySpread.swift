@@ -47,7 +47,7 @@ public struct PodTopologySpreadPlugin: PreFilterPlugin, FilterPlugin, ScorePlugi
     }
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
-        guard let constraints = state.read(Self.stateKey, as: [Constraint].self) else { return .success }
+        guard pod.hasTopologySpread, let constraints = state.read(Self.stateKey, as: [Constraint].self) else { return .success }
         for constraint in constraints where constraint.hard {
             guard let domain = node.labels[constraint.topologyKey] else {
                 return .unresolvable("node(s) didn't match pod topology spread constraints (missing required label)")
@@ -60,7 +60,7 @@ public struct PodTopologySpreadPlugin: PreFilterPlugin, FilterPlugin, ScorePlugi
 
     /// The matching pods already in the node's domains, for the soft constraints; fewer is better.
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
-        guard let constraints = state.read(Self.stateKey, as: [Constraint].self) else { return 0 }
+        guard pod.hasTopologySpread, let constraints = state.read(Self.stateKey, as: [Constraint].self) else { return 0 }
         return constraints.filter { !$0.hard }.reduce(0) { total, constraint in
             total + Int64(node.labels[constraint.topologyKey].map { constraint.counts[$0] ?? 0 } ?? 0)
         }

@@ -140,6 +140,7 @@ public final class Scheduler: Sendable {
         var diagnosis = Diagnosis()
         let snapshot = cache.snapshot()
         diagnosis.nodeCount = snapshot.count
+        state.existingAntiAffinity = cache.hasAntiAffinityPods
         for plugin in profile.preFilters {
             let status = plugin.preFilter(pod, snapshot, state)
             if !status.isSuccess {

@@ -10,6 +10,8 @@ public final class SchedulerCache: Sendable {
         var index: [String: Int] = [:]
         /// Where each pod counts, and its parsed form.
         var placements: [String: (node: String, pod: PodInfo, assumed: Bool)] = [:]
+        /// Placed pods with required anti-affinity terms, which every decision must respect.
+        var antiAffinityPods = 0
     }
 
     private let state = Mutex(State())
@@ -31,6 +33,7 @@ public final class SchedulerCache: Sendable {
                 info.usedPorts = s.nodes[i].usedPorts
                 info.pods = s.nodes[i].pods
                 info.podLabels = s.nodes[i].podLabels
+                info.podAntiAffinity = s.nodes[i].podAntiAffinity
                 s.nodes[i] = info
             } else {
                 var info = NodeInfo(node)
@@ -79,7 +82,9 @@ public final class SchedulerCache: Sendable {
                 }
                 if let i = s.index[previous.node] { s.nodes[i].remove(previous.pod) }
             }
+            if let previous = s.placements[pod.key], !previous.pod.requiredAntiAffinity.isEmpty { s.antiAffinityPods -= 1 }
             s.placements[pod.key] = (node, pod, assumed)
+            if !pod.requiredAntiAffinity.isEmpty { s.antiAffinityPods += 1 }
             if let i = s.index[node] { s.nodes[i].add(pod) }
         }
     }
@@ -88,9 +93,13 @@ public final class SchedulerCache: Sendable {
     public func remove(key: String) {
         state.withLock { s in
             guard let placement = s.placements.removeValue(forKey: key) else { return }
+            if !placement.pod.requiredAntiAffinity.isEmpty { s.antiAffinityPods -= 1 }
             if let i = s.index[placement.node] { s.nodes[i].remove(placement.pod) }
         }
     }
+
+    /// Whether any placed pod has required anti-affinity (most clusters: none, and decisions can skip looking).
+    public var hasAntiAffinityPods: Bool { state.withLock { $0.antiAffinityPods > 0 } }
 
     public func isPlaced(_ key: String) -> Bool { state.withLock { $0.placements[key] != nil } }
 }

@@ -20,6 +20,7 @@ public enum SchedulerConfiguration {
         case "NodeResourcesFit": NodeResourcesFit()
         case "NodeResourcesBalancedAllocation": BalancedAllocation()
         case "PodTopologySpread": PodTopologySpreadPlugin()
+        case "InterPodAffinity": InterPodAffinityPlugin()
         default: nil
         }
     }

@@ -233,3 +233,79 @@ struct SchedulerConfigurationTests {
         #expect(throws: SchedulerConfiguration.Invalid.self) { try SchedulerConfiguration.profiles(from: config) }
     }
 }
+
+@Suite("Inter-pod affinity")
+struct InterPodAffinityTests {
+    func scheduler(nodes: [String]) -> Scheduler {
+        let api = FakeKubernetesAPI()
+        let s = Scheduler(client: api, pods: Informer(client: api, resource: .pods, logger: InformerFixture.logger),
+            nodes: Informer(client: api, resource: .nodes, logger: InformerFixture.logger), events: nil, logger: InformerFixture.logger)
+        for name in nodes {
+            s.cache.setNode(["metadata": ["name": .string(name), "labels": ["kubernetes.io/hostname": .string(name)]],
+                             "status": ["allocatable": ["cpu": "8", "memory": "16Gi", "pods": "110"]]])
+        }
+        return s
+    }
+
+    static func pod(_ name: String, app: String, node: String? = nil, affinity: JSONValue? = nil) -> JSONValue {
+        var pod: JSONValue = ["metadata": ["name": .string(name), "namespace": "default", "labels": ["app": .string(app)]], "spec": [:]]
+        if let affinity { pod.setValue(affinity, at: ["spec", "affinity"]) }
+        if let node { pod.setValue(.string(node), at: ["spec", "nodeName"]) }
+        return pod
+    }
+
+    static func term(_ app: String) -> JSONValue {
+        ["labelSelector": ["matchLabels": ["app": .string(app)]], "topologyKey": "kubernetes.io/hostname"]
+    }
+
+    @Test("required anti-affinity keeps replicas apart until no node is left")
+    func antiAffinity() {
+        let s = scheduler(nodes: ["n1", "n2", "n3"])
+        let affinity: JSONValue = ["podAntiAffinity": ["requiredDuringSchedulingIgnoredDuringExecution": [Self.term("web")]]]
+        var used: Set<String> = []
+        for i in 0..<3 {
+            let pod = PodInfo(Self.pod("web-\(i)", app: "web", affinity: affinity))
+            guard case .success(let node) = s.decide(pod, profile: .defaultProfile()) else { Issue.record("no node for web-\(i)"); return }
+            #expect(used.insert(node).inserted, "one per node")
+            s.cache.assume(pod, on: node)
+        }
+        guard case .failure(let diagnosis) = s.decide(PodInfo(Self.pod("web-3", app: "web", affinity: affinity)), profile: .defaultProfile()) else {
+            Issue.record("a fourth replica must not fit")
+            return
+        }
+        #expect(Scheduler.message(diagnosis).hasPrefix("0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."))
+    }
+
+    @Test("required affinity follows the pods it names; the first of a group may go anywhere")
+    func affinity() {
+        let s = scheduler(nodes: ["n1", "n2", "n3"])
+        s.cache.addBound(Self.pod("db", app: "db", node: "n2"))
+        let withDB: JSONValue = ["podAffinity": ["requiredDuringSchedulingIgnoredDuringExecution": [Self.term("db")]]]
+        for _ in 0..<5 {
+            guard case .success(let node) = s.decide(PodInfo(Self.pod("cache", app: "cache", affinity: withDB)), profile: .defaultProfile()) else {
+                Issue.record("no node")
+                return
+            }
+            #expect(node == "n2")
+        }
+        let selfGroup: JSONValue = ["podAffinity": ["requiredDuringSchedulingIgnoredDuringExecution": [Self.term("group")]]]
+        guard case .success = s.decide(PodInfo(Self.pod("first", app: "group", affinity: selfGroup)), profile: .defaultProfile()) else {
+            Issue.record("the first pod of a group must fit")
+            return
+        }
+    }
+
+    @Test("an existing pod's anti-affinity keeps matching newcomers off its node")
+    func existingAntiAffinity() {
+        let s = scheduler(nodes: ["n1", "n2"])
+        let noWeb: JSONValue = ["podAntiAffinity": ["requiredDuringSchedulingIgnoredDuringExecution": [Self.term("web")]]]
+        s.cache.addBound(Self.pod("loner", app: "loner", node: "n1", affinity: noWeb))
+        for _ in 0..<5 {
+            guard case .success(let node) = s.decide(PodInfo(Self.pod("web", app: "web")), profile: .defaultProfile()) else {
+                Issue.record("no node")
+                return
+            }
+            #expect(node == "n2")
+        }
+    }
+}
