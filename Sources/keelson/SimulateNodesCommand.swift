@@ -18,6 +18,7 @@ struct SimulateNodesCommand: AsyncParsableCommand {
     @Option(help: "Memory of each node") var memory: String = "256Gi"
     @Option(help: "Pods per node") var pods: Int = 110
     @Option(help: "How long a pod takes to start (e.g. 0s, 500ms)") var startDelay: String = "0s"
+    @Option(help: "Spread the nodes over this many zones (topology.kubernetes.io/zone=zone-K); 0 for no zone label") var zones: Int = 0
     @Option(help: "Log level") var logLevel: String = "warning"
 
     func validate() throws {
@@ -41,6 +42,10 @@ struct SimulateNodesCommand: AsyncParsableCommand {
         nodes.memory = memory
         nodes.pods = pods
         nodes.startDelay = GoDuration.parse(startDelay) ?? .zero
+        if zones > 0 {
+            let zones = self.zones
+            nodes.labels = { i in ["topology.kubernetes.io/zone": "zone-\(i % zones)"] }
+        }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: SimulatedNodes(client: client, configuration: nodes, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

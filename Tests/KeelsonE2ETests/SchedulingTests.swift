@@ -63,4 +63,61 @@ struct SchedulingTests {
             _ = nodes
         }
     }
+
+    @Test("spread across zones, anti-affinity keeps replicas apart, taints keep pods off")
+    func placementRules() async throws {
+        try await withKeelson { k in
+            let nodes = try KeelsonChild(["simulate-nodes", "--kubeconfig", k.kubeconfig, "--count", "4", "--zones", "2"])
+            try await eventually { try await k.kubectlOK(["get", "nodes", "-l", "topology.kubernetes.io/zone", "-o", "name"]).split(separator: "\n").count == 4 }
+            let placement = { (selector: String) async throws -> [String] in
+                try await k.kubectlOK(["get", "pods", "-l", selector, "-o", "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}"])
+                    .split(separator: "\n").map(String.init)
+            }
+            // Four replicas, maxSkew 1 over two zones: two per zone.
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: spread}
+                spec:
+                  replicas: 4
+                  selector: {matchLabels: {app: spread}}
+                  template:
+                    metadata: {labels: {app: spread}}
+                    spec:
+                      topologySpreadConstraints:
+                      - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: spread}}}
+                      containers: [{name: c, image: registry.example/c:1}]
+                ---
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: apart}
+                spec:
+                  replicas: 4
+                  selector: {matchLabels: {app: apart}}
+                  template:
+                    metadata: {labels: {app: apart}}
+                    spec:
+                      affinity:
+                        podAntiAffinity:
+                          requiredDuringSchedulingIgnoredDuringExecution:
+                          - {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {app: apart}}}
+                      containers: [{name: c, image: registry.example/c:1}]
+                """)
+            try await k.kubectlOK(["rollout", "status", "deployment/spread", "--timeout=60s"])
+            try await k.kubectlOK(["rollout", "status", "deployment/apart", "--timeout=60s"])
+            let zoneOf = { (node: String) -> String in Int(node.split(separator: "-").last ?? "0")! % 2 == 0 ? "zone-0" : "zone-1" }
+            let zones = Dictionary(grouping: try await placement("app=spread").map(zoneOf), by: { $0 }).mapValues(\.count)
+            #expect(zones == ["zone-0": 2, "zone-1": 2], "\(zones)")
+            #expect(Set(try await placement("app=apart")).count == 4, "one replica per node")
+
+            // A tainted node takes no new pods without a toleration.
+            for node in ["sim-node-0", "sim-node-1", "sim-node-2"] {
+                try await k.kubectlOK(["taint", "node", node, "dedicated=batch:NoSchedule"])
+            }
+            try await k.kubectlOK(["create", "deployment", "plain", "--image=registry.example/p:1", "--replicas=3"])
+            try await k.kubectlOK(["rollout", "status", "deployment/plain", "--timeout=60s"])
+            #expect(Set(try await placement("app=plain")) == ["sim-node-3"])
+            _ = nodes
+        }
+    }
 }
