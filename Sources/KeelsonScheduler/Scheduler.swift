@@ -121,7 +121,11 @@ public final class Scheduler: Sendable {
             group.addTask { await self.bind(pod, to: node) }
         case .failure(let diagnosis):
             queue.markUnschedulable(pod)
-            group.addTask { await self.reportUnschedulable(pod, diagnosis) }
+            let preemption = diagnosis.resolvableNodes > 0 ? preemptionPlan(for: pod, profile: profile) : nil
+            group.addTask {
+                await self.reportUnschedulable(pod, diagnosis)
+                if let preemption { await self.preempt(for: pod, plan: preemption) }
+            }
         }
     }
 
@@ -197,6 +201,59 @@ public final class Scheduler: Sendable {
         if nodes < 100 { return nodes }
         let percentage = max(5, 50 - nodes / 125)
         return max(100, nodes * percentage / 100)
+    }
+
+    // MARK: Preemption (DefaultPreemption)
+
+    struct PreemptionPlan {
+        var node: String
+        var victims: [PodInfo]
+    }
+
+    /// Where evicting lower-priority pods would let `pod` fit: on each node, all lower-priority pods are set aside,
+    /// and if the pod then passes every filter, victims are given back highest priority first while it still fits,
+    /// leaving the fewest and least important victims. The node whose most important victim matters least (then
+    /// fewest victims) wins.
+    func preemptionPlan(for pod: PodInfo, profile: SchedulingProfile) -> PreemptionPlan? {
+        let state = CycleState()
+        let snapshot = cache.snapshot()
+        state.existingAntiAffinity = cache.hasAntiAffinityPods
+        for plugin in profile.preFilters where !plugin.preFilter(pod, snapshot, state).isSuccess { return nil }
+        var best: (plan: PreemptionPlan, score: (Int64, Int))?
+        for node in snapshot {
+            let lower = cache.pods(on: node.name).filter { $0.priority < pod.priority }
+            guard !lower.isEmpty else { continue }
+            var trial = node
+            for victim in lower { trial.remove(victim) }
+            guard profile.filters.allSatisfy({ $0.filter(pod, trial, state).isSuccess }) else { continue }
+            var victims: [PodInfo] = []
+            for candidate in lower.sorted(by: { $0.priority > $1.priority }) {
+                trial.add(candidate)
+                if !profile.filters.allSatisfy({ $0.filter(pod, trial, state).isSuccess }) {
+                    trial.remove(candidate)
+                    victims.append(candidate)
+                }
+            }
+            let score = (victims.map(\.priority).max() ?? Int64.min, victims.count)
+            if best == nil || score < best!.score { best = (PreemptionPlan(node: node.name, victims: victims), score) }
+        }
+        return best?.plan
+    }
+
+    /// Nominates the node for the pod (`status.nominatedNodeName`) and deletes the victims gracefully; their
+    /// deletion brings the pod back to the queue.
+    func preempt(for pod: PodInfo, plan: PreemptionPlan) async {
+        _ = try? await client.patch(.pods, namespace: pod.pod.namespace, name: pod.pod.name ?? "",
+            ["status": ["nominatedNodeName": .string(plan.node)]], type: .merge, subresource: "status")
+        for victim in plan.victims {
+            do {
+                try await client.delete(.pods, namespace: victim.pod.namespace, name: victim.pod.name ?? "", uid: victim.pod.uid ?? "")
+                events?.record(victim.pod, apiVersion: "v1", kind: "Pod", .normal, reason: "Preempted",
+                    message: "Preempted by pod \(pod.pod.uid ?? "") on node \(plan.node)")
+            } catch {
+                logger.debug("preemption victim not deleted", metadata: ["pod": "\(victim.key)", "error": "\(error)"])
+            }
+        }
     }
 
     // MARK: Binding and reporting

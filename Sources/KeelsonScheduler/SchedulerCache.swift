@@ -98,6 +98,11 @@ public final class SchedulerCache: Sendable {
         }
     }
 
+    /// The pods counted on one node (bound or assumed), for preemption.
+    public func pods(on node: String) -> [PodInfo] {
+        state.withLock { s in s.placements.values.filter { $0.node == node }.map(\.pod) }
+    }
+
     /// Whether any placed pod has required anti-affinity (most clusters: none, and decisions can skip looking).
     public var hasAntiAffinityPods: Bool { state.withLock { $0.antiAffinityPods > 0 } }
 

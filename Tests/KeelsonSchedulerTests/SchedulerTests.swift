@@ -309,3 +309,32 @@ struct InterPodAffinityTests {
         }
     }
 }
+
+@Suite("Preemption")
+struct PreemptionTests {
+    @Test("a higher-priority pod that fits nowhere evicts the fewest, least important pods; equals are never evicted")
+    func plan() {
+        let api = FakeKubernetesAPI()
+        let s = Scheduler(client: api, pods: Informer(client: api, resource: .pods, logger: InformerFixture.logger),
+            nodes: Informer(client: api, resource: .nodes, logger: InformerFixture.logger), events: nil, logger: InformerFixture.logger)
+        for name in ["n1", "n2"] {
+            s.cache.setNode(["metadata": ["name": .string(name)], "status": ["allocatable": ["cpu": "1", "memory": "4Gi", "pods": "10"]]])
+        }
+        let pod = { (name: String, node: String?, cpu: String, priority: Int64) -> JSONValue in
+            var pod: JSONValue = ["metadata": ["name": .string(name), "namespace": "default", "uid": .string(name)],
+                                  "spec": ["priority": .integer(priority), "containers": [["resources": ["requests": ["cpu": .string(cpu)]]]]]]
+            if let node { pod.setValue(.string(node), at: ["spec", "nodeName"]) }
+            return pod
+        }
+        // n1: two small low pods; n2: one big pod of middling priority.
+        s.cache.addBound(pod("low-a", "n1", "400m", 0))
+        s.cache.addBound(pod("low-b", "n1", "400m", 10))
+        s.cache.addBound(pod("mid", "n2", "900m", 100))
+        let urgent = PodInfo(pod("urgent", nil, "500m", 1000))
+        guard case .failure = s.decide(urgent, profile: .defaultProfile()) else { Issue.record("must not fit as is"); return }
+        let plan = s.preemptionPlan(for: urgent, profile: .defaultProfile())
+        #expect(plan?.node == "n1", "n1's victims matter less than n2's")
+        #expect(plan?.victims.map(\.key) == ["default/low-a"], "evicting the lowest one is enough")
+        #expect(s.preemptionPlan(for: PodInfo(pod("peer", nil, "500m", 0)), profile: .defaultProfile()) == nil)
+    }
+}
