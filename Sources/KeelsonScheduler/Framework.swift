@@ -1,4 +1,5 @@
 import KeelsonAPI
+import KeelsonClient
 
 /// The outcome of a plugin at one extension point, as the scheduler framework's `Status`: success, or why not.
 public struct PluginStatus: Sendable, Equatable {
@@ -68,6 +69,11 @@ public struct SchedulingProfile: Sendable {
     public var preFilters: [any PreFilterPlugin]
     public var filters: [any FilterPlugin]
     public var scorers: [(plugin: any ScorePlugin, weight: Int64)]
+    public var reservers: [any ReservePlugin] = []
+    public var permits: [any PermitPlugin] = []
+    public var preBinds: [any PreBindPlugin] = []
+    public var binders: [any BindPlugin] = [DefaultBinder()]
+    public var postBinds: [any PostBindPlugin] = []
 
     public init(schedulerName: String, preFilters: [any PreFilterPlugin], filters: [any FilterPlugin],
         scorers: [(plugin: any ScorePlugin, weight: Int64)])
@@ -88,5 +94,47 @@ public struct SchedulingProfile: Sendable {
         return SchedulingProfile(schedulerName: name, preFilters: [fit, spread, podAffinity],
             filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, spread, podAffinity],
             scorers: [(taints, 3), (affinity, 2), (spread, 2), (podAffinity, 2), (fit, 1), (BalancedAllocation(), 1)])
+    }
+}
+
+/// Reserve: claims what the pod will use on its node (volumes, devices) before binding; `unreserve` undoes it and
+/// must be idempotent, since it runs whenever a later step fails.
+public protocol ReservePlugin: SchedulerPlugin {
+    func reserve(_ pod: PodInfo, node: String, _ state: CycleState) -> PluginStatus
+    func unreserve(_ pod: PodInfo, node: String, _ state: CycleState)
+}
+
+/// Permit: the last word before binding — allow, or reject (the pod goes back to the queue).
+public protocol PermitPlugin: SchedulerPlugin {
+    func permit(_ pod: PodInfo, node: String, _ state: CycleState) -> PluginStatus
+}
+
+/// PreBind: work that must finish before the binding (provisioning a volume); runs off the scheduling loop.
+public protocol PreBindPlugin: SchedulerPlugin {
+    func preBind(_ pod: PodInfo, node: String, _ state: CycleState) async -> PluginStatus
+}
+
+/// Bind: writes the decision. The first binder that does not skip binds.
+public protocol BindPlugin: SchedulerPlugin {
+    /// Returns false to skip (let the next binder bind); throws when binding failed.
+    func bind(_ pod: PodInfo, node: String, _ state: CycleState, client: any KubernetesClient) async throws -> Bool
+}
+
+/// PostBind: informational, after a successful binding.
+public protocol PostBindPlugin: SchedulerPlugin {
+    func postBind(_ pod: PodInfo, node: String, _ state: CycleState)
+}
+
+/// DefaultBinder: the `pods/binding` subresource.
+public struct DefaultBinder: BindPlugin {
+    public let name = "DefaultBinder"
+    public init() {}
+
+    public func bind(_ pod: PodInfo, node: String, _ state: CycleState, client: any KubernetesClient) async throws -> Bool {
+        let binding: JSONValue = ["apiVersion": "v1", "kind": "Binding",
+                                  "metadata": ["name": .string(pod.pod.name ?? ""), "uid": .string(pod.pod.uid ?? "")],
+                                  "target": ["apiVersion": "v1", "kind": "Node", "name": .string(node)]]
+        try await client.create(.pods, namespace: pod.pod.namespace, binding, subresource: "binding")
+        return true
     }
 }

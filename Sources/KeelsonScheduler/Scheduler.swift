@@ -115,10 +115,31 @@ public final class Scheduler: Sendable {
         else { return }
         let pod = PodInfo(current)
         guard let profile = profiles[pod.schedulerName] else { return }
-        switch decide(pod, profile: profile) {
+        let state = CycleState()
+        switch decide(pod, profile: profile, state: state) {
         case .success(let node):
+            // Reserve and Permit run in the scheduling cycle; a refusal undoes every reservation.
+            var refused: PluginStatus?
+            var reserved: [any ReservePlugin] = []
+            for plugin in profile.reservers {
+                let status = plugin.reserve(pod, node: node, state)
+                if !status.isSuccess { refused = status; break }
+                reserved.append(plugin)
+            }
+            if refused == nil {
+                for plugin in profile.permits {
+                    let status = plugin.permit(pod, node: node, state)
+                    if !status.isSuccess { refused = status; break }
+                }
+            }
+            if let refused {
+                for plugin in reserved.reversed() { plugin.unreserve(pod, node: node, state) }
+                logger.debug("pod refused at reserve/permit", metadata: ["pod": "\(pod.key)", "reasons": "\(refused.reasons)"])
+                queue.retryAfterBackoff(pod)
+                return
+            }
             cache.assume(pod, on: node)
-            group.addTask { await self.bind(pod, to: node) }
+            group.addTask { await self.bind(pod, to: node, profile: profile, state: state) }
         case .failure(let diagnosis):
             queue.markUnschedulable(pod)
             let preemption = diagnosis.resolvableNodes > 0 ? preemptionPlan(for: pod, profile: profile) : nil
@@ -139,8 +160,7 @@ public final class Scheduler: Sendable {
     }
 
     /// Filter and score: the chosen node's name, or why there is none.
-    func decide(_ pod: PodInfo, profile: SchedulingProfile) -> Result<String, Diagnosis> {
-        let state = CycleState()
+    func decide(_ pod: PodInfo, profile: SchedulingProfile, state: CycleState = CycleState()) -> Result<String, Diagnosis> {
         var diagnosis = Diagnosis()
         let snapshot = cache.snapshot()
         diagnosis.nodeCount = snapshot.count
@@ -258,20 +278,35 @@ public final class Scheduler: Sendable {
 
     // MARK: Binding and reporting
 
-    func bind(_ pod: PodInfo, to node: String) async {
-        let binding: JSONValue = ["apiVersion": "v1", "kind": "Binding", "metadata": ["name": .string(pod.pod.name ?? ""), "uid": .string(pod.pod.uid ?? "")],
-                                  "target": ["apiVersion": "v1", "kind": "Node", "name": .string(node)]]
+    /// The binding cycle, off the scheduling loop: PreBind, the first Bind that does not skip, PostBind; a failure
+    /// unreserves, forgets the assumed pod and retries it after its back-off.
+    func bind(_ pod: PodInfo, to node: String, profile: SchedulingProfile, state: CycleState) async {
         do {
-            try await client.create(.pods, namespace: pod.pod.namespace, binding, subresource: "binding")
+            for plugin in profile.preBinds {
+                let status = await plugin.preBind(pod, node: node, state)
+                guard status.isSuccess else { throw BindingRefused(reasons: status.reasons) }
+            }
+            var bound = false
+            for binder in profile.binders where !bound {
+                bound = try await binder.bind(pod, node: node, state, client: client)
+            }
+            guard bound else { throw BindingRefused(reasons: ["no binder bound the pod"]) }
+            for plugin in profile.postBinds { plugin.postBind(pod, node: node, state) }
             events?.record(pod.pod, apiVersion: "v1", kind: "Pod", .normal, reason: "Scheduled",
                 message: "Successfully assigned \(pod.key) to \(node)")
         } catch let error as APIError where error.isNotFound {
+            for plugin in profile.reservers.reversed() { plugin.unreserve(pod, node: node, state) }
             cache.remove(key: pod.key)
         } catch {
             logger.debug("binding failed", metadata: ["pod": "\(pod.key)", "node": "\(node)", "error": "\(error)"])
+            for plugin in profile.reservers.reversed() { plugin.unreserve(pod, node: node, state) }
             cache.remove(key: pod.key)
             queue.retryAfterBackoff(pod)
         }
+    }
+
+    struct BindingRefused: Error {
+        var reasons: [String]
     }
 
     /// `0/5 nodes are available: 2 Insufficient cpu, 3 node(s) had untolerated taint {k: v}. preemption: …`, reasons

@@ -2,6 +2,7 @@ import Foundation
 import KeelsonAPI
 import KeelsonClient
 import KeelsonTestKit
+import Synchronization
 import Testing
 
 @testable import KeelsonScheduler
@@ -336,5 +337,62 @@ struct PreemptionTests {
         #expect(plan?.node == "n1", "n1's victims matter less than n2's")
         #expect(plan?.victims.map(\.key) == ["default/low-a"], "evicting the lowest one is enough")
         #expect(s.preemptionPlan(for: PodInfo(pod("peer", nil, "500m", 0)), profile: .defaultProfile()) == nil)
+    }
+}
+
+/// Records the extension points it is called at.
+final class RecordingPlugin: ReservePlugin, PermitPlugin, PreBindPlugin, BindPlugin, PostBindPlugin, @unchecked Sendable {
+    let name = "Recording"
+    let calls = Mutex<[String]>([])
+    func note(_ call: String) { calls.withLock { $0.append(call) } }
+
+    func reserve(_ pod: PodInfo, node: String, _ state: CycleState) -> PluginStatus {
+        note("reserve \(pod.pod.name ?? "")")
+        return .success
+    }
+    func unreserve(_ pod: PodInfo, node: String, _ state: CycleState) { note("unreserve \(pod.pod.name ?? "")") }
+    func permit(_ pod: PodInfo, node: String, _ state: CycleState) -> PluginStatus {
+        note("permit \(pod.pod.name ?? "")")
+        return pod.pod.name == "deny" ? .unschedulable("denied by test") : .success
+    }
+    func preBind(_ pod: PodInfo, node: String, _ state: CycleState) async -> PluginStatus {
+        note("preBind \(pod.pod.name ?? "")")
+        return .success
+    }
+    func bind(_ pod: PodInfo, node: String, _ state: CycleState, client: any KubernetesClient) async throws -> Bool {
+        note("bind-skip \(pod.pod.name ?? "")")
+        return false
+    }
+    func postBind(_ pod: PodInfo, node: String, _ state: CycleState) { note("postBind \(pod.pod.name ?? "")") }
+}
+
+@Suite("Scheduling framework extension points")
+struct ExtensionPointTests {
+    @Test("reserve, permit, pre-bind, bind (the first binder that does not skip) and post-bind run in order; a refusal unreserves")
+    func order() async throws {
+        let api = FakeKubernetesAPI()
+        let pods = Informer(client: api, resource: .pods, logger: InformerFixture.logger)
+        let nodes = Informer(client: api, resource: .nodes, logger: InformerFixture.logger)
+        let recorder = RecordingPlugin()
+        var profile = SchedulingProfile.defaultProfile()
+        profile.reservers = [recorder]
+        profile.permits = [recorder]
+        profile.preBinds = [recorder]
+        profile.binders = [recorder, DefaultBinder()]
+        profile.postBinds = [recorder]
+        let scheduler = Scheduler(client: api, pods: pods, nodes: nodes, profiles: [profile], events: nil, logger: InformerFixture.logger)
+        api.seed(.nodes, ["apiVersion": "v1", "kind": "Node", "metadata": ["name": "n1"], "status": ["allocatable": ["cpu": "4", "memory": "4Gi", "pods": "10"]]])
+        try await InformerFixture.run([pods, nodes]) {
+            try await waitUntil("node cached") { scheduler.cache.nodeCount == 1 }
+            for name in ["ok", "deny"] {
+                api.seed(.pods, ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(name), "namespace": "default"], "spec": ["containers": []]])
+                try await waitUntil("queued") { pods.get("default/\(name)") != nil }
+                try #require(await scheduler.runOnce())
+            }
+            #expect(recorder.calls.withLock { $0 } == ["reserve ok", "permit ok", "preBind ok", "bind-skip ok", "postBind ok",
+                                                       "reserve deny", "permit deny", "unreserve deny"])
+            #expect(api.writes.filter { $0.subresource == "binding" }.map(\.name) == ["ok"])
+            #expect(!scheduler.cache.isPlaced("default/deny"))
+        }
     }
 }
