@@ -28,6 +28,11 @@ public protocol SchedulerPlugin: Sendable {
     var name: String { get }
 }
 
+/// PreEnqueue: whether a pending pod may enter the scheduling queue at all.
+public protocol PreEnqueuePlugin: SchedulerPlugin {
+    func preEnqueue(_ pod: PodInfo) -> PluginStatus
+}
+
 /// PreFilter: computes per-pod state once per cycle from all nodes, or rejects the pod outright.
 public protocol PreFilterPlugin: SchedulerPlugin {
     func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus
@@ -69,6 +74,7 @@ public struct SchedulingProfile: Sendable {
     public var preFilters: [any PreFilterPlugin]
     public var filters: [any FilterPlugin]
     public var scorers: [(plugin: any ScorePlugin, weight: Int64)]
+    public var preEnqueues: [any PreEnqueuePlugin] = [SchedulingGatesPlugin()]
     public var reservers: [any ReservePlugin] = []
     public var permits: [any PermitPlugin] = []
     public var preBinds: [any PreBindPlugin] = []
@@ -93,7 +99,7 @@ public struct SchedulingProfile: Sendable {
         let podAffinity = InterPodAffinityPlugin()
         return SchedulingProfile(schedulerName: name, preFilters: [fit, spread, podAffinity],
             filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, spread, podAffinity],
-            scorers: [(taints, 3), (affinity, 2), (spread, 2), (podAffinity, 2), (fit, 1), (BalancedAllocation(), 1)])
+            scorers: [(taints, 3), (affinity, 2), (spread, 2), (podAffinity, 2), (fit, 1), (BalancedAllocation(), 1), (ImageLocalityPlugin(), 1)])
     }
 }
 

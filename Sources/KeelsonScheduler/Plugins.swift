@@ -100,10 +100,33 @@ public struct NodePortsPlugin: FilterPlugin {
 }
 
 /// NodeResourcesFit: the pod's requests (cpu, memory, ephemeral storage, extended resources, and one pod slot)
-/// must fit in what the node has left; scoring prefers the least allocated nodes.
+/// must fit in what the node has left; scoring follows the configured strategy — LeastAllocated (the default:
+/// spread), MostAllocated (pack), or RequestedToCapacityRatio (a piecewise-linear shape over utilisation).
 public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
+    public enum Strategy: Sendable, Equatable {
+        case leastAllocated
+        case mostAllocated
+        /// Points of (utilisation %, score 0…10), as `requestedToCapacityRatio.shape`.
+        case requestedToCapacityRatio(shape: [(utilization: Int64, score: Int64)])
+
+        public static func == (a: Strategy, b: Strategy) -> Bool {
+            switch (a, b) {
+            case (.leastAllocated, .leastAllocated), (.mostAllocated, .mostAllocated): true
+            case (.requestedToCapacityRatio(let x), .requestedToCapacityRatio(let y)): x.map(\.utilization) == y.map(\.utilization) && x.map(\.score) == y.map(\.score)
+            default: false
+            }
+        }
+    }
+
     public let name = "NodeResourcesFit"
-    public init() {}
+    public var strategy: Strategy
+    /// Resources scored, with their weights (cpu and memory, 1 each, by default).
+    public var resources: [(name: String, weight: Int64)]
+
+    public init(strategy: Strategy = .leastAllocated, resources: [(name: String, weight: Int64)] = [("cpu", 1), ("memory", 1)]) {
+        self.strategy = strategy
+        self.resources = resources
+    }
 
     public func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus { .success }
 
@@ -121,21 +144,70 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
     /// non-zero defaults make best-effort pods spread.
     static func scoringRequest(_ pod: PodInfo, _ resource: String) -> Int64 {
         let value = pod.requests[resource]?.milli ?? 0
-        if value > 0 { return value }
+        if value > 0 || (resource != "cpu" && resource != "memory") { return value }
         return resource == "cpu" ? 100 : 200 * 1024 * 1024 * 1000
     }
 
-    /// LeastAllocated over cpu and memory, equally weighted.
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
-        var total: Int64 = 0
-        for resource in ["cpu", "memory"] {
+        var total: Int64 = 0, weights: Int64 = 0
+        for (resource, weight) in resources {
             let capacity = node.allocatable[resource]?.milli ?? 0
             guard capacity > 0 else { continue }
-            let requested = (node.requested[resource]?.milli ?? 0) + Self.scoringRequest(pod, resource)
-            if requested > capacity { continue }
-            total += Int64((Double(capacity - requested) * 100 / Double(capacity)).rounded(.down))
+            let requested = min((node.requested[resource]?.milli ?? 0) + Self.scoringRequest(pod, resource), capacity)
+            let used = Double(requested) * 100 / Double(capacity)
+            let score: Double
+            switch strategy {
+            case .leastAllocated: score = 100 - used
+            case .mostAllocated: score = used
+            case .requestedToCapacityRatio(let shape): score = Self.interpolate(shape, at: used) * 10
+            }
+            total += Int64(score.rounded(.down)) * weight
+            weights += weight
         }
-        return total / 2
+        return weights == 0 ? 0 : total / weights
+    }
+
+    /// The shape's score (0…10) at a utilisation, linear between points and flat beyond the ends.
+    static func interpolate(_ shape: [(utilization: Int64, score: Int64)], at utilization: Double) -> Double {
+        guard let first = shape.first, let last = shape.last else { return 0 }
+        if utilization <= Double(first.utilization) { return Double(first.score) }
+        if utilization >= Double(last.utilization) { return Double(last.score) }
+        for (a, b) in zip(shape, shape.dropFirst()) where utilization <= Double(b.utilization) {
+            let span = Double(b.utilization - a.utilization)
+            return Double(a.score) + (utilization - Double(a.utilization)) / span * Double(b.score - a.score)
+        }
+        return Double(last.score)
+    }
+}
+
+/// ImageLocality: prefers nodes that already have the pod's images (`status.images`), weighted by image size, so
+/// pods start without pulling.
+public struct ImageLocalityPlugin: ScorePlugin {
+    public let name = "ImageLocality"
+    public init() {}
+
+    public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
+        guard let images = node.node["status"]?["images"]?.arrayValue, !images.isEmpty else { return 0 }
+        var present: [String: Int64] = [:]
+        for image in images {
+            let size = image["sizeBytes"]?.intValue ?? 0
+            for name in (image["names"]?.arrayValue ?? []).compactMap(\.stringValue) { present[name] = size }
+        }
+        let wanted = (pod.spec["containers"]?.arrayValue ?? []).compactMap { $0["image"]?.stringValue }
+        // Upstream scales by the image's spread over nodes; here the summed size, capped at 1 GiB → 100.
+        let bytes = wanted.reduce(Int64(0)) { $0 + (present[$1] ?? present[$1 + ":latest"] ?? 0) }
+        return min(bytes * 100 / (1 << 30), 100)
+    }
+}
+
+/// SchedulingGates (PreEnqueue): a pod with `spec.schedulingGates` is not queued until they are all removed.
+public struct SchedulingGatesPlugin: PreEnqueuePlugin {
+    public let name = "SchedulingGates"
+    public init() {}
+
+    public func preEnqueue(_ pod: PodInfo) -> PluginStatus {
+        let gates = (pod.spec["schedulingGates"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+        return gates.isEmpty ? .success : .unresolvable("waiting for scheduling gates: \(gates)")
     }
 }
 

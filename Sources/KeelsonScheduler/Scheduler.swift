@@ -61,10 +61,12 @@ public final class Scheduler: Sendable {
                 if let node = pod["spec"]?["nodeName"]?.stringValue, !node.isEmpty {
                     cache.addBound(pod)
                     queue.remove(key)
-                } else if pod.deletionTimestamp == nil, profiles[pod["spec"]?["schedulerName"]?.stringValue ?? "default-scheduler"] != nil,
+                } else if pod.deletionTimestamp == nil, let profile = profiles[pod["spec"]?["schedulerName"]?.stringValue ?? "default-scheduler"],
                     !cache.isPlaced(key)
                 {
-                    queue.add(PodInfo(pod))
+                    let info = PodInfo(pod)
+                    // PreEnqueue: a gated pod waits outside the queue; its update that lifts the gates brings it in.
+                    if profile.preEnqueues.allSatisfy({ $0.preEnqueue(info).isSuccess }) { queue.add(info) } else { queue.remove(key) }
                 }
             case .deleted(let pod):
                 let key = "\(pod.namespace ?? "")/\(pod.name ?? "")"

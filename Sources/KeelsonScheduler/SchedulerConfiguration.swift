@@ -20,8 +20,31 @@ public enum SchedulerConfiguration {
         case "NodeResourcesFit": NodeResourcesFit()
         case "NodeResourcesBalancedAllocation": BalancedAllocation()
         case "PodTopologySpread": PodTopologySpreadPlugin()
+        case "ImageLocality": ImageLocalityPlugin()
         case "InterPodAffinity": InterPodAffinityPlugin()
         default: nil
+        }
+    }
+
+    /// `NodeResourcesFitArgs.scoringStrategy`: type, resources with weights, and the shape of
+    /// RequestedToCapacityRatio.
+    static func nodeResourcesFit(_ args: JSONValue) throws -> NodeResourcesFit {
+        let scoring = args["scoringStrategy"] ?? [:]
+        var resources: [(name: String, weight: Int64)] = (scoring["resources"]?.arrayValue ?? []).compactMap { r in
+            r["name"]?.stringValue.map { ($0, r["weight"]?.intValue ?? 1) }
+        }
+        if resources.isEmpty { resources = [("cpu", 1), ("memory", 1)] }
+        switch scoring["type"]?.stringValue ?? "LeastAllocated" {
+        case "LeastAllocated": return NodeResourcesFit(strategy: .leastAllocated, resources: resources)
+        case "MostAllocated": return NodeResourcesFit(strategy: .mostAllocated, resources: resources)
+        case "RequestedToCapacityRatio":
+            let shape = (scoring["requestedToCapacityRatio"]?["shape"]?.arrayValue ?? []).map {
+                (utilization: $0["utilization"]?.intValue ?? 0, score: $0["score"]?.intValue ?? 0)
+            }.sorted { $0.utilization < $1.utilization }
+            guard !shape.isEmpty else { throw Invalid(description: "RequestedToCapacityRatio needs a shape") }
+            return NodeResourcesFit(strategy: .requestedToCapacityRatio(shape: shape), resources: resources)
+        case let other:
+            throw Invalid(description: "unknown NodeResourcesFit scoring strategy \(other)")
         }
     }
 
@@ -64,6 +87,12 @@ public enum SchedulerConfiguration {
                         }
                     }
                 }
+            }
+            for config in entry["pluginConfig"]?.arrayValue ?? [] where config["name"] == "NodeResourcesFit" {
+                let fit = try nodeResourcesFit(config["args"] ?? [:])
+                profile.preFilters = profile.preFilters.map { $0.name == fit.name ? fit : $0 }
+                profile.filters = profile.filters.map { $0.name == fit.name ? fit : $0 }
+                profile.scorers = profile.scorers.map { $0.plugin.name == fit.name ? (fit, $0.weight) : $0 }
             }
             profiles.append(profile)
         }

@@ -396,3 +396,56 @@ struct ExtensionPointTests {
         }
     }
 }
+
+@Suite("Scoring strategies, image locality and scheduling gates")
+struct StrategyTests {
+    @Test("MostAllocated packs, RequestedToCapacityRatio follows its shape, both from pluginConfig")
+    func strategies() throws {
+        let config: JSONValue = ["kind": "KubeSchedulerConfiguration", "profiles": [
+            ["schedulerName": "pack", "pluginConfig": [["name": "NodeResourcesFit", "args": ["scoringStrategy": ["type": "MostAllocated"]]]]],
+            ["schedulerName": "shape", "pluginConfig": [["name": "NodeResourcesFit", "args": ["scoringStrategy": [
+                "type": "RequestedToCapacityRatio", "resources": [["name": "cpu", "weight": 1]],
+                "requestedToCapacityRatio": ["shape": [["utilization": 0, "score": 0], ["utilization": 100, "score": 10]]]]]]]],
+        ]]
+        let profiles = try SchedulerConfiguration.profiles(from: config)
+        let fits = profiles.map { $0.filters.compactMap { $0 as? NodeResourcesFit }.first! }
+        #expect(fits[0].strategy == .mostAllocated)
+        var busy = PluginTests.node("busy")
+        busy.add(PluginTests.pod("x", cpu: "3", memory: "6Gi"))
+        let idle = PluginTests.node("idle")
+        let pod = PluginTests.pod(cpu: "100m", memory: "100Mi")
+        #expect(fits[0].score(pod, busy, CycleState()) > fits[0].score(pod, idle, CycleState()))
+        #expect(NodeResourcesFit.interpolate([(0, 0), (50, 10), (100, 0)], at: 25) == 5)
+        #expect(NodeResourcesFit.interpolate([(0, 0), (50, 10), (100, 0)], at: 75) == 5)
+        #expect(fits[1].score(pod, busy, CycleState()) == 77, "3.1 of 4 CPUs used: 77.5% → 77")
+        #expect(throws: SchedulerConfiguration.Invalid.self) {
+            try SchedulerConfiguration.profiles(from: ["profiles": [["pluginConfig": [["name": "NodeResourcesFit",
+                "args": ["scoringStrategy": ["type": "Sideways"]]]]]]])
+        }
+    }
+
+    @Test("image locality prefers the node holding the image")
+    func imageLocality() {
+        let with = NodeInfo(["metadata": ["name": "n"], "status": ["images": [["names": ["registry.example/big:1"], "sizeBytes": 536_870_912]]]])
+        let without = NodeInfo(["metadata": ["name": "m"]])
+        let pod = PodInfo(["metadata": ["name": "p", "namespace": "d"], "spec": ["containers": [["image": "registry.example/big:1"]]]])
+        #expect(ImageLocalityPlugin().score(pod, with, CycleState()) == 50)
+        #expect(ImageLocalityPlugin().score(pod, without, CycleState()) == 0)
+    }
+
+    @Test("a gated pod stays out of the queue until its gates are lifted")
+    func gates() async throws {
+        let api = FakeKubernetesAPI()
+        let pods = Informer(client: api, resource: .pods, logger: InformerFixture.logger)
+        let nodes = Informer(client: api, resource: .nodes, logger: InformerFixture.logger)
+        let scheduler = Scheduler(client: api, pods: pods, nodes: nodes, events: nil, logger: InformerFixture.logger)
+        api.seed(.pods, ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "gated", "namespace": "default"],
+                         "spec": ["schedulingGates": [["name": "example.com/wait"]], "containers": []]])
+        try await InformerFixture.run([pods, nodes]) {
+            try await waitUntil("seen") { pods.get("default/gated") != nil }
+            #expect(scheduler.queue.counts.active == 0)
+            try await api.patch(.pods, namespace: "default", name: "gated", ["spec": ["schedulingGates": .null]])
+            try await waitUntil("queued once the gate is lifted") { scheduler.queue.counts.active == 1 }
+        }
+    }
+}
