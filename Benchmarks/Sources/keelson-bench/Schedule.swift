@@ -11,6 +11,8 @@ struct ScheduleBench: AsyncParsableCommand {
     @Option(help: "API server URL") var server: String = "http://127.0.0.1:6443"
     @Option(help: "Pods to create") var pods: Int = 10_000
     @Option(help: "PID of the process running the scheduler, for its RSS") var schedulerPid: Int32?
+    @Option(help: "plain, spread (PodTopologySpread over zones) or antiaffinity (one pod per node within each of 10 groups)")
+    var variant: String = "plain"
 
     func run() async throws {
         try await withBenchmarkClient(connections: 16) { client in try await measure(client) }
@@ -26,7 +28,17 @@ struct ScheduleBench: AsyncParsableCommand {
             for worker in 0..<8 {
                 group.addTask {
                     for i in stride(from: worker, to: pods, by: 8) {
-                        let body = #"{"metadata":{"name":"p\#(i)"},"spec":{"containers":[{"name":"c","image":"registry.example/pause:1","resources":{"requests":{"cpu":"100m","memory":"100Mi"}}}]}}"#
+                        let group = "g\(i % 10)"
+                        let extra: String
+                        switch variant {
+                        case "spread":
+                            extra = #","topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"topology.kubernetes.io/zone","whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"group":"\#(group)"}}}]"#
+                        case "antiaffinity":
+                            extra = #","affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"group":"\#(group)"}}}]}}"#
+                        default:
+                            extra = ""
+                        }
+                        let body = #"{"metadata":{"name":"p\#(i)","labels":{"group":"\#(group)"}},"spec":{"containers":[{"name":"c","image":"registry.example/pause:1","resources":{"requests":{"cpu":"100m","memory":"100Mi"}}}]\#(extra)}}"#
                         let (code, _) = try await client.send(.POST, base, body: body)
                         guard code == 201 else { throw BenchmarkFailure(description: "pod create answered \(code)") }
                     }
@@ -46,7 +58,7 @@ struct ScheduleBench: AsyncParsableCommand {
         }
         let done = wallNanos()
         let seconds = Double(done - start) / 1e9
-        print("schedule: \(pods) pods created in " + String(format: "%.2f s, all bound after %.2f s: %.0f pods/s end to end",
+        print("schedule (\(variant)): \(pods) pods created in " + String(format: "%.2f s, all bound after %.2f s: %.0f pods/s end to end",
             Double(created - start) / 1e9, seconds, Double(pods) / seconds))
         if let pid = schedulerPid, let rss = DensityBench.rssMiB(pid) {
             print(String(format: "schedule: server (API server + scheduler) RSS %.1f MiB", rss))
