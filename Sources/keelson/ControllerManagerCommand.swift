@@ -54,46 +54,27 @@ struct ControllerManagerCommand: AsyncParsableCommand {
         guard GoDuration.parse(nodeMonitorGracePeriod) != nil, GoDuration.parse(nodeMonitorPeriod) != nil else {
             throw ValidationError("--node-monitor-grace-period and --node-monitor-period must be durations such as 40s")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        try ComponentCommand.validateLogLevel(logLevel)
         guard leaderElectRetryPeriod > 0, leaderElectRenewDeadline > leaderElectRetryPeriod, leaderElectLeaseDuration > leaderElectRenewDeadline else {
             throw ValidationError("leader election needs retry period < renew deadline < lease duration")
         }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        try await ComponentCommand.run(kubeconfig: kubeconfig, userAgent: "keelson-controller-manager", logLevel: logLevel,
+            label: "keelson.controllers")
+        { client, logger in
+            let election: LeaderElector.Configuration? = leaderElect
+                ? .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity(),
+                    leaseDuration: .seconds(leaderElectLeaseDuration), renewDeadline: .seconds(leaderElectRenewDeadline),
+                    retryPeriod: .seconds(leaderElectRetryPeriod))
+                : nil
+            var controllers = ControllerManager.Configuration(leaderElection: election)
+            controllers.clusterRange = IPv4Range(clusterCidr)!
+            controllers.nodeCIDRMaskSize = nodeCidrMaskSize
+            controllers.nodeLifecycle = .init(gracePeriod: GoDuration.parse(nodeMonitorGracePeriod)!, monitorPeriod: GoDuration.parse(nodeMonitorPeriod)!)
+            controllers.terminatedPodThreshold = terminatedPodGcThreshold
+            return ControllerManager(client: client, logger: logger, configuration: controllers)
         }
-        let logger = Logger(label: "keelson.controllers")
-        let configuration: ClientConfiguration
-        do {
-            configuration = try ClientConfiguration.kubeconfig(at: kubeconfig, userAgent: "keelson-controller-manager")
-        } catch {
-            throw ValidationError("--kubeconfig \(kubeconfig): \(error)")
-        }
-        let client = APIClient(configuration: configuration)
-        let election: LeaderElector.Configuration? = leaderElect
-            ? .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity(),
-                leaseDuration: .seconds(leaderElectLeaseDuration), renewDeadline: .seconds(leaderElectRenewDeadline),
-                retryPeriod: .seconds(leaderElectRetryPeriod))
-            : nil
-        var controllers = ControllerManager.Configuration(leaderElection: election)
-        controllers.clusterRange = IPv4Range(clusterCidr)!
-        controllers.nodeCIDRMaskSize = nodeCidrMaskSize
-        controllers.nodeLifecycle = .init(gracePeriod: GoDuration.parse(nodeMonitorGracePeriod)!, monitorPeriod: GoDuration.parse(nodeMonitorPeriod)!)
-        controllers.terminatedPodThreshold = terminatedPodGcThreshold
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: ControllerManager(client: client, logger: logger, configuration: controllers))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
     }
 }

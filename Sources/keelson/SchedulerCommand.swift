@@ -23,23 +23,10 @@ struct SchedulerCommand: AsyncParsableCommand {
     var logLevel: String = "warning"
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        try ComponentCommand.validateLogLevel(logLevel)
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "keelson.scheduler")
-        let configuration: ClientConfiguration
-        do {
-            configuration = try ClientConfiguration.kubeconfig(at: kubeconfig, userAgent: "keelson-scheduler")
-        } catch {
-            throw ValidationError("--kubeconfig \(kubeconfig): \(error)")
-        }
         var profiles = [SchedulingProfile.defaultProfile()]
         if let config {
             do {
@@ -48,17 +35,10 @@ struct SchedulerCommand: AsyncParsableCommand {
                 throw ValidationError("--config \(config): \(error)")
             }
         }
-        let client = APIClient(configuration: configuration)
-        let election: LeaderElector.Configuration? = leaderElect ? .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()) : nil
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: SchedulerService(client: client, leaderElection: election, profiles: profiles, logger: logger))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            try? await client.shutdown()
-            throw error
+        try await ComponentCommand.run(kubeconfig: kubeconfig, userAgent: "keelson-scheduler", logLevel: logLevel, label: "keelson.scheduler") {
+            client, logger in
+            let election: LeaderElector.Configuration? = leaderElect ? .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()) : nil
+            return SchedulerService(client: client, leaderElection: election, profiles: profiles, logger: logger)
         }
-        try await client.shutdown()
     }
 }

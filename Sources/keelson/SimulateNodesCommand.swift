@@ -25,36 +25,24 @@ struct SimulateNodesCommand: AsyncParsableCommand {
         guard count > 0 else { throw ValidationError("--count must be positive") }
         guard Quantity(cpu) != nil, Quantity(memory) != nil else { throw ValidationError("--cpu and --memory must be quantities such as 32 and 256Gi") }
         guard GoDuration.parse(startDelay) != nil else { throw ValidationError("--start-delay must be a duration such as 500ms") }
+        try ComponentCommand.validateLogLevel(logLevel)
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        try await ComponentCommand.run(kubeconfig: kubeconfig, userAgent: "keelson-simulated-nodes", logLevel: logLevel,
+            label: "keelson.simulated-nodes")
+        { client, logger in
+            var nodes = SimulatedNodes.Configuration(count: count)
+            nodes.namePrefix = namePrefix
+            nodes.cpu = cpu
+            nodes.memory = memory
+            nodes.pods = pods
+            nodes.startDelay = GoDuration.parse(startDelay) ?? .zero
+            if zones > 0 {
+                let zones = self.zones
+                nodes.labels = { i in ["topology.kubernetes.io/zone": "zone-\(i % zones)"] }
+            }
+            return SimulatedNodes(client: client, configuration: nodes, logger: logger)
         }
-        let logger = Logger(label: "keelson.simulated-nodes")
-        let client = APIClient(configuration: try ClientConfiguration.kubeconfig(at: kubeconfig, userAgent: "keelson-simulated-nodes"))
-        var nodes = SimulatedNodes.Configuration(count: count)
-        nodes.namePrefix = namePrefix
-        nodes.cpu = cpu
-        nodes.memory = memory
-        nodes.pods = pods
-        nodes.startDelay = GoDuration.parse(startDelay) ?? .zero
-        if zones > 0 {
-            let zones = self.zones
-            nodes.labels = { i in ["topology.kubernetes.io/zone": "zone-\(i % zones)"] }
-        }
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: SimulatedNodes(client: client, configuration: nodes, logger: logger))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
     }
 }
