@@ -9,20 +9,10 @@ DEPLOYMENTS="${DEPLOYMENTS:-100}"
 NODES="${NODES:-100}"
 REPLICAS="${REPLICAS:-30}"
 
-swift build -c release --product keelson
-(cd Benchmarks && swift build -c release --product keelson-bench)
-BENCH=Benchmarks/.build/release/keelson-bench
+BENCH_NAME=density
+. bench/common.sh
 
-work=$(mktemp -d /tmp/keelson-density.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+API_PORT=$(free_port)
 .build/release/keelson server --data-dir "$work/keelson" --https-listen-port "$API_PORT" --disable-agent \
   --disable-controller-manager >"$work/server.log" 2>&1 &
 pids+=($!)
@@ -41,7 +31,7 @@ for _ in $(seq 1 100); do
 done
 sleep 1
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+machine
 echo "controller manager RSS idle: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/"$cm"/status)"
 "$BENCH" density --server "http://127.0.0.1:$API_PORT" --deployments "$DEPLOYMENTS" --replicas "$REPLICAS" --controller-pid "$cm" --wait-ready
 echo "keelson server RSS after the run: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/"${pids[0]}"/status)"

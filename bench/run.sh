@@ -8,20 +8,9 @@ SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
 CLIENTS="${CLIENTS:-1,8,64}"
 
 command -v etcd >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
-swift build -c release --product keelson
-(cd Benchmarks && swift build -c release --product keelson-bench)
-BENCH=Benchmarks/.build/release/keelson-bench
+BENCH_NAME=bench
+. bench/common.sh
 
-work=$(mktemp -d /tmp/keelson-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ETCD_CLIENT=$(free_port); ETCD_PEER=$(free_port); API_PORT=$(free_port)
 
 etcd --name bench --data-dir "$work/etcd" \

@@ -10,20 +10,10 @@ PODS="${PODS:-10000}"
 # antiaffinity is left out by default: its pre-filter is quadratic in the placed pods (see docs/benchmarks.md).
 VARIANTS="${VARIANTS:-plain spread}"
 
-swift build -c release --product keelson
-(cd Benchmarks && swift build -c release --product keelson-bench)
-BENCH=Benchmarks/.build/release/keelson-bench
+BENCH_NAME=sched
+. bench/common.sh
 
-work=$(mktemp -d /tmp/keelson-sched.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+API_PORT=$(free_port)
 .build/release/keelson server --data-dir "$work/keelson" --https-listen-port "$API_PORT" --disable-agent \
   --disable-controller-manager >"$work/server.log" 2>&1 &
 server=$!
@@ -37,7 +27,7 @@ for _ in $(seq 1 6000); do
   [ "$(curl -sf "http://127.0.0.1:$API_PORT/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" | grep -o '"holderIdentity"' | wc -l)" -ge "$NODES" ] && break
   sleep 0.1
 done
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+machine
 echo "$NODES simulated nodes registered in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s"
 sleep 2
 if [ -n "${PERF_OUT:-}" ]; then perf record -F 299 -g -p "$server" -o "$PERF_OUT" -- sleep 12 >/dev/null 2>&1 & fi

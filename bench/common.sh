@@ -1,0 +1,18 @@
+# Sourced by the bench scripts: release builds, a scratch directory, the processes started (stopped and the
+# directory removed on exit), and free loopback ports.
+swift build -c release --product keelson
+(cd Benchmarks && swift build -c release --product keelson-bench)
+BENCH=Benchmarks/.build/release/keelson-bench
+
+work=$(mktemp -d "/tmp/keelson-${BENCH_NAME:-bench}.XXXXXX")
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+machine() { echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"; }
