@@ -122,7 +122,9 @@ public struct CronJobController: Sendable {
         })
         _ = try await StatusWriter.write(status, to: cj, resource: .cronJobs, client: client)
         guard let next = schedule.next(after: now) else { return .done }
-        return .requeue(after: .milliseconds(Int64(next.timeIntervalSince(now) * 1000) + 100))
+        // Wake at the next time, but look again at least every 10 s: schedules follow the wall clock, which can
+        // jump, and a missed wake-up must not cost a whole period.
+        return .requeue(after: min(.milliseconds(Int64(next.timeIntervalSince(now) * 1000) + 100), .seconds(10)))
     }
 
     /// The Job for one scheduled time; nil if it already exists (a previous sync made it).

@@ -147,8 +147,14 @@ struct WorkloadTests {
             #expect(try await k.kubectlOK(["get", pod, "-o", "jsonpath={.metadata.finalizers}"]).isEmpty)
 
             // The next whole minute is at most 60 s away.
-            try await eventually(seconds: 75) {
-                try await k.kubectlOK(["get", "jobs", "-o", "name"]).contains("job.batch/tick-")
+            do {
+                try await eventually(seconds: 75) {
+                    try await k.kubectlOK(["get", "jobs", "-o", "name"]).contains("job.batch/tick-")
+                }
+            } catch {
+                let state = try await k.kubectl(["get", "cronjob,jobs,events", "-o", "yaml"])
+                Issue.record("no Job from the CronJob; cluster state:\n\(state.stdout)")
+                throw error
             }
             #expect(try await !k.kubectlOK(["get", "cronjob", "tick", "-o", "jsonpath={.status.lastScheduleTime}"]).isEmpty)
         }
