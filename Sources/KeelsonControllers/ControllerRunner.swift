@@ -41,13 +41,19 @@ public struct ControllerRunner: Service {
         } catch is CancellationError {
             return
         }
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for _ in 0..<workers {
-                    group.addTask { await self.work() }
+        // Workers wait in `queue.next()`, which knows nothing of cancellation: shutting the queue down is what
+        // releases them, on graceful shutdown and on cancellation alike (leader election cancels on lost leadership).
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    for _ in 0..<workers {
+                        group.addTask { await self.work() }
+                    }
                 }
+            } onGracefulShutdown: {
+                queue.shutDown()
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             queue.shutDown()
         }
     }

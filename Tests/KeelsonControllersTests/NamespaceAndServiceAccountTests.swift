@@ -2,6 +2,7 @@ import Foundation
 import KeelsonAPI
 import KeelsonClient
 import KeelsonTestKit
+import Synchronization
 import Testing
 
 @testable import KeelsonControllers
@@ -65,5 +66,24 @@ struct NamespaceAndServiceAccountTests {
             _ = try await controller.reconcile("team")
             #expect(api.writes.isEmpty, "already there")
         }
+    }
+}
+
+@Suite("Controller runner")
+struct ControllerRunnerTests {
+    @Test("cancelling a runner whose workers wait for keys ends it")
+    func cancellation() async throws {
+        let queue = WorkQueue<String>(name: "test")
+        let runner = ControllerRunner(name: "test", queue: queue, waitFor: [], logger: InformerFixture.logger) { _ in .done }
+        let ended = Atomic<Bool>(false)
+        let task = Task {
+            try? await runner.run()
+            ended.store(true, ordering: .relaxed)
+        }
+        queue.add("a")
+        try await waitUntil("the key is taken") { queue.count == 0 }
+        task.cancel()
+        // Without the queue being shut down on cancellation, the workers would wait for keys forever.
+        try await waitUntil(timeout: .seconds(10), "the runner ends") { ended.load(ordering: .relaxed) }
     }
 }
