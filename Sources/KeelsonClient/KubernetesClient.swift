@@ -1,5 +1,6 @@
 import KeelsonAPI
 import NIOHTTP1
+import ServiceLifecycle
 
 /// The REST verbs every component uses, as a protocol so controllers, informers and the scheduler can be tested
 /// against an in-memory API with the same semantics (`KeelsonTestKit.FakeKubernetesAPI`) instead of a server.
@@ -100,5 +101,24 @@ extension KubernetesClient {
 
     public func raw(_ method: HTTPMethod, _ path: String) async throws -> JSONValue {
         try await raw(method, path, body: nil)
+    }
+}
+
+extension KubernetesClient {
+    /// Waits until the API server answers `/version`, retrying with back-off (20 ms doubling to 1 s): components
+    /// started beside the server come up before it listens. Throws `CancellationError` if cancelled or shut down first.
+    public func waitUntilReachable() async throws {
+        var delay = Duration.milliseconds(20)
+        while true {
+            do {
+                _ = try await raw(.GET, "/version")
+                return
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { throw CancellationError() }
+                let wait = delay
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                delay = min(delay * 2, .seconds(1))
+            }
+        }
     }
 }

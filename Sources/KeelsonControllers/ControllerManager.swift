@@ -37,7 +37,7 @@ public struct ControllerManager: Service {
     }
 
     public func run() async throws {
-        try await waitForAPIServer()
+        try await client.waitUntilReachable()
         if let leaderElection = configuration.leaderElection {
             try await LeaderElector(client: client, configuration: leaderElection, logger: logger).run { try await runControllers() }
         } else {
@@ -166,21 +166,6 @@ public struct ControllerManager: Service {
                 if Task.isCancelled || Task.isShuttingDownGracefully { throw CancellationError() }
                 logger.debug("discovery failed; retrying", metadata: ["error": "\(error)"])
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-            }
-        }
-    }
-
-    private func waitForAPIServer() async throws {
-        var delay = Duration.milliseconds(20)
-        while true {
-            do {
-                _ = try await client.raw(.GET, "/version")
-                return
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { throw CancellationError() }
-                let wait = delay
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-                delay = min(delay * 2, .seconds(1))
             }
         }
     }

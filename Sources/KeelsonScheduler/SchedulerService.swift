@@ -21,17 +21,10 @@ public struct SchedulerService: Service {
     }
 
     public func run() async throws {
-        var delay = Duration.milliseconds(20)
-        while true {
-            do {
-                _ = try await client.raw(.GET, "/version")
-                break
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { return }
-                let wait = delay
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-                delay = min(delay * 2, .seconds(1))
-            }
+        do {
+            try await client.waitUntilReachable()
+        } catch is CancellationError {
+            return
         }
         if let leaderElection {
             try await LeaderElector(client: client, configuration: leaderElection, logger: logger).run { try await schedule() }
