@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# scheduler_perf's basic case through the real API server: NODES simulated nodes, PODS plain pods, timed until all
-# are bound, for each variant in its own namespace (earlier variants' pods stay on the nodes). The controller manager
-# is off so only the scheduler works on the pods.
+# scheduler_perf's cases through the real API server: NODES simulated nodes, PODS pods per variant (plain, spread,
+# antiaffinity), timed until all are bound, each variant in its own namespace (earlier variants' pods stay on the
+# nodes). The controller manager is off so only the scheduler works on the pods.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODES="${NODES:-5000}"
 PODS="${PODS:-10000}"
-# antiaffinity is left out by default: its pre-filter is quadratic in the placed pods (see docs/benchmarks.md).
-VARIANTS="${VARIANTS:-plain spread}"
+VARIANTS="${VARIANTS:-plain spread antiaffinity}"
 
 BENCH_NAME=sched
 . bench/common.sh

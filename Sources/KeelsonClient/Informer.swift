@@ -93,6 +93,7 @@ public final class Informer: Service, Sendable {
     public func list(namespace: String? = nil) -> [JSONValue] {
         state.withLock { s in
             guard let namespace else { return Array(s.objects.values) }
+            if let keys = s.indexTables.keys(index: InformerIndex.namespace.name, value: namespace) { return keys.compactMap { s.objects[$0] } }
             return s.objects.values.filter { $0.namespace == namespace }
         }
     }

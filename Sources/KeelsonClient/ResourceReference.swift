@@ -46,6 +46,8 @@ extension ResourceReference {
     public static let endpointSlices = ResourceReference(group: "discovery.k8s.io", version: "v1", resource: "endpointslices", namespaced: true)
     public static let persistentVolumeClaims = ResourceReference(group: "", version: "v1", resource: "persistentvolumeclaims", namespaced: true)
     public static let podDisruptionBudgets = ResourceReference(group: "policy", version: "v1", resource: "poddisruptionbudgets", namespaced: true)
+    public static let persistentVolumes = ResourceReference(group: "", version: "v1", resource: "persistentvolumes", namespaced: false)
+    public static let storageClasses = ResourceReference(group: "storage.k8s.io", version: "v1", resource: "storageclasses", namespaced: false)
     public static let resourceQuotas = ResourceReference(group: "", version: "v1", resource: "resourcequotas", namespaced: true)
     public static let leases = ResourceReference(group: "coordination.k8s.io", version: "v1", resource: "leases", namespaced: true)
 }

@@ -54,18 +54,28 @@ extension ScorePlugin {
     public func normalize(_ scores: inout [Int64]) {}
 }
 
-/// Data computed once per scheduling cycle and shared by that cycle's plugins.
+/// Data computed once per scheduling cycle and shared by that cycle's plugins. Each plugin keeps its per-cycle
+/// state as an object of its own class, found by that class (a pointer-sized key: Filter reads it for every node).
 public final class CycleState: @unchecked Sendable {
-    // A cycle runs on one task; the class only carries values between its plugins.
-    var values: [String: Any] = [:]
+    // A cycle runs on one task at a time; the class only carries values between its plugins.
+    private var values: [ObjectIdentifier: AnyObject] = [:]
+    /// The cycle's snapshot of the cluster (nodes and placed pods' anti-affinity).
+    public var snapshot = SchedulerCache.Snapshot(nodes: [], index: [:], placedAntiAffinity: [:], podsByLabel: [:], cache: nil)
     /// Whether any placed pod has required anti-affinity: when none has, pods without affinity terms skip
-    /// InterPodAffinity entirely (a typed field, read for every node of every decision).
-    public var existingAntiAffinity = true
+    /// InterPodAffinity entirely (a stored field: it is read for every node of every decision).
+    public private(set) var existingAntiAffinity = false
+
+    func use(_ snapshot: SchedulerCache.Snapshot) {
+        self.snapshot = snapshot
+        existingAntiAffinity = !snapshot.placedAntiAffinity.isEmpty
+    }
+    /// What the scheduler lends its plugins.
+    public var handle = FrameworkHandle()
 
     public init() {}
 
-    public func read<T>(_ key: String, as: T.Type) -> T? { values[key] as? T }
-    public func write(_ key: String, _ value: Any) { values[key] = value }
+    public func read<T: AnyObject>(_ type: T.Type) -> T? { values[ObjectIdentifier(type)] as? T }
+    public func write<T: AnyObject>(_ value: T) { values[ObjectIdentifier(T.self)] = value }
 }
 
 /// A profile: the plugins and score weights used for pods naming it in `spec.schedulerName`.
@@ -97,9 +107,13 @@ public struct SchedulingProfile: Sendable {
         let taints = TaintTolerationPlugin()
         let spread = PodTopologySpreadPlugin()
         let podAffinity = InterPodAffinityPlugin()
-        return SchedulingProfile(schedulerName: name, preFilters: [fit, spread, podAffinity],
-            filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, spread, podAffinity],
+        let volumes = VolumeBindingPlugin()
+        var profile = SchedulingProfile(schedulerName: name, preFilters: [fit, volumes, spread, podAffinity],
+            filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, volumes, spread, podAffinity],
             scorers: [(taints, 3), (affinity, 2), (spread, 2), (podAffinity, 2), (fit, 1), (BalancedAllocation(), 1), (ImageLocalityPlugin(), 1)])
+        profile.reservers = [volumes]
+        profile.preBinds = [volumes]
+        return profile
     }
 }
 
@@ -110,9 +124,31 @@ public protocol ReservePlugin: SchedulerPlugin {
     func unreserve(_ pod: PodInfo, node: String, _ state: CycleState)
 }
 
-/// Permit: the last word before binding — allow, or reject (the pod goes back to the queue).
+/// Permit: the last word before binding — allow, reject (the pod goes back to the queue), or make the pod wait
+/// (holding its reservation) until the plugin allows or rejects it through `FrameworkHandle.waitingPods`, or the
+/// timeout rejects it; gang scheduling is built this way.
 public protocol PermitPlugin: SchedulerPlugin {
-    func permit(_ pod: PodInfo, node: String, _ state: CycleState) -> PluginStatus
+    func permit(_ pod: PodInfo, node: String, _ state: CycleState) -> PermitDecision
+}
+
+public enum PermitDecision: Sendable, Equatable {
+    case allow
+    case reject(PluginStatus)
+    case wait(timeout: Duration)
+}
+
+/// The scheduler's framework handle: the client plugins write with, the cluster objects they read, and the pods
+/// waiting at Permit.
+public struct FrameworkHandle: Sendable {
+    public var client: (any KubernetesClient)?
+    public var cluster: ClusterObjects
+    public var waitingPods: WaitingPods
+
+    public init(client: (any KubernetesClient)? = nil, cluster: ClusterObjects = ClusterObjects(), waitingPods: WaitingPods = WaitingPods()) {
+        self.client = client
+        self.cluster = cluster
+        self.waitingPods = waitingPods
+    }
 }
 
 /// PreBind: work that must finish before the binding (provisioning a volume); runs off the scheduling loop.

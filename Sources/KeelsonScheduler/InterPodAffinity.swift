@@ -9,91 +9,65 @@ public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, ScorePlugin
     public let name = "InterPodAffinity"
     public init() {}
 
-    struct Term {
-        var selector: LabelSelector
-        var namespaces: Set<String>?  // nil: every namespace
-        var topologyKey: String
-        var weight: Int64
-
-        init?(_ json: JSONValue, ownNamespace: String, weight: Int64 = 0) {
-            guard let key = json["topologyKey"]?.stringValue, !key.isEmpty,
-                let selector = try? LabelSelector.from(json["labelSelector"] ?? .null)
-            else { return nil }
-            self.selector = selector
-            self.topologyKey = key
-            self.weight = weight
-            let listed = (json["namespaces"]?.arrayValue ?? []).compactMap(\.stringValue)
-            if !listed.isEmpty {
-                namespaces = Set(listed)
-            } else if json["namespaceSelector"]?.objectValue?.isEmpty == true {
-                namespaces = nil  // an empty namespaceSelector selects every namespace
-            } else {
-                namespaces = [ownNamespace]
-            }
-        }
-
-        func matches(namespace: String, labels: [String: String]) -> Bool {
-            (namespaces?.contains(namespace) ?? true) && selector.matches(labels)
-        }
-    }
-
-    struct State {
-        var affinity: [(term: Term, domains: [String: Int])] = []
-        var antiAffinity: [(term: Term, domains: [String: Int])] = []
-        /// Domains (`key=value`) existing pods' anti-affinity closes to this pod.
-        var forbidden: Set<String> = []
-        var preferred: [(term: Term, sign: Int64, domains: [String: Int])] = []
+    final class State {
+        var affinity: [(term: PodAffinityTerm, domains: [String: Int])] = []
+        var antiAffinity: [(term: PodAffinityTerm, domains: [String: Int])] = []
+        /// Domains existing pods' anti-affinity closes to this pod: topology key → values.
+        var forbidden: [String: Set<String>] = [:]
+        var preferred: [(term: PodAffinityTerm, domains: [String: Int])] = []
         var anyAffinityMatch: [Bool] = []
     }
 
-    static let stateKey = "InterPodAffinity"
 
     public func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus {
-        let affinity = pod.spec["affinity"]
-        let required = (affinity?["podAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"]?.arrayValue ?? [])
-            .compactMap { Term($0, ownNamespace: pod.namespace) }
-        let anti = pod.requiredAntiAffinity.compactMap { Term($0, ownNamespace: pod.namespace) }
-        var preferred: [(Term, Int64)] = []
-        for (key, sign) in [("podAffinity", Int64(1)), ("podAntiAffinity", -1)] {
-            for entry in affinity?[key]?["preferredDuringSchedulingIgnoredDuringExecution"]?.arrayValue ?? [] {
-                if let term = Term(entry["podAffinityTerm"] ?? .null, ownNamespace: pod.namespace, weight: entry["weight"]?.intValue ?? 1) {
-                    preferred.append((term, sign))
-                }
-            }
-        }
+        let required = pod.requiredAffinity
+        let anti = pod.requiredAntiAffinity
+        let preferred = pod.preferredAffinity
         let anyExistingAnti = state.existingAntiAffinity
         if required.isEmpty && anti.isEmpty && preferred.isEmpty && !anyExistingAnti { return .success }
 
-        var result = State()
+        let result = State()
         result.affinity = required.map { ($0, [:]) }
         result.antiAffinity = anti.map { ($0, [:]) }
-        result.preferred = preferred.map { ($0.0, $0.1, [:]) }
+        result.preferred = preferred.map { ($0, [:]) }
         result.anyAffinityMatch = required.map { _ in false }
-        for node in nodes {
-            for (namespace, terms) in node.podAntiAffinity.values {
-                for term in terms.compactMap({ Term($0, ownNamespace: namespace) }) where term.matches(namespace: pod.namespace, labels: pod.labels) {
-                    if let value = node.labels[term.topologyKey] { result.forbidden.insert("\(term.topologyKey)=\(value)") }
-                }
-            }
-            for (namespace, labels) in node.podLabels.values {
-                for i in result.affinity.indices where result.affinity[i].term.matches(namespace: namespace, labels: labels) {
-                    result.anyAffinityMatch[i] = true
-                    if let value = node.labels[result.affinity[i].term.topologyKey] { result.affinity[i].domains[value, default: 0] += 1 }
-                }
-                for i in result.antiAffinity.indices where result.antiAffinity[i].term.matches(namespace: namespace, labels: labels) {
-                    if let value = node.labels[result.antiAffinity[i].term.topologyKey] { result.antiAffinity[i].domains[value, default: 0] += 1 }
-                }
-                for i in result.preferred.indices where result.preferred[i].term.matches(namespace: namespace, labels: labels) {
-                    if let value = node.labels[result.preferred[i].term.topologyKey] { result.preferred[i].domains[value, default: 0] += 1 }
-                }
+        for (term, placedOn) in state.snapshot.placedAntiAffinity where term.matches(namespace: pod.namespace, labels: pod.labels) {
+            for name in placedOn.keys {
+                guard let i = state.snapshot.index[name], i < nodes.count, let value = nodes[i].labels[term.topologyKey] else { continue }
+                result.forbidden[term.topologyKey, default: []].insert(value)
             }
         }
-        state.write(Self.stateKey, result)
+        let snapshot = state.snapshot
+        let indexed = snapshot.nodes.count == nodes.count
+        /// Matching pods per domain of the term's topology key, and whether any matching pod exists at all.
+        func domains(of term: PodAffinityTerm) -> (domains: [String: Int], any: Bool) {
+            var domains: [String: Int] = [:]
+            var any = false
+            if indexed, let key = term.countKey {
+                for (name, count) in snapshot.podsByLabel[key] ?? [:] {
+                    any = true
+                    guard let i = snapshot.index[name], let value = nodes[i].labels[term.topologyKey] else { continue }
+                    domains[value, default: 0] += count
+                }
+                return (domains, any)
+            }
+            for node in nodes where node.podCount > 0 {
+                let count = term.count(on: node, key: nil)
+                guard count > 0 else { continue }
+                any = true
+                if let value = node.labels[term.topologyKey] { domains[value, default: 0] += count }
+            }
+            return (domains, any)
+        }
+        for i in result.affinity.indices { (result.affinity[i].domains, result.anyAffinityMatch[i]) = domains(of: result.affinity[i].term) }
+        for i in result.antiAffinity.indices { result.antiAffinity[i].domains = domains(of: result.antiAffinity[i].term).domains }
+        for i in result.preferred.indices { result.preferred[i].domains = domains(of: result.preferred[i].term).domains }
+        state.write(result)
         return .success
     }
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ cycle: CycleState) -> PluginStatus {
-        guard pod.hasPodAffinity || cycle.existingAntiAffinity, let state = cycle.read(Self.stateKey, as: State.self) else { return .success }
+        guard pod.hasPodAffinity || cycle.existingAntiAffinity, let state = cycle.read(State.self) else { return .success }
         for (i, entry) in state.affinity.enumerated() {
             guard let value = node.labels[entry.term.topologyKey] else { return .unresolvable("node(s) didn't match pod affinity rules") }
             if entry.domains[value, default: 0] > 0 { continue }
@@ -107,17 +81,19 @@ public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, ScorePlugin
             }
         }
         // Checked last, as upstream does, so the pod's own rules are what its message names first.
-        for (key, value) in node.labels where state.forbidden.contains("\(key)=\(value)") {
-            return .unschedulable("node(s) didn't satisfy existing pods anti-affinity rules")
+        for (key, values) in state.forbidden {
+            if let value = node.labels[key], values.contains(value) {
+                return .unschedulable("node(s) didn't satisfy existing pods anti-affinity rules")
+            }
         }
         return .success
     }
 
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ cycle: CycleState) -> Int64 {
-        guard pod.hasPodAffinity, let state = cycle.read(Self.stateKey, as: State.self) else { return 0 }
+        guard pod.hasPodAffinity, let state = cycle.read(State.self) else { return 0 }
         return state.preferred.reduce(0) { total, entry in
             guard let value = node.labels[entry.term.topologyKey] else { return total }
-            return total + entry.sign * entry.term.weight * Int64(entry.domains[value, default: 0])
+            return total + entry.term.weight * Int64(entry.domains[value, default: 0])
         }
     }
 

@@ -131,11 +131,19 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
     public func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus { .success }
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus {
+        let requests = pod.requests, allocatable = node.allocatable, requested = node.requested
+        let podsFit = Int64(node.podCount + 1) * 1000 <= allocatable.pods
+        if podsFit && requests.cpu <= allocatable.cpu - requested.cpu && requests.memory <= allocatable.memory - requested.memory
+            && requests.other.isEmpty
+        {
+            return .success
+        }
         var reasons: [String] = []
-        if let pods = node.allocatable["pods"], Int64(node.podCount + 1) * 1000 > pods.milli { reasons.append("Too many pods") }
-        for (resource, request) in pod.sortedRequests {
-            let free = (node.allocatable[resource] ?? .zero) - (node.requested[resource] ?? .zero)
-            if request > free { reasons.append("Insufficient \(resource)") }
+        if !podsFit { reasons.append("Too many pods") }
+        if requests.cpu > 0 && requests.cpu > allocatable.cpu - requested.cpu { reasons.append("Insufficient cpu") }
+        if requests.memory > 0 && requests.memory > allocatable.memory - requested.memory { reasons.append("Insufficient memory") }
+        for (resource, request) in requests.other.sorted(by: { $0.key < $1.key }) where request > allocatable[resource] - requested[resource] {
+            reasons.append("Insufficient \(resource)")
         }
         return reasons.isEmpty ? .success : PluginStatus(code: .unschedulable, reasons: reasons)
     }
@@ -143,7 +151,7 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
     /// Requests used for scoring: a pod asking for nothing still counts as 100m CPU and 200Mi, as upstream's
     /// non-zero defaults make best-effort pods spread.
     static func scoringRequest(_ pod: PodInfo, _ resource: String) -> Int64 {
-        let value = pod.requests[resource]?.milli ?? 0
+        let value = pod.requests[resource]
         if value > 0 || (resource != "cpu" && resource != "memory") { return value }
         return resource == "cpu" ? 100 : 200 * 1024 * 1024 * 1000
     }
@@ -151,9 +159,9 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
         var total: Int64 = 0, weights: Int64 = 0
         for (resource, weight) in resources {
-            let capacity = node.allocatable[resource]?.milli ?? 0
+            let capacity = node.allocatable[resource]
             guard capacity > 0 else { continue }
-            let requested = min((node.requested[resource]?.milli ?? 0) + Self.scoringRequest(pod, resource), capacity)
+            let requested = min(node.requested[resource] + Self.scoringRequest(pod, resource), capacity)
             let used = Double(requested) * 100 / Double(capacity)
             let score: Double
             switch strategy {
@@ -187,15 +195,10 @@ public struct ImageLocalityPlugin: ScorePlugin {
     public init() {}
 
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
-        guard let images = node.node["status"]?["images"]?.arrayValue, !images.isEmpty else { return 0 }
-        var present: [String: Int64] = [:]
-        for image in images {
-            let size = image["sizeBytes"]?.intValue ?? 0
-            for name in (image["names"]?.arrayValue ?? []).compactMap(\.stringValue) { present[name] = size }
-        }
-        let wanted = (pod.spec["containers"]?.arrayValue ?? []).compactMap { $0["image"]?.stringValue }
+        let present = node.images
+        guard !present.isEmpty else { return 0 }
         // Upstream scales by the image's spread over nodes; here the summed size, capped at 1 GiB → 100.
-        let bytes = wanted.reduce(Int64(0)) { $0 + (present[$1] ?? present[$1 + ":latest"] ?? 0) }
+        let bytes = pod.images.reduce(Int64(0)) { $0 + (present[$1] ?? present[$1 + ":latest"] ?? 0) }
         return min(bytes * 100 / (1 << 30), 100)
     }
 }
@@ -217,15 +220,10 @@ public struct BalancedAllocation: ScorePlugin {
     public init() {}
 
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
-        var fractions: [Double] = []
-        for resource in ["cpu", "memory"] {
-            let capacity = Double(node.allocatable[resource]?.milli ?? 0)
-            guard capacity > 0 else { continue }
-            let requested = Double((node.requested[resource]?.milli ?? 0) + (pod.requests[resource]?.milli ?? 0))
-            fractions.append(min(requested / capacity, 1))
-        }
-        guard fractions.count == 2 else { return 0 }
-        let deviation = abs(fractions[0] - fractions[1]) / 2
+        guard node.allocatable.cpu > 0, node.allocatable.memory > 0 else { return 0 }
+        let cpu = min(Double(node.requested.cpu + pod.requests.cpu) / Double(node.allocatable.cpu), 1)
+        let memory = min(Double(node.requested.memory + pod.requests.memory) / Double(node.allocatable.memory), 1)
+        let deviation = abs(cpu - memory) / 2
         return Int64(((1 - deviation) * 100).rounded(.down))
     }
 }

@@ -17,6 +17,8 @@ public final class Scheduler: Sendable {
     let pods: Informer
     let nodes: Informer
     let profiles: [String: SchedulingProfile]
+    let cluster: ClusterObjects
+    let handle: FrameworkHandle
     let cache = SchedulerCache()
     let queue = SchedulingQueue()
     let events: EventRecorder?
@@ -24,12 +26,14 @@ public final class Scheduler: Sendable {
     /// Where the next search for feasible nodes starts, so nodes take turns being looked at first.
     private let nextStart = Atomic<Int>(0)
 
-    public init(client: any KubernetesClient, pods: Informer, nodes: Informer, profiles: [SchedulingProfile] = [.defaultProfile()],
-        events: EventRecorder?, logger: Logger)
+    public init(client: any KubernetesClient, pods: Informer, nodes: Informer, cluster: ClusterObjects = ClusterObjects(),
+        profiles: [SchedulingProfile] = [.defaultProfile()], events: EventRecorder?, logger: Logger)
     {
         self.client = client
         self.pods = pods
         self.nodes = nodes
+        self.cluster = cluster
+        self.handle = FrameworkHandle(client: client, cluster: cluster)
         self.profiles = Dictionary(uniqueKeysWithValues: profiles.map { ($0.schedulerName, $0) })
         self.events = events
         self.logger = logger
@@ -43,18 +47,16 @@ public final class Scheduler: Sendable {
                 cache.setNode(node)
                 queue.moveAllUnschedulable()
             case .updated(let old, let new):
-                cache.setNode(new)
-                // Only what can make a pod fit matters; heartbeats do not.
-                if old["spec"] != new["spec"] || old["metadata"]?["labels"] != new["metadata"]?["labels"]
+                // Only what plugins read matters; heartbeats and conditions do not (thousands of nodes send them).
+                let fits = old["spec"] != new["spec"] || old["metadata"]?["labels"] != new["metadata"]?["labels"]
                     || old["status"]?["allocatable"] != new["status"]?["allocatable"]
-                {
-                    queue.moveAllUnschedulable()
-                }
+                if fits || old["status"]?["images"] != new["status"]?["images"] { cache.setNode(new) }
+                if fits { queue.moveAllUnschedulable() }
             case .deleted(let node):
                 cache.removeNode(node.name ?? "")
             }
         }
-        pods.addHandler { [cache, queue, profiles] event in
+        pods.addHandler { [cache, queue, profiles, waiting = handle.waitingPods] event in
             switch event {
             case .added(let pod), .updated(_, let pod):
                 let key = "\(pod.namespace ?? "")/\(pod.name ?? "")"
@@ -70,8 +72,16 @@ public final class Scheduler: Sendable {
                 }
             case .deleted(let pod):
                 let key = "\(pod.namespace ?? "")/\(pod.name ?? "")"
+                waiting.reject(key, plugin: "", reason: "the pod was deleted")
                 cache.remove(key: key)
                 queue.remove(key)
+                queue.moveAllUnschedulable()
+            }
+        }
+        // A claim, volume or storage class appearing or changing may let a pod waiting for its volumes fit.
+        for informer in [cluster.persistentVolumeClaims, cluster.persistentVolumes, cluster.storageClasses].compactMap({ $0 }) {
+            informer.addHandler { [queue] event in
+                if case .deleted = event { return }
                 queue.moveAllUnschedulable()
             }
         }
@@ -79,7 +89,7 @@ public final class Scheduler: Sendable {
 
     /// Schedules until shut down. The informers must be running.
     public func run() async throws {
-        for informer in [pods, nodes] { try await informer.waitUntilSynced() }
+        for informer in [pods, nodes] + cluster.informers { try await informer.waitUntilSynced() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.flushLoop() }
@@ -89,6 +99,7 @@ public final class Scheduler: Sendable {
             }
         } onGracefulShutdown: {
             self.queue.close()
+            self.handle.waitingPods.rejectAll(reason: "the scheduler is shutting down")
         }
     }
 
@@ -128,10 +139,17 @@ public final class Scheduler: Sendable {
                 if !status.isSuccess { refused = status; break }
                 reserved.append(plugin)
             }
+            var waitFor: Set<String> = []
+            var timeout = Duration.seconds(15 * 60)
             if refused == nil {
-                for plugin in profile.permits {
-                    let status = plugin.permit(pod, node: node, state)
-                    if !status.isSuccess { refused = status; break }
+                permits: for plugin in profile.permits {
+                    switch plugin.permit(pod, node: node, state) {
+                    case .allow: continue
+                    case .reject(let status): refused = status; break permits
+                    case .wait(let limit):
+                        waitFor.insert(plugin.name)
+                        timeout = min(timeout, limit)
+                    }
                 }
             }
             if let refused {
@@ -141,7 +159,16 @@ public final class Scheduler: Sendable {
                 return
             }
             cache.assume(pod, on: node)
-            group.addTask { await self.bind(pod, to: node, profile: profile, state: state) }
+            if !waitFor.isEmpty { handle.waitingPods.add(pod.key, node: node, plugins: waitFor) }
+            group.addTask { [waiting = !waitFor.isEmpty] in
+                if waiting, case .rejected(let plugin, let reason) = await self.handle.waitingPods.wait(for: pod.key, timeout: timeout) {
+                    self.logger.debug("pod rejected at permit", metadata: ["pod": "\(pod.key)", "plugin": "\(plugin)", "reason": "\(reason)"])
+                    self.forget(pod, on: node, profile: profile, state: state)
+                    self.queue.retryAfterBackoff(pod)
+                    return
+                }
+                await self.bind(pod, to: node, profile: profile, state: state)
+            }
         case .failure(let diagnosis):
             queue.markUnschedulable(pod)
             let preemption = diagnosis.resolvableNodes > 0 ? preemptionPlan(for: pod, profile: profile) : nil
@@ -163,14 +190,19 @@ public final class Scheduler: Sendable {
 
     /// Filter and score: the chosen node's name, or why there is none.
     func decide(_ pod: PodInfo, profile: SchedulingProfile, state: CycleState = CycleState()) -> Result<String, Diagnosis> {
+        var pod = pod
+        if !pod.hasTopologySpread && pod.defaultSpreadSelector == nil { pod.defaultSpreadSelector = cluster.defaultSpreadSelector(for: pod) }
+        state.handle = handle
         var diagnosis = Diagnosis()
-        let snapshot = cache.snapshot()
+        state.use(cache.snapshot())
+        let snapshot = state.snapshot.nodes
         diagnosis.nodeCount = snapshot.count
-        state.existingAntiAffinity = cache.hasAntiAffinityPods
         for plugin in profile.preFilters {
             let status = plugin.preFilter(pod, snapshot, state)
             if !status.isSuccess {
                 diagnosis.preFilterMessage = status.reasons.joined(separator: ", ")
+                // A pod refused before any node is looked at cannot be helped by evicting anything on one.
+                if status.code == .unschedulableAndUnresolvable { diagnosis.unresolvableNodes = snapshot.count }
                 return .failure(diagnosis)
             }
         }
@@ -225,59 +257,6 @@ public final class Scheduler: Sendable {
         return max(100, nodes * percentage / 100)
     }
 
-    // MARK: Preemption (DefaultPreemption)
-
-    struct PreemptionPlan {
-        var node: String
-        var victims: [PodInfo]
-    }
-
-    /// Where evicting lower-priority pods would let `pod` fit: on each node, all lower-priority pods are set aside,
-    /// and if the pod then passes every filter, victims are given back highest priority first while it still fits,
-    /// leaving the fewest and least important victims. The node whose most important victim matters least (then
-    /// fewest victims) wins.
-    func preemptionPlan(for pod: PodInfo, profile: SchedulingProfile) -> PreemptionPlan? {
-        let state = CycleState()
-        let snapshot = cache.snapshot()
-        state.existingAntiAffinity = cache.hasAntiAffinityPods
-        for plugin in profile.preFilters where !plugin.preFilter(pod, snapshot, state).isSuccess { return nil }
-        var best: (plan: PreemptionPlan, score: (Int64, Int))?
-        for node in snapshot {
-            let lower = cache.pods(on: node.name).filter { $0.priority < pod.priority }
-            guard !lower.isEmpty else { continue }
-            var trial = node
-            for victim in lower { trial.remove(victim) }
-            guard profile.filters.allSatisfy({ $0.filter(pod, trial, state).isSuccess }) else { continue }
-            var victims: [PodInfo] = []
-            for candidate in lower.sorted(by: { $0.priority > $1.priority }) {
-                trial.add(candidate)
-                if !profile.filters.allSatisfy({ $0.filter(pod, trial, state).isSuccess }) {
-                    trial.remove(candidate)
-                    victims.append(candidate)
-                }
-            }
-            let score = (victims.map(\.priority).max() ?? Int64.min, victims.count)
-            if best == nil || score < best!.score { best = (PreemptionPlan(node: node.name, victims: victims), score) }
-        }
-        return best?.plan
-    }
-
-    /// Nominates the node for the pod (`status.nominatedNodeName`) and deletes the victims gracefully; their
-    /// deletion brings the pod back to the queue.
-    func preempt(for pod: PodInfo, plan: PreemptionPlan) async {
-        _ = try? await client.patch(.pods, namespace: pod.pod.namespace, name: pod.pod.name ?? "",
-            ["status": ["nominatedNodeName": .string(plan.node)]], type: .merge, subresource: "status")
-        for victim in plan.victims {
-            do {
-                try await client.delete(.pods, namespace: victim.pod.namespace, name: victim.pod.name ?? "", uid: victim.pod.uid ?? "")
-                events?.record(victim.pod, apiVersion: "v1", kind: "Pod", .normal, reason: "Preempted",
-                    message: "Preempted by pod \(pod.pod.uid ?? "") on node \(plan.node)")
-            } catch {
-                logger.debug("preemption victim not deleted", metadata: ["pod": "\(victim.key)", "error": "\(error)"])
-            }
-        }
-    }
-
     // MARK: Binding and reporting
 
     /// The binding cycle, off the scheduling loop: PreBind, the first Bind that does not skip, PostBind; a failure
@@ -297,14 +276,18 @@ public final class Scheduler: Sendable {
             events?.record(pod.pod, apiVersion: "v1", kind: "Pod", .normal, reason: "Scheduled",
                 message: "Successfully assigned \(pod.key) to \(node)")
         } catch let error as APIError where error.isNotFound {
-            for plugin in profile.reservers.reversed() { plugin.unreserve(pod, node: node, state) }
-            cache.remove(key: pod.key)
+            forget(pod, on: node, profile: profile, state: state)
         } catch {
             logger.debug("binding failed", metadata: ["pod": "\(pod.key)", "node": "\(node)", "error": "\(error)"])
-            for plugin in profile.reservers.reversed() { plugin.unreserve(pod, node: node, state) }
-            cache.remove(key: pod.key)
+            forget(pod, on: node, profile: profile, state: state)
             queue.retryAfterBackoff(pod)
         }
+    }
+
+    /// Undoes a decision that will not be bound: reservations released, the assumed pod forgotten.
+    private func forget(_ pod: PodInfo, on node: String, profile: SchedulingProfile, state: CycleState) {
+        for plugin in profile.reservers.reversed() { plugin.unreserve(pod, node: node, state) }
+        cache.remove(key: pod.key)
     }
 
     struct BindingRefused: Error {
@@ -315,7 +298,10 @@ public final class Scheduler: Sendable {
     /// sorted as Kubernetes sorts them.
     static func message(_ diagnosis: Diagnosis) -> String {
         if let preFilter = diagnosis.preFilterMessage {
-            return "0/\(diagnosis.nodeCount) nodes are available: \(preFilter)."
+            let preemption = diagnosis.unresolvableNodes > 0
+                ? " preemption: 0/\(diagnosis.nodeCount) nodes are available: \(diagnosis.unresolvableNodes) Preemption is not helpful for scheduling."
+                : ""
+            return "0/\(diagnosis.nodeCount) nodes are available: \(preFilter).\(preemption)"
         }
         if diagnosis.nodeCount == 0 { return "no nodes available to schedule pods" }
         let reasons = diagnosis.reasons.map { "\($0.value) \($0.key)" }.sorted()

@@ -10,16 +10,73 @@ public final class SchedulerCache: Sendable {
         var index: [String: Int] = [:]
         /// Where each pod counts, and its parsed form.
         var placements: [String: (node: String, pod: PodInfo, assumed: Bool)] = [:]
-        /// Placed pods with required anti-affinity terms, which every decision must respect.
-        var antiAffinityPods = 0
+        /// The required anti-affinity terms of placed pods, which every decision must respect: term → the nodes of
+        /// the pods that have it, with counts.
+        var antiAffinity: [PodAffinityTerm: [String: Int]] = [:]
+
+        /// Pods per namespace and label value (`NodeInfo.countKey`) → the nodes they are on, with counts: spreading
+        /// and affinity visit only the nodes holding pods they count.
+        var podsByLabel: [String: [String: Int]] = [:]
+        /// Topology key → its values over all nodes, with the number of nodes of each; rebuilt after node changes.
+        var domains: [String: [String: Int]] = [:]
+
+        mutating func count(_ pod: PodInfo, on node: String, _ delta: Int) {
+            for (label, value) in pod.labels {
+                let key = NodeInfo.countKey(namespace: pod.namespace, label: label, value: value)
+                podsByLabel[key, default: [:]][node, default: 0] += delta
+                if podsByLabel[key]?[node] == 0 { podsByLabel[key]?[node] = nil }
+                if podsByLabel[key]?.isEmpty == true { podsByLabel[key] = nil }
+            }
+            for term in Set(pod.requiredAntiAffinity) {
+                antiAffinity[term, default: [:]][node, default: 0] += delta
+                if antiAffinity[term]?[node] == 0 { antiAffinity[term]?[node] = nil }
+                if antiAffinity[term]?.isEmpty == true { antiAffinity[term] = nil }
+            }
+        }
+
+        /// Changes a node's info on a copy, so snapshots already taken keep what they saw.
+        mutating func change(_ node: String, _ update: (NodeInfo) -> Void) {
+            guard let i = index[node] else { return }
+            let copy = nodes[i].copy()
+            update(copy)
+            nodes[i] = copy
+        }
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    /// The nodes as they are now; a copy the caller may read freely.
-    public func snapshot() -> [NodeInfo] { state.withLock { $0.nodes } }
+    /// What one decision looks at: the nodes as they are now, found by name, and the anti-affinity of placed pods.
+    /// Later changes do not show in a snapshot.
+    public struct Snapshot: Sendable {
+        public let nodes: [NodeInfo]
+        public let index: [String: Int]
+        public let placedAntiAffinity: [PodAffinityTerm: [String: Int]]
+        public let podsByLabel: [String: [String: Int]]
+        let cache: SchedulerCache?
+
+        /// The values of a topology key over all nodes (each with its node count).
+        public func domains(of key: String) -> [String: Int] {
+            cache?.domains(of: key) ?? nodes.reduce(into: [:]) { domains, node in
+                if let value = node.labels[key] { domains[value, default: 0] += 1 }
+            }
+        }
+    }
+
+    public func snapshot() -> Snapshot {
+        state.withLock { Snapshot(nodes: $0.nodes, index: $0.index, placedAntiAffinity: $0.antiAffinity, podsByLabel: $0.podsByLabel, cache: self) }
+    }
+
+    func domains(of key: String) -> [String: Int] {
+        state.withLock { s in
+            if let known = s.domains[key] { return known }
+            var domains: [String: Int] = [:]
+            for node in s.nodes { if let value = node.labels[key] { domains[value, default: 0] += 1 } }
+            s.domains[key] = domains
+            return domains
+        }
+    }
 
     public var nodeCount: Int { state.withLock { $0.nodes.count } }
 
@@ -27,16 +84,12 @@ public final class SchedulerCache: Sendable {
         guard let name = node.name else { return }
         state.withLock { s in
             if let i = s.index[name] {
-                var info = NodeInfo(node)
-                info.requested = s.nodes[i].requested
-                info.podCount = s.nodes[i].podCount
-                info.usedPorts = s.nodes[i].usedPorts
-                info.pods = s.nodes[i].pods
-                info.podLabels = s.nodes[i].podLabels
-                info.podAntiAffinity = s.nodes[i].podAntiAffinity
-                s.nodes[i] = info
+                let previous = s.nodes[i]
+                s.nodes[i] = previous.replacingNode(node)
+                if previous.labels != s.nodes[i].labels { s.domains = [:] }
             } else {
-                var info = NodeInfo(node)
+                s.domains = [:]
+                let info = NodeInfo(node)
                 // Pods seen before their node (a watch race) count from the start.
                 for (_, placement) in s.placements where placement.node == name { info.add(placement.pod) }
                 s.index[name] = s.nodes.count
@@ -48,6 +101,7 @@ public final class SchedulerCache: Sendable {
     public func removeNode(_ name: String) {
         state.withLock { s in
             guard let i = s.index.removeValue(forKey: name) else { return }
+            s.domains = [:]
             let last = s.nodes.count - 1
             if i != last {
                 s.nodes.swapAt(i, last)
@@ -80,12 +134,12 @@ public final class SchedulerCache: Sendable {
                     s.placements[pod.key] = (node, previous.pod, assumed && previous.assumed)
                     return
                 }
-                if let i = s.index[previous.node] { s.nodes[i].remove(previous.pod) }
+                s.change(previous.node) { $0.remove(previous.pod) }
+                s.count(previous.pod, on: previous.node, -1)
             }
-            if let previous = s.placements[pod.key], !previous.pod.requiredAntiAffinity.isEmpty { s.antiAffinityPods -= 1 }
             s.placements[pod.key] = (node, pod, assumed)
-            if !pod.requiredAntiAffinity.isEmpty { s.antiAffinityPods += 1 }
-            if let i = s.index[node] { s.nodes[i].add(pod) }
+            s.count(pod, on: node, 1)
+            s.change(node) { $0.add(pod) }
         }
     }
 
@@ -93,8 +147,8 @@ public final class SchedulerCache: Sendable {
     public func remove(key: String) {
         state.withLock { s in
             guard let placement = s.placements.removeValue(forKey: key) else { return }
-            if !placement.pod.requiredAntiAffinity.isEmpty { s.antiAffinityPods -= 1 }
-            if let i = s.index[placement.node] { s.nodes[i].remove(placement.pod) }
+            s.count(placement.pod, on: placement.node, -1)
+            s.change(placement.node) { $0.remove(placement.pod) }
         }
     }
 
@@ -104,7 +158,7 @@ public final class SchedulerCache: Sendable {
     }
 
     /// Whether any placed pod has required anti-affinity (most clusters: none, and decisions can skip looking).
-    public var hasAntiAffinityPods: Bool { state.withLock { $0.antiAffinityPods > 0 } }
+    public var hasAntiAffinityPods: Bool { state.withLock { !$0.antiAffinity.isEmpty } }
 
     public func isPlaced(_ key: String) -> Bool { state.withLock { $0.placements[key] != nil } }
 }

@@ -22,6 +22,7 @@ public enum SchedulerConfiguration {
         case "PodTopologySpread": PodTopologySpreadPlugin()
         case "ImageLocality": ImageLocalityPlugin()
         case "InterPodAffinity": InterPodAffinityPlugin()
+        case "VolumeBinding": VolumeBindingPlugin()
         default: nil
         }
     }
@@ -48,6 +49,36 @@ public enum SchedulerConfiguration {
         }
     }
 
+    /// `PodTopologySpreadArgs`: `defaultingType` System (the built-in defaults) or List (`defaultConstraints`, which
+    /// must then name a topology key and a valid maxSkew and whenUnsatisfiable, and carry no selector).
+    static func podTopologySpread(_ args: JSONValue) throws -> PodTopologySpreadPlugin {
+        let listed = args["defaultConstraints"]?.arrayValue ?? []
+        switch args["defaultingType"]?.stringValue ?? (listed.isEmpty ? "System" : "List") {
+        case "System":
+            guard listed.isEmpty else { throw Invalid(description: "PodTopologySpread: defaultConstraints must be empty when defaultingType is System") }
+            return PodTopologySpreadPlugin()
+        case "List":
+            let constraints = try listed.map { c -> PodTopologySpreadPlugin.DefaultConstraint in
+                guard let key = c["topologyKey"]?.stringValue, !key.isEmpty else {
+                    throw Invalid(description: "PodTopologySpread: a default constraint needs a topologyKey")
+                }
+                guard c["labelSelector"] == nil else {
+                    throw Invalid(description: "PodTopologySpread: default constraints take no labelSelector (it comes from the pod's owners)")
+                }
+                let skew = c["maxSkew"]?.intValue ?? 0
+                guard skew > 0 else { throw Invalid(description: "PodTopologySpread: maxSkew must be greater than zero") }
+                let when = c["whenUnsatisfiable"]?.stringValue ?? ""
+                guard ["DoNotSchedule", "ScheduleAnyway"].contains(when) else {
+                    throw Invalid(description: "PodTopologySpread: whenUnsatisfiable must be DoNotSchedule or ScheduleAnyway")
+                }
+                return .init(maxSkew: Int(skew), topologyKey: key, hard: when == "DoNotSchedule")
+            }
+            return PodTopologySpreadPlugin(defaultConstraints: constraints)
+        case let other:
+            throw Invalid(description: "PodTopologySpread: unknown defaultingType \(other)")
+        }
+    }
+
     public static func profiles(from config: JSONValue) throws -> [SchedulingProfile] {
         if let kind = config["kind"]?.stringValue, kind != "KubeSchedulerConfiguration" {
             throw Invalid(description: "expected kind KubeSchedulerConfiguration, got \(kind)")
@@ -60,7 +91,7 @@ public enum SchedulerConfiguration {
             guard names.insert(name).inserted else { throw Invalid(description: "duplicate profile \(name)") }
             var profile = SchedulingProfile.defaultProfile(name: name)
             let plugins = entry["plugins"] ?? [:]
-            for point in ["multiPoint", "preFilter", "filter", "score"] {
+            for point in ["multiPoint", "preFilter", "filter", "score", "reserve", "preBind"] {
                 guard let set = plugins[point] else { continue }
                 let disabled = Set((set["disabled"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue })
                 let all = disabled.contains("*")
@@ -68,6 +99,8 @@ public enum SchedulerConfiguration {
                 if applies("preFilter") { profile.preFilters.removeAll { all || disabled.contains($0.name) } }
                 if applies("filter") { profile.filters.removeAll { all || disabled.contains($0.name) } }
                 if applies("score") { profile.scorers.removeAll { all || disabled.contains($0.plugin.name) } }
+                if applies("reserve") { profile.reservers.removeAll { all || disabled.contains($0.name) } }
+                if applies("preBind") { profile.preBinds.removeAll { all || disabled.contains($0.name) } }
                 for enabled in set["enabled"]?.arrayValue ?? [] {
                     guard let pluginName = enabled["name"]?.stringValue, let plugin = plugin(named: pluginName) else {
                         throw Invalid(description: "unknown plugin \(enabled["name"]?.stringValue ?? "") in profile \(name)")
@@ -79,6 +112,12 @@ public enum SchedulerConfiguration {
                     if applies("filter"), let p = plugin as? any FilterPlugin, !profile.filters.contains(where: { $0.name == pluginName }) {
                         profile.filters.append(p)
                     }
+                    if applies("reserve"), let p = plugin as? any ReservePlugin, !profile.reservers.contains(where: { $0.name == pluginName }) {
+                        profile.reservers.append(p)
+                    }
+                    if applies("preBind"), let p = plugin as? any PreBindPlugin, !profile.preBinds.contains(where: { $0.name == pluginName }) {
+                        profile.preBinds.append(p)
+                    }
                     if applies("score"), let p = plugin as? any ScorePlugin {
                         if let index = profile.scorers.firstIndex(where: { $0.plugin.name == pluginName }) {
                             if let weight { profile.scorers[index].weight = weight }
@@ -88,11 +127,16 @@ public enum SchedulerConfiguration {
                     }
                 }
             }
-            for config in entry["pluginConfig"]?.arrayValue ?? [] where config["name"] == "NodeResourcesFit" {
-                let fit = try nodeResourcesFit(config["args"] ?? [:])
-                profile.preFilters = profile.preFilters.map { $0.name == fit.name ? fit : $0 }
-                profile.filters = profile.filters.map { $0.name == fit.name ? fit : $0 }
-                profile.scorers = profile.scorers.map { $0.plugin.name == fit.name ? (fit, $0.weight) : $0 }
+            for config in entry["pluginConfig"]?.arrayValue ?? [] {
+                let replacement: any PreFilterPlugin & FilterPlugin & ScorePlugin
+                switch config["name"]?.stringValue {
+                case "NodeResourcesFit": replacement = try nodeResourcesFit(config["args"] ?? [:])
+                case "PodTopologySpread": replacement = try podTopologySpread(config["args"] ?? [:])
+                default: continue
+                }
+                profile.preFilters = profile.preFilters.map { $0.name == replacement.name ? replacement : $0 }
+                profile.filters = profile.filters.map { $0.name == replacement.name ? replacement : $0 }
+                profile.scorers = profile.scorers.map { $0.plugin.name == replacement.name ? (replacement, $0.weight) : $0 }
             }
             profiles.append(profile)
         }

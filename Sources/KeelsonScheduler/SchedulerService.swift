@@ -37,10 +37,12 @@ public struct SchedulerService: Service {
         let pods = Informer(client: client, resource: .pods, logger: logger)
         let nodes = Informer(client: client, resource: .nodes, logger: logger)
         let events = EventRecorder(client: client, component: "default-scheduler", logger: logger)
-        let scheduler = Scheduler(client: client, pods: pods, nodes: nodes, profiles: profiles, events: events, logger: logger)
+        let cluster = ClusterObjects.watching(client, logger: logger)
+        let scheduler = Scheduler(client: client, pods: pods, nodes: nodes, cluster: cluster, profiles: profiles, events: events, logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await pods.run() }
-            group.addTask { try await nodes.run() }
+            for informer in [pods, nodes] + cluster.informers {
+                group.addTask { try await informer.run() }
+            }
             group.addTask { try await events.run() }
             group.addTask { try await scheduler.run() }
         }

@@ -52,7 +52,7 @@ public final class FakeKubernetesAPI: KubernetesClient {
     /// Kinds whose main-resource writes leave `status` alone, as the API server's strategies do.
     public static let resourcesWithStatus: Set<String> = [
         "pods", "replicasets", "deployments", "statefulsets", "daemonsets", "jobs", "cronjobs", "nodes", "services",
-        "namespaces", "persistentvolumeclaims", "resourcequotas", "poddisruptionbudgets", "replicationcontrollers",
+        "namespaces", "persistentvolumeclaims", "persistentvolumes", "resourcequotas", "poddisruptionbudgets", "replicationcontrollers",
     ]
 
     private let state = Mutex(State())
@@ -131,7 +131,14 @@ public final class FakeKubernetesAPI: KubernetesClient {
             }
             let name = object.name ?? ""
             try Self.record(&s, "create", resource, namespace, name, subresource)
-            if subresource != nil { return object }  // bindings, evictions: recorded, nothing stored
+            // A binding sets the pod's node, as the API server does; evictions are only recorded.
+            if subresource == "binding", resource == .pods, var pod = s.objects[resource]?[Self.key(namespace, name)],
+                let node = object["target"]?["name"]
+            {
+                pod.setValue(node, at: ["spec", "nodeName"])
+                Self.store(&s, resource, Self.key(namespace, name), pod, type: .modified)
+            }
+            if subresource != nil { return object }
             guard !name.isEmpty else {
                 throw APIError(status: .invalid(kind: resource.resource, group: resource.group, name: "",
                     [FieldError(.required, field: "metadata.name", detail: "name or generateName is required")]), method: "POST", path: resource.path(namespace: namespace))

@@ -140,4 +140,67 @@ struct SchedulingTests {
             _ = nodes
         }
     }
+
+    @Test("a pod's WaitForFirstConsumer claim takes the local volume of a node, and the pod waits for the claim to be bound there")
+    func volumeBinding() async throws {
+        try await withKeelson { k in
+            let nodes = try KeelsonChild(["simulate-nodes", "--kubeconfig", k.kubeconfig, "--count", "2"])
+            try await eventually { try await k.kubectlOK(["get", "nodes", "-o", "name"]).split(separator: "\n").count == 2 }
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: """
+                apiVersion: storage.k8s.io/v1
+                kind: StorageClass
+                metadata: {name: local}
+                provisioner: kubernetes.io/no-provisioner
+                volumeBindingMode: WaitForFirstConsumer
+                ---
+                apiVersion: v1
+                kind: PersistentVolume
+                metadata: {name: local-1}
+                spec:
+                  capacity: {storage: 1Gi}
+                  accessModes: [ReadWriteOnce]
+                  storageClassName: local
+                  local: {path: /mnt/disk1}
+                  nodeAffinity:
+                    required:
+                      nodeSelectorTerms:
+                      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [sim-node-1]}]
+                ---
+                apiVersion: v1
+                kind: PersistentVolumeClaim
+                metadata: {name: data}
+                spec:
+                  accessModes: [ReadWriteOnce]
+                  storageClassName: local
+                  resources: {requests: {storage: 500Mi}}
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: db}
+                spec:
+                  containers: [{name: db, image: registry.example/db:1}]
+                  volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: orphan}
+                spec:
+                  containers: [{name: c, image: registry.example/c:1}]
+                  volumes: [{name: data, persistentVolumeClaim: {claimName: nope}}]
+                """)
+            let classes = try await k.kubectlOK(["get", "storageclass", "local"])
+            #expect(classes.contains("kubernetes.io/no-provisioner") && classes.contains("WaitForFirstConsumer"), "\(classes)")
+            try await eventually { try await k.kubectlOK(["get", "pv", "local-1", "-o", "jsonpath={.spec.claimRef.name}"]) == "data" }
+            #expect(try await k.kubectlOK(["get", "pod", "db", "-o", "jsonpath={.spec.nodeName}"]) == "", "not bound before its claim is")
+            // What a volume controller would do: bind the claim to the volume.
+            try await k.kubectlOK(["patch", "pvc", "data", "--type=merge", "-p", #"{"spec":{"volumeName":"local-1"}}"#])
+            try await k.kubectlOK(["patch", "pvc", "data", "--subresource=status", "--type=merge", "-p", #"{"status":{"phase":"Bound"}}"#])
+            try await eventually { try await k.kubectlOK(["get", "pod", "db", "-o", "jsonpath={.spec.nodeName}"]) == "sim-node-1" }
+            try await eventually {
+                try await k.kubectlOK(["get", "pod", "orphan", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}"])
+                    == "0/2 nodes are available: persistentvolumeclaim \"nope\" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+            }
+            _ = nodes
+        }
+    }
 }

@@ -351,9 +351,9 @@ final class RecordingPlugin: ReservePlugin, PermitPlugin, PreBindPlugin, BindPlu
         return .success
     }
     func unreserve(_ pod: PodInfo, node: String, _ state: CycleState) { note("unreserve \(pod.pod.name ?? "")") }
-    func permit(_ pod: PodInfo, node: String, _ state: CycleState) -> PluginStatus {
+    func permit(_ pod: PodInfo, node: String, _ state: CycleState) -> PermitDecision {
         note("permit \(pod.pod.name ?? "")")
-        return pod.pod.name == "deny" ? .unschedulable("denied by test") : .success
+        return pod.pod.name == "deny" ? .reject(.unschedulable("denied by test")) : .allow
     }
     func preBind(_ pod: PodInfo, node: String, _ state: CycleState) async -> PluginStatus {
         note("preBind \(pod.pod.name ?? "")")

@@ -28,6 +28,9 @@ enum BuiltinResources {
         ResourceDefinition(group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims",
             singular: "persistentvolumeclaim", namespaced: true, shortNames: ["pvc"], hasStatus: true,
             strategy: CoreStrategies.persistentVolumeClaim),
+        ResourceDefinition(group: "", version: "v1", kind: "PersistentVolume", plural: "persistentvolumes",
+            singular: "persistentvolume", namespaced: false, shortNames: ["pv"], hasStatus: true,
+            strategy: StorageStrategies.persistentVolume),
         ResourceDefinition(group: "", version: "v1", kind: "LimitRange", plural: "limitranges", singular: "limitrange",
             namespaced: true, shortNames: ["limits"], strategy: CoreStrategies.limitRange),
         ResourceDefinition(group: "", version: "v1", kind: "ResourceQuota", plural: "resourcequotas", singular: "resourcequota",
@@ -73,6 +76,9 @@ enum BuiltinResources {
         ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding",
             plural: "clusterrolebindings", singular: "clusterrolebinding", namespaced: false, nameRule: .pathSegment,
             strategy: CoreStrategies.roleBinding),
+        // storage.k8s.io/v1
+        ResourceDefinition(group: "storage.k8s.io", version: "v1", kind: "StorageClass", plural: "storageclasses",
+            singular: "storageclass", namespaced: false, shortNames: ["sc"], strategy: StorageStrategies.storageClass),
         // policy/v1
         ResourceDefinition(group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets",
             singular: "poddisruptionbudget", namespaced: true, shortNames: ["pdb"], hasStatus: true, hasGeneration: true,

@@ -313,17 +313,8 @@ enum CoreStrategies {
             TableColumn(name: "VolumeMode", description: "volumeMode defines what type of volume is required by the claim.", priority: 1),
         ],
         cells: { pvc, now in
-            let modes = (pvc.value(at: ["spec", "accessModes"])?.arrayValue ?? []).compactMap(\.stringValue).map { mode -> String in
-                switch mode {
-                case "ReadWriteOnce": return "RWO"
-                case "ReadOnlyMany": return "ROX"
-                case "ReadWriteMany": return "RWX"
-                case "ReadWriteOncePod": return "RWOP"
-                default: return mode
-                }
-            }
-            return [.string(pvc.value(at: ["status", "phase"])?.stringValue ?? ""), .string(pvc.value(at: ["spec", "volumeName"])?.stringValue ?? ""),
-                    .string(pvc.value(at: ["status", "capacity", "storage"])?.stringValue ?? ""), .string(modes.joined(separator: ",")),
+            [.string(pvc.value(at: ["status", "phase"])?.stringValue ?? ""), .string(pvc.value(at: ["spec", "volumeName"])?.stringValue ?? ""),
+                    .string(pvc.value(at: ["status", "capacity", "storage"])?.stringValue ?? ""), .string(StorageStrategies.accessModes(pvc)),
                     .string(pvc.value(at: ["spec", "storageClassName"])?.stringValue ?? "<unset>"),
                     .string(pvc.value(at: ["spec", "volumeAttributesClassName"])?.stringValue ?? "<unset>"),
                     .string(TablePrinter.age(of: pvc, now: now)), .string(pvc.value(at: ["spec", "volumeMode"])?.stringValue ?? "")]
