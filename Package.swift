@@ -131,7 +131,10 @@ let package = Package(
         ),
         .testTarget(
             name: "KeelsonClientTests",
-            dependencies: ["KeelsonClient", "KeelsonTestKit", .product(name: "NIOHTTP1", package: "swift-nio")],
+            dependencies: [
+                "KeelsonClient", "KeelsonTestKit", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "KeelsonSchedulerTests", dependencies: ["KeelsonScheduler", "KeelsonTestKit"], swiftSettings: swiftSettings),

@@ -57,11 +57,24 @@ public final class EventRecorder: Service, Sendable {
             message: message, time: Date()))
     }
 
+    /// How long events still buffered at shutdown may take to be written. Against an API server that is gone
+    /// each write would wait for its connect timeout, so the backlog is dropped after this — as client-go's
+    /// broadcaster drops what it has not sent.
+    public static let shutdownDrainLimit = Duration.seconds(2)
+
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            for await event in stream { await write(event) }
-        } onGracefulShutdown: {
-            self.continuation.finish()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in self.stream { await self.write(event) }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                self.continuation.finish()
+                try? await Task.sleep(for: Self.shutdownDrainLimit)
+            }
+            // Whichever ends first: the drain (all written) or its time limit; the other is cancelled.
+            await group.next()
+            group.cancelAll()
         }
     }
 

@@ -33,6 +33,24 @@ public protocol PreEnqueuePlugin: SchedulerPlugin {
     func preEnqueue(_ pod: PodInfo) -> PluginStatus
 }
 
+/// QueueSort: the order of the active queue — whether `a` goes before `b`. One per scheduler: every profile
+/// shares the queue.
+public protocol QueueSortPlugin: SchedulerPlugin {
+    func less(_ a: QueuedPod, _ b: QueuedPod) -> Bool
+}
+
+/// PrioritySort: higher priority first, then older pods, then the one queued first.
+public struct PrioritySort: QueueSortPlugin {
+    public let name = "PrioritySort"
+    public init() {}
+
+    public func less(_ a: QueuedPod, _ b: QueuedPod) -> Bool {
+        if a.pod.priority != b.pod.priority { return a.pod.priority > b.pod.priority }
+        if a.pod.created != b.pod.created { return a.pod.created < b.pod.created }
+        return a.sequence < b.sequence
+    }
+}
+
 /// PreFilter: computes per-pod state once per cycle from all nodes, or rejects the pod outright.
 public protocol PreFilterPlugin: SchedulerPlugin {
     func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus
@@ -41,6 +59,40 @@ public protocol PreFilterPlugin: SchedulerPlugin {
 /// Filter: whether the pod may run on one node.
 public protocol FilterPlugin: SchedulerPlugin {
     func filter(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> PluginStatus
+}
+
+/// Why no node fit a pod: each reason with the number of nodes giving it, and how many nodes preemption could or
+/// could not help with.
+public struct Diagnosis: Error, Sendable {
+    public var reasons: [String: Int] = [:]
+    public var resolvableNodes = 0
+    public var unresolvableNodes = 0
+    public var nodeCount = 0
+    /// Set when a PreFilter refused the pod before any node was looked at.
+    public var preFilterMessage: String?
+}
+
+/// PostFilter: runs when no node fits, to make one fit later (DefaultPreemption). The first plugin with a result
+/// ends the phase.
+public protocol PostFilterPlugin: SchedulerPlugin {
+    func postFilter(_ pod: PodInfo, _ diagnosis: Diagnosis, profile: SchedulingProfile, _ state: CycleState) -> PostFilterResult?
+}
+
+public struct PostFilterResult: Sendable {
+    /// The node the pod is nominated for (`status.nominatedNodeName`).
+    public var nominatedNode: String
+    /// What must happen off the scheduling loop (evicting victims), after the pod's failure is reported.
+    public var followUp: @Sendable () async -> Void
+
+    public init(nominatedNode: String, followUp: @escaping @Sendable () async -> Void) {
+        self.nominatedNode = nominatedNode
+        self.followUp = followUp
+    }
+}
+
+/// PreScore: per-cycle work for scoring, over the feasible nodes only (skipped when one node is feasible).
+public protocol PreScorePlugin: SchedulerPlugin {
+    func preScore(_ pod: PodInfo, _ feasible: [NodeInfo], _ state: CycleState) -> PluginStatus
 }
 
 /// Score: how good one feasible node is, in 0…100 after normalisation.
@@ -84,6 +136,9 @@ public struct SchedulingProfile: Sendable {
     public var preFilters: [any PreFilterPlugin]
     public var filters: [any FilterPlugin]
     public var scorers: [(plugin: any ScorePlugin, weight: Int64)]
+    public var queueSort: any QueueSortPlugin = PrioritySort()
+    public var preScores: [any PreScorePlugin] = []
+    public var postFilters: [any PostFilterPlugin] = [DefaultPreemption()]
     public var preEnqueues: [any PreEnqueuePlugin] = [SchedulingGatesPlugin()]
     public var reservers: [any ReservePlugin] = []
     public var permits: [any PermitPlugin] = []
@@ -111,6 +166,7 @@ public struct SchedulingProfile: Sendable {
         var profile = SchedulingProfile(schedulerName: name, preFilters: [fit, volumes, spread, podAffinity],
             filters: [NodeUnschedulablePlugin(), NodeNamePlugin(), taints, affinity, NodePortsPlugin(), fit, volumes, spread, podAffinity],
             scorers: [(taints, 3), (affinity, 2), (spread, 2), (podAffinity, 2), (fit, 1), (BalancedAllocation(), 1), (ImageLocalityPlugin(), 1)])
+        profile.preScores = [podAffinity]
         profile.reservers = [volumes]
         profile.preBinds = [volumes]
         return profile
@@ -143,11 +199,18 @@ public struct FrameworkHandle: Sendable {
     public var client: (any KubernetesClient)?
     public var cluster: ClusterObjects
     public var waitingPods: WaitingPods
+    /// The nodes and the pods placed on them.
+    public var cache: SchedulerCache?
+    public var events: EventRecorder?
 
-    public init(client: (any KubernetesClient)? = nil, cluster: ClusterObjects = ClusterObjects(), waitingPods: WaitingPods = WaitingPods()) {
+    public init(client: (any KubernetesClient)? = nil, cluster: ClusterObjects = ClusterObjects(), waitingPods: WaitingPods = WaitingPods(),
+        cache: SchedulerCache? = nil, events: EventRecorder? = nil)
+    {
         self.client = client
         self.cluster = cluster
         self.waitingPods = waitingPods
+        self.cache = cache
+        self.events = events
     }
 }
 

@@ -5,7 +5,7 @@ import KeelsonAPI
 /// term: the first of a group); a required anti-affinity term forbids one; and existing pods' required anti-affinity
 /// terms forbid the incoming pod their domains. Preferred terms add (affinity) or subtract (anti-affinity) their
 /// weight for each matching pod in the node's domain.
-public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, ScorePlugin {
+public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin {
     public let name = "InterPodAffinity"
     public init() {}
 
@@ -14,22 +14,22 @@ public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, ScorePlugin
         var antiAffinity: [(term: PodAffinityTerm, domains: [String: Int])] = []
         /// Domains existing pods' anti-affinity closes to this pod: topology key → values.
         var forbidden: [String: Set<String>] = [:]
-        var preferred: [(term: PodAffinityTerm, domains: [String: Int])] = []
         var anyAffinityMatch: [Bool] = []
     }
 
+    /// The preferred terms with their matching pods per domain, for scoring.
+    final class ScoreState {
+        var preferred: [(term: PodAffinityTerm, domains: [String: Int])] = []
+    }
 
     public func preFilter(_ pod: PodInfo, _ nodes: [NodeInfo], _ state: CycleState) -> PluginStatus {
         let required = pod.requiredAffinity
         let anti = pod.requiredAntiAffinity
-        let preferred = pod.preferredAffinity
-        let anyExistingAnti = state.existingAntiAffinity
-        if required.isEmpty && anti.isEmpty && preferred.isEmpty && !anyExistingAnti { return .success }
+        if required.isEmpty && anti.isEmpty && !state.existingAntiAffinity { return .success }
 
         let result = State()
         result.affinity = required.map { ($0, [:]) }
         result.antiAffinity = anti.map { ($0, [:]) }
-        result.preferred = preferred.map { ($0, [:]) }
         result.anyAffinityMatch = required.map { _ in false }
         for (term, placedOn) in state.snapshot.placedAntiAffinity where term.matches(namespace: pod.namespace, labels: pod.labels) {
             for name in placedOn.keys {
@@ -37,33 +37,41 @@ public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, ScorePlugin
                 result.forbidden[term.topologyKey, default: []].insert(value)
             }
         }
+        for i in result.affinity.indices { (result.affinity[i].domains, result.anyAffinityMatch[i]) = Self.domains(of: result.affinity[i].term, nodes, state) }
+        for i in result.antiAffinity.indices { result.antiAffinity[i].domains = Self.domains(of: result.antiAffinity[i].term, nodes, state).domains }
+        state.write(result)
+        return .success
+    }
+
+    /// Counts the pods matching the preferred terms, over all nodes (a domain may reach beyond the feasible ones).
+    public func preScore(_ pod: PodInfo, _ feasible: [NodeInfo], _ state: CycleState) -> PluginStatus {
+        guard !pod.preferredAffinity.isEmpty else { return .success }
+        let result = ScoreState()
+        result.preferred = pod.preferredAffinity.map { ($0, Self.domains(of: $0, state.snapshot.nodes, state).domains) }
+        state.write(result)
+        return .success
+    }
+
+    /// Matching pods per domain of the term's topology key, and whether any matching pod exists at all.
+    static func domains(of term: PodAffinityTerm, _ nodes: [NodeInfo], _ state: CycleState) -> (domains: [String: Int], any: Bool) {
         let snapshot = state.snapshot
-        let indexed = snapshot.nodes.count == nodes.count
-        /// Matching pods per domain of the term's topology key, and whether any matching pod exists at all.
-        func domains(of term: PodAffinityTerm) -> (domains: [String: Int], any: Bool) {
-            var domains: [String: Int] = [:]
-            var any = false
-            if indexed, let key = term.countKey {
-                for (name, count) in snapshot.podsByLabel[key] ?? [:] {
-                    any = true
-                    guard let i = snapshot.index[name], let value = nodes[i].labels[term.topologyKey] else { continue }
-                    domains[value, default: 0] += count
-                }
-                return (domains, any)
-            }
-            for node in nodes where node.podCount > 0 {
-                let count = term.count(on: node, key: nil)
-                guard count > 0 else { continue }
+        var domains: [String: Int] = [:]
+        var any = false
+        if snapshot.nodes.count == nodes.count, let key = term.countKey {
+            for (name, count) in snapshot.podsByLabel[key] ?? [:] {
                 any = true
-                if let value = node.labels[term.topologyKey] { domains[value, default: 0] += count }
+                guard let i = snapshot.index[name], let value = nodes[i].labels[term.topologyKey] else { continue }
+                domains[value, default: 0] += count
             }
             return (domains, any)
         }
-        for i in result.affinity.indices { (result.affinity[i].domains, result.anyAffinityMatch[i]) = domains(of: result.affinity[i].term) }
-        for i in result.antiAffinity.indices { result.antiAffinity[i].domains = domains(of: result.antiAffinity[i].term).domains }
-        for i in result.preferred.indices { result.preferred[i].domains = domains(of: result.preferred[i].term).domains }
-        state.write(result)
-        return .success
+        for node in nodes where node.podCount > 0 {
+            let count = term.count(on: node, key: nil)
+            guard count > 0 else { continue }
+            any = true
+            if let value = node.labels[term.topologyKey] { domains[value, default: 0] += count }
+        }
+        return (domains, any)
     }
 
     public func filter(_ pod: PodInfo, _ node: NodeInfo, _ cycle: CycleState) -> PluginStatus {
@@ -90,7 +98,7 @@ public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, ScorePlugin
     }
 
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ cycle: CycleState) -> Int64 {
-        guard pod.hasPodAffinity, let state = cycle.read(State.self) else { return 0 }
+        guard !pod.preferredAffinity.isEmpty, let state = cycle.read(ScoreState.self) else { return 0 }
         return state.preferred.reduce(0) { total, entry in
             guard let value = node.labels[entry.term.topologyKey] else { return total }
             return total + entry.term.weight * Int64(entry.domains[value, default: 0])

@@ -1,28 +1,39 @@
 import KeelsonAPI
 import KeelsonClient
 
-/// DefaultPreemption: when no node fits a pod, find the node where evicting pods of lower priority would let it
-/// fit, disturbing as little as possible.
-extension Scheduler {
-    struct PreemptionPlan {
+/// DefaultPreemption (PostFilter): when no node fits a pod, find the node where evicting pods of lower priority
+/// would let it fit, disturbing as little as possible; nominate it and evict the victims gracefully. Their deletion
+/// brings the pod back to the queue.
+public struct DefaultPreemption: PostFilterPlugin {
+    public let name = "DefaultPreemption"
+    public init() {}
+
+    struct Plan {
         var node: String
         var victims: [PodInfo]
         /// Victims whose eviction a PodDisruptionBudget does not allow.
         var budgetViolations: Int
     }
 
+    public func postFilter(_ pod: PodInfo, _ diagnosis: Diagnosis, profile: SchedulingProfile, _ state: CycleState) -> PostFilterResult? {
+        guard diagnosis.resolvableNodes > 0, let plan = plan(for: pod, profile: profile, handle: state.handle) else { return nil }
+        let handle = state.handle
+        return PostFilterResult(nominatedNode: plan.node) { await evict(for: pod, plan: plan, handle: handle) }
+    }
+
     /// On each node, all lower-priority pods are set aside; if the pod then passes every filter, victims are given
     /// back — those protected by a PodDisruptionBudget first, then the rest, most important first — while it still
     /// fits. Among the nodes that work, the winner has the fewest budget violations, then the least important most
     /// important victim, then the smallest sum of victim priorities, then the fewest victims.
-    func preemptionPlan(for pod: PodInfo, profile: SchedulingProfile) -> PreemptionPlan? {
+    func plan(for pod: PodInfo, profile: SchedulingProfile, handle: FrameworkHandle) -> Plan? {
+        guard let cache = handle.cache else { return nil }
         let state = CycleState()
         state.handle = handle
         state.use(cache.snapshot())
         let snapshot = state.snapshot.nodes
         for plugin in profile.preFilters where !plugin.preFilter(pod, snapshot, state).isSuccess { return nil }
-        let budgets = DisruptionBudgets(cluster.podDisruptionBudgets?.list(namespace: nil) ?? [])
-        var best: (plan: PreemptionPlan, rank: [Int64])?
+        let budgets = DisruptionBudgets(handle.cluster.podDisruptionBudgets?.list(namespace: nil) ?? [])
+        var best: (plan: Plan, rank: [Int64])?
         for node in snapshot {
             let lower = cache.pods(on: node.name).filter { $0.priority < pod.priority }
             guard !lower.isEmpty else { continue }
@@ -47,25 +58,20 @@ extension Scheduler {
             let priorities = victims.map(\.priority)
             let rank: [Int64] = [Int64(violations), priorities.max() ?? Int64.min, priorities.reduce(0, +), Int64(victims.count)]
             if best == nil || rank.lexicographicallyPrecedes(best!.rank) {
-                best = (PreemptionPlan(node: node.name, victims: victims, budgetViolations: violations), rank)
+                best = (Plan(node: node.name, victims: victims, budgetViolations: violations), rank)
             }
         }
         return best?.plan
     }
 
-    /// Nominates the node for the pod (`status.nominatedNodeName`) and deletes the victims gracefully; their
-    /// deletion brings the pod back to the queue.
-    func preempt(for pod: PodInfo, plan: PreemptionPlan) async {
-        _ = try? await client.patch(.pods, namespace: pod.pod.namespace, name: pod.pod.name ?? "",
-            ["status": ["nominatedNodeName": .string(plan.node)]], type: .merge, subresource: "status")
+    /// Deletes the victims gracefully (the scheduler has nominated the node).
+    func evict(for pod: PodInfo, plan: Plan, handle: FrameworkHandle) async {
+        guard let client = handle.client else { return }
         for victim in plan.victims {
-            do {
-                try await client.delete(.pods, namespace: victim.pod.namespace, name: victim.pod.name ?? "", uid: victim.pod.uid ?? "")
-                events?.record(victim.pod, apiVersion: "v1", kind: "Pod", .normal, reason: "Preempted",
-                    message: "Preempted by pod \(pod.pod.uid ?? "") on node \(plan.node)")
-            } catch {
-                logger.debug("preemption victim not deleted", metadata: ["pod": "\(victim.key)", "error": "\(error)"])
-            }
+            // A victim already gone is what we wanted; other failures leave the pod to its next attempt.
+            _ = try? await client.delete(.pods, namespace: victim.pod.namespace, name: victim.pod.name ?? "", uid: victim.pod.uid ?? "")
+            handle.events?.record(victim.pod, apiVersion: "v1", kind: "Pod", .normal, reason: "Preempted",
+                message: "Preempted by pod \(pod.pod.uid ?? "") on node \(plan.node)")
         }
     }
 }

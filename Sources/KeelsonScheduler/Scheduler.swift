@@ -20,7 +20,7 @@ public final class Scheduler: Sendable {
     let cluster: ClusterObjects
     let handle: FrameworkHandle
     let cache = SchedulerCache()
-    let queue = SchedulingQueue()
+    let queue: SchedulingQueue
     let events: EventRecorder?
     let logger: Logger
     /// Where the next search for feasible nodes starts, so nodes take turns being looked at first.
@@ -33,7 +33,9 @@ public final class Scheduler: Sendable {
         self.pods = pods
         self.nodes = nodes
         self.cluster = cluster
-        self.handle = FrameworkHandle(client: client, cluster: cluster)
+        self.handle = FrameworkHandle(client: client, cluster: cluster, cache: cache, events: events)
+        // The queue is shared, so its order comes from the first profile (kube-scheduler insists they agree).
+        self.queue = SchedulingQueue(sort: profiles.first?.queueSort ?? PrioritySort())
         self.profiles = Dictionary(uniqueKeysWithValues: profiles.map { ($0.schedulerName, $0) })
         self.events = events
         self.logger = logger
@@ -171,21 +173,19 @@ public final class Scheduler: Sendable {
             }
         case .failure(let diagnosis):
             queue.markUnschedulable(pod)
-            let preemption = diagnosis.resolvableNodes > 0 ? preemptionPlan(for: pod, profile: profile) : nil
-            group.addTask {
+            var outcome: PostFilterResult?
+            for plugin in profile.postFilters {
+                outcome = plugin.postFilter(pod, diagnosis, profile: profile, state)
+                if outcome != nil { break }
+            }
+            group.addTask { [outcome] in
                 await self.reportUnschedulable(pod, diagnosis)
-                if let preemption { await self.preempt(for: pod, plan: preemption) }
+                guard let outcome else { return }
+                _ = try? await self.client.patch(.pods, namespace: pod.pod.namespace, name: pod.pod.name ?? "",
+                    ["status": ["nominatedNodeName": .string(outcome.nominatedNode)]], type: .merge, subresource: "status")
+                await outcome.followUp()
             }
         }
-    }
-
-    /// Why no node fit: each node's reasons, and how many nodes there were.
-    struct Diagnosis: Error {
-        var reasons: [String: Int] = [:]
-        var resolvableNodes = 0
-        var unresolvableNodes = 0
-        var nodeCount = 0
-        var preFilterMessage: String?
     }
 
     /// Filter and score: the chosen node's name, or why there is none.
@@ -229,6 +229,15 @@ public final class Scheduler: Sendable {
         guard !feasible.isEmpty else { return .failure(diagnosis) }
         if feasible.count == 1 { return .success(snapshot[feasible[0]].name) }
 
+        let feasibleNodes = feasible.map { snapshot[$0] }
+        for plugin in profile.preScores {
+            let status = plugin.preScore(pod, feasibleNodes, state)
+            guard status.isSuccess else {
+                for reason in status.reasons { diagnosis.reasons[reason, default: 0] += feasible.count }
+                diagnosis.unresolvableNodes += feasible.count
+                return .failure(diagnosis)
+            }
+        }
         var totals = [Int64](repeating: 0, count: feasible.count)
         for (plugin, weight) in profile.scorers {
             var scores = feasible.map { plugin.score(pod, snapshot[$0], state) }

@@ -1,9 +1,10 @@
 import KeelsonAPI
 
 /// Profiles from a `KubeSchedulerConfiguration` (`kubescheduler.config.k8s.io/v1`), as kube-scheduler reads its
-/// `--config`: each profile starts from the default plugins; per extension point (`preFilter`, `filter`, `score`,
-/// or `multiPoint` for all) `disabled` removes plugins by name (`*` for all) and `enabled` adds known plugins, with
-/// `weight` for scoring.
+/// `--config`: each profile starts from the default plugins; per extension point (`preFilter`, `filter`,
+/// `postFilter`, `preScore`, `score`, `reserve`, `preBind`, or `multiPoint` for all) `disabled` removes plugins by
+/// name (`*` for all) and `enabled` adds known plugins, with `weight` for scoring; `pluginConfig` sets the arguments
+/// of NodeResourcesFit and PodTopologySpread.
 public enum SchedulerConfiguration {
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -23,6 +24,8 @@ public enum SchedulerConfiguration {
         case "ImageLocality": ImageLocalityPlugin()
         case "InterPodAffinity": InterPodAffinityPlugin()
         case "VolumeBinding": VolumeBindingPlugin()
+        case "DefaultPreemption": DefaultPreemption()
+        case "PrioritySort": PrioritySort()
         default: nil
         }
     }
@@ -91,7 +94,7 @@ public enum SchedulerConfiguration {
             guard names.insert(name).inserted else { throw Invalid(description: "duplicate profile \(name)") }
             var profile = SchedulingProfile.defaultProfile(name: name)
             let plugins = entry["plugins"] ?? [:]
-            for point in ["multiPoint", "preFilter", "filter", "score", "reserve", "preBind"] {
+            for point in ["multiPoint", "preFilter", "filter", "postFilter", "preScore", "score", "reserve", "preBind"] {
                 guard let set = plugins[point] else { continue }
                 let disabled = Set((set["disabled"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue })
                 let all = disabled.contains("*")
@@ -99,6 +102,8 @@ public enum SchedulerConfiguration {
                 if applies("preFilter") { profile.preFilters.removeAll { all || disabled.contains($0.name) } }
                 if applies("filter") { profile.filters.removeAll { all || disabled.contains($0.name) } }
                 if applies("score") { profile.scorers.removeAll { all || disabled.contains($0.plugin.name) } }
+                if applies("postFilter") { profile.postFilters.removeAll { all || disabled.contains($0.name) } }
+                if applies("preScore") { profile.preScores.removeAll { all || disabled.contains($0.name) } }
                 if applies("reserve") { profile.reservers.removeAll { all || disabled.contains($0.name) } }
                 if applies("preBind") { profile.preBinds.removeAll { all || disabled.contains($0.name) } }
                 for enabled in set["enabled"]?.arrayValue ?? [] {
@@ -111,6 +116,12 @@ public enum SchedulerConfiguration {
                     }
                     if applies("filter"), let p = plugin as? any FilterPlugin, !profile.filters.contains(where: { $0.name == pluginName }) {
                         profile.filters.append(p)
+                    }
+                    if applies("postFilter"), let p = plugin as? any PostFilterPlugin, !profile.postFilters.contains(where: { $0.name == pluginName }) {
+                        profile.postFilters.append(p)
+                    }
+                    if applies("preScore"), let p = plugin as? any PreScorePlugin, !profile.preScores.contains(where: { $0.name == pluginName }) {
+                        profile.preScores.append(p)
                     }
                     if applies("reserve"), let p = plugin as? any ReservePlugin, !profile.reservers.contains(where: { $0.name == pluginName }) {
                         profile.reservers.append(p)

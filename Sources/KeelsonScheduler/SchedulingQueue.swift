@@ -14,7 +14,7 @@ public final class SchedulingQueue: Sendable {
 
     private struct State {
         var active: [String: Entry] = [:]
-        var order = PriorityHeap()
+        var order: PodHeap
         var backoff: [String: Entry] = [:]
         var unschedulable: [String: (entry: Entry, since: ContinuousClock.Instant)] = [:]
         var waiters: [CheckedContinuation<PodInfo?, Never>] = []
@@ -23,12 +23,15 @@ public final class SchedulingQueue: Sendable {
         var attempts: [String: Int] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     let initialBackoff: Duration
     let maxBackoff: Duration
     let unschedulableTimeout: Duration
 
-    public init(initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(10), unschedulableTimeout: Duration = .seconds(300)) {
+    public init(sort: any QueueSortPlugin = PrioritySort(), initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(10),
+        unschedulableTimeout: Duration = .seconds(300))
+    {
+        self.state = Mutex(State(order: PodHeap(sort: sort)))
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.unschedulableTimeout = unschedulableTimeout
@@ -61,7 +64,7 @@ public final class SchedulingQueue: Sendable {
         var entry = entry
         entry.sequence = s.sequence
         s.active[entry.pod.key] = entry
-        s.order.push(.init(priority: entry.pod.priority, created: entry.pod.created, sequence: entry.sequence, key: entry.pod.key))
+        s.order.push(QueuedPod(pod: entry.pod, sequence: entry.sequence))
         return nil
     }
 
@@ -71,8 +74,8 @@ public final class SchedulingQueue: Sendable {
             let result: PodInfo?? = state.withLock { s in
                 // Entries of pods removed or re-added meanwhile are stale: skipped by their sequence number.
                 while let top = s.order.pop() {
-                    if let entry = s.active[top.key], entry.sequence == top.sequence {
-                        s.active[top.key] = nil
+                    if let entry = s.active[top.pod.key], entry.sequence == top.sequence {
+                        s.active[top.pod.key] = nil
                         return .some(entry.pod)
                     }
                 }
@@ -177,35 +180,33 @@ public final class SchedulingQueue: Sendable {
     }
 }
 
-/// A binary heap of queued pods, best first: higher priority, then older, then queued earlier (PrioritySort).
-struct PriorityHeap {
-    struct Item {
-        var priority: Int64
-        var created: String
-        var sequence: UInt64
-        var key: String
+/// A pod in the active queue: when it (re-)entered is its sequence number.
+public struct QueuedPod: Sendable {
+    public let pod: PodInfo
+    public let sequence: UInt64
+}
+
+/// A binary heap of queued pods, best first by the profile's QueueSort plugin.
+struct PodHeap {
+    let sort: any QueueSortPlugin
+    private var items: [QueuedPod] = []
+
+    init(sort: any QueueSortPlugin) {
+        self.sort = sort
     }
 
-    private var items: [Item] = []
-
-    static func better(_ a: Item, _ b: Item) -> Bool {
-        if a.priority != b.priority { return a.priority > b.priority }
-        if a.created != b.created { return a.created < b.created }
-        return a.sequence < b.sequence
-    }
-
-    mutating func push(_ item: Item) {
+    mutating func push(_ item: QueuedPod) {
         items.append(item)
         var child = items.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            guard Self.better(items[child], items[parent]) else { break }
+            guard sort.less(items[child], items[parent]) else { break }
             items.swapAt(child, parent)
             child = parent
         }
     }
 
-    mutating func pop() -> Item? {
+    mutating func pop() -> QueuedPod? {
         guard !items.isEmpty else { return nil }
         items.swapAt(0, items.count - 1)
         let top = items.removeLast()
@@ -213,8 +214,8 @@ struct PriorityHeap {
         while true {
             let left = 2 * parent + 1, right = left + 1
             var best = parent
-            if left < items.count && Self.better(items[left], items[best]) { best = left }
-            if right < items.count && Self.better(items[right], items[best]) { best = right }
+            if left < items.count && sort.less(items[left], items[best]) { best = left }
+            if right < items.count && sort.less(items[right], items[best]) { best = right }
             if best == parent { break }
             items.swapAt(parent, best)
             parent = best

@@ -165,7 +165,7 @@ struct BudgetAwarePreemptionTests {
             f.scheduler.cache.addBound(ClusterFixture.pod("db", labels: ["app": "db"], node: "n1", spec: ["priority": 1, "containers": requests]))
             f.scheduler.cache.addBound(ClusterFixture.pod("batch", labels: ["app": "batch"], node: "n2", spec: ["priority": 5, "containers": requests]))
             let urgent = PodInfo(ClusterFixture.pod("urgent", spec: ["priority": 100, "containers": requests]))
-            let plan = try #require(f.scheduler.preemptionPlan(for: urgent, profile: .defaultProfile()))
+            let plan = try #require(DefaultPreemption().plan(for: urgent, profile: .defaultProfile(), handle: f.scheduler.handle))
             #expect(plan.node == "n2")
             #expect(plan.victims.map(\.key) == ["default/batch"])
             #expect(plan.budgetViolations == 0)
@@ -406,5 +406,71 @@ struct CacheIndexTests {
         #expect(after.podsByLabel.isEmpty && after.placedAntiAffinity.isEmpty && !cache.hasAntiAffinityPods)
         cache.setNode(ClusterFixture.node("c", zone: "north"))
         #expect(cache.snapshot().domains(of: "topology.kubernetes.io/zone") == ["east": 1, "west": 1, "north": 1])
+    }
+}
+
+/// Orders the queue by name, records PreScore calls, and nominates a fixed node at PostFilter.
+final class OrderingPlugin: QueueSortPlugin, PreScorePlugin, PostFilterPlugin, @unchecked Sendable {
+    let name = "Ordering"
+    let calls = Mutex<[String]>([])
+
+    func less(_ a: QueuedPod, _ b: QueuedPod) -> Bool { (a.pod.pod.name ?? "") < (b.pod.pod.name ?? "") }
+
+    func preScore(_ pod: PodInfo, _ feasible: [NodeInfo], _ state: CycleState) -> PluginStatus {
+        calls.withLock { $0.append("preScore \(pod.pod.name ?? "") \(feasible.map(\.name).sorted())") }
+        return .success
+    }
+
+    func postFilter(_ pod: PodInfo, _ diagnosis: Diagnosis, profile: SchedulingProfile, _ state: CycleState) -> PostFilterResult? {
+        calls.withLock { $0.append("postFilter \(pod.pod.name ?? "") \(diagnosis.reasons)") }
+        return PostFilterResult(nominatedNode: "n1") { self.calls.withLock { $0.append("followUp") } }
+    }
+}
+
+@Suite("QueueSort, PreScore and PostFilter")
+struct MoreExtensionPointTests {
+    @Test("a QueueSort plugin orders the queue")
+    func queueSort() async {
+        let queue = SchedulingQueue(sort: OrderingPlugin())
+        for name in ["c", "a", "b"] {
+            queue.add(PodInfo(ClusterFixture.pod(name, spec: ["priority": .integer(name == "c" ? 100 : 0)])))
+        }
+        var order: [String] = []
+        for _ in 0..<3 { order.append(await queue.pop()?.pod.name ?? "") }
+        #expect(order == ["a", "b", "c"], "by name, not by priority")
+    }
+
+    @Test("PreScore sees the feasible nodes (and is skipped when one is feasible); PostFilter runs when none is, and its follow-up after")
+    func preScoreAndPostFilter() async throws {
+        let plugin = OrderingPlugin()
+        var profile = SchedulingProfile.defaultProfile()
+        profile.preScores = [plugin]
+        profile.postFilters = [plugin]
+        let f = ClusterFixture(profiles: [profile])
+        f.api.seed(.nodes, ClusterFixture.node("n1", cpu: "1"))
+        f.api.seed(.nodes, ClusterFixture.node("n2", cpu: "2"))
+        try await f.run {
+            try await waitUntil("cached") { f.scheduler.cache.nodeCount == 2 }
+            let asking = { (name: String, cpu: String) in
+                ClusterFixture.pod(name, spec: ["containers": [["name": "c", "resources": ["requests": ["cpu": .string(cpu)]]]]])
+            }
+            #expect(try await f.schedule(asking("small", "100m")) != nil)
+            #expect(try await f.schedule(asking("big", "1500m")) == "n2")
+            #expect(try await f.schedule(asking("huge", "3")) == nil)
+            try await waitUntil("follow-up ran") { plugin.calls.withLock { $0.last } == "followUp" }
+            #expect(f.api.stored(.pods, namespace: "default", name: "huge")?["status"]?["nominatedNodeName"] == "n1",
+                "the scheduler nominates the node PostFilter named, before its follow-up")
+            #expect(plugin.calls.withLock { $0 } == ["preScore small [\"n1\", \"n2\"]", "postFilter huge [\"Insufficient cpu\": 2]", "followUp"])
+        }
+    }
+
+    @Test("postFilter and preScore plugins can be disabled and enabled from the configuration")
+    func configured() throws {
+        let config: JSONValue = ["profiles": [["plugins": ["postFilter": ["disabled": [["name": "DefaultPreemption"]]],
+                                                           "preScore": ["disabled": [["name": "*"]]]]]]]
+        let profile = try #require(try SchedulerConfiguration.profiles(from: config).first)
+        #expect(profile.postFilters.isEmpty && profile.preScores.isEmpty)
+        #expect(SchedulingProfile.defaultProfile().postFilters.map(\.name) == ["DefaultPreemption"])
+        #expect(SchedulingProfile.defaultProfile().preScores.map(\.name) == ["InterPodAffinity"])
     }
 }

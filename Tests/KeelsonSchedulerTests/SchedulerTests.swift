@@ -333,10 +333,10 @@ struct PreemptionTests {
         s.cache.addBound(pod("mid", "n2", "900m", 100))
         let urgent = PodInfo(pod("urgent", nil, "500m", 1000))
         guard case .failure = s.decide(urgent, profile: .defaultProfile()) else { Issue.record("must not fit as is"); return }
-        let plan = s.preemptionPlan(for: urgent, profile: .defaultProfile())
+        let plan = DefaultPreemption().plan(for: urgent, profile: .defaultProfile(), handle: s.handle)
         #expect(plan?.node == "n1", "n1's victims matter less than n2's")
         #expect(plan?.victims.map(\.key) == ["default/low-a"], "evicting the lowest one is enough")
-        #expect(s.preemptionPlan(for: PodInfo(pod("peer", nil, "500m", 0)), profile: .defaultProfile()) == nil)
+        #expect(DefaultPreemption().plan(for: PodInfo(pod("peer", nil, "500m", 0)), profile: .defaultProfile(), handle: s.handle) == nil)
     }
 }
 

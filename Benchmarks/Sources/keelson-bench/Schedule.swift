@@ -11,6 +11,7 @@ struct ScheduleBench: AsyncParsableCommand {
     @Option(help: "API server URL") var server: String = "http://127.0.0.1:6443"
     @Option(help: "Pods to create") var pods: Int = 10_000
     @Option(help: "PID of the process running the scheduler, for its RSS") var schedulerPid: Int32?
+    @Option(help: "PID of the API server, for its RSS") var serverPid: Int32?
     @Option(help: "plain, spread (PodTopologySpread over zones) or antiaffinity (one pod per node within each of 10 groups)")
     var variant: String = "plain"
     @Option(help: "Concurrent clients creating the pods") var clients: Int = 32
@@ -59,8 +60,9 @@ struct ScheduleBench: AsyncParsableCommand {
         print("schedule (\(variant)): \(count) pods created in " + String(format: "%.2f s, all bound after %.2f s: %.0f pods/s end to end; "
             + "per pod, create answered to bound: p50 %.1f ms, p99 %.1f ms", Double(created - start) / 1e9, seconds, Double(count) / seconds,
             stats.percentile(50) / 1000, stats.percentile(99) / 1000))
-        if let pid = schedulerPid, let rss = DensityBench.rssMiB(pid) {
-            print(String(format: "schedule: server (API server + scheduler) RSS %.1f MiB", rss))
+        let schedulerLabel = serverPid == nil ? "API server with the scheduler" : "scheduler"
+        for (label, pid) in [(schedulerLabel, schedulerPid), ("API server", serverPid)] {
+            if let pid, let rss = DensityBench.rssMiB(pid) { print(String(format: "schedule: %@ RSS %.1f MiB", label, rss)) }
         }
         _ = try? await client.send(.DELETE, "\(server)/api/v1/namespaces/\(namespace)")
     }
