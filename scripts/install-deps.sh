@@ -19,6 +19,12 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 if [ "${1:-}" = "--test" ]; then
+  # The store conformance suite and the etcd end-to-end tests start a real etcd (Debian's etcd-server).
+  if ! command -v etcd >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq etcd-server
+  fi
   # The end-to-end tests drive the real clients: kubectl (expected on PATH) and the official Python client.
   python3 -c "import kubernetes, pytest" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check kubernetes pytest
   command -v kubectl >/dev/null 2>&1 || { echo "kubectl is not on PATH; the end-to-end tests need it" >&2; exit 1; }

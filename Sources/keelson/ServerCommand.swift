@@ -29,15 +29,20 @@ struct ServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "keelson")
-        let store: SQLiteStore
-        switch config.datastore {
-        case .sqlite(let path):
-            do {
-                store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "keelson.store"))
-            } catch {
-                FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
-                throw ExitCode(1)
+        let store: any Store
+        let closeStore: () async throws -> Void
+        do {
+            switch config.datastore {
+            case .sqlite(let path):
+                let sqlite = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "keelson.store"))
+                (store, closeStore) = (sqlite, { try sqlite.close() })
+            case .etcd(let url):
+                let etcd = try EtcdStore(configuration: EtcdStore.Configuration(url: url), logger: Logger(label: "keelson.store"))
+                (store, closeStore) = (etcd, { await etcd.close() })
             }
+        } catch {
+            FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+            throw ExitCode(1)
         }
         let host = config.bindAddress
         let kubeconfigPath = config.kubeconfigPath
@@ -93,11 +98,11 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             // The HTTP client must be shut down on every path, or its deinit traps.
             for client in clients { try? await client.shutdown() }
-            try? store.close()
+            try? await closeStore()
             FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
             throw ExitCode(1)
         }
         for client in clients { try await client.shutdown() }
-        try store.close()
+        try await closeStore()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonStore
 import KeelsonAPI
 import KeelsonClient
 import KeelsonScheduler
@@ -8,6 +9,8 @@ import Logging
 struct ServerConfiguration {
     enum Datastore: Equatable {
         case sqlite(path: String)
+        /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`
+        case etcd(url: String)
     }
 
     var dataDir: String
@@ -46,8 +49,15 @@ struct ServerConfiguration {
         let endpoint = flags.datastoreEndpoint ?? "sqlite://" + (flags.dataDir as NSString).appendingPathComponent("server/db/state.db")
         if endpoint.hasPrefix("sqlite://") {
             datastore = .sqlite(path: String(endpoint.dropFirst("sqlite://".count)))
+        } else if endpoint.hasPrefix("etcd://") {
+            do {
+                _ = try EtcdStore.Configuration(url: endpoint)
+            } catch {
+                throw Invalid(description: "--datastore-endpoint \(endpoint): \(error)")
+            }
+            datastore = .etcd(url: endpoint)
         } else {
-            throw Invalid(description: "--datastore-endpoint \(endpoint): only sqlite:// is supported in this build")
+            throw Invalid(description: "--datastore-endpoint \(endpoint): use sqlite://PATH or etcd://HOST:PORT[,HOST:PORT…]")
         }
         guard let level = Logger.Level(rawValue: flags.logLevel) else {
             throw Invalid(description: "--log-level must be one of trace, debug, info, notice, warning, error, critical")

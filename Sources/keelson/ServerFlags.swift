@@ -17,7 +17,7 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(client) Write the kubeconfig with this mode (octal)")
     var writeKubeconfigMode: String = "0600"
 
-    @Option(help: "(db) Datastore: sqlite://PATH (default: sqlite://DATA_DIR/server/db/state.db)")
+    @Option(help: "(db) Datastore: sqlite://PATH (default: sqlite://DATA_DIR/server/db/state.db) or etcd://HOST:PORT[,HOST:PORT…][/PREFIX]")
     var datastoreEndpoint: String?
 
     @Flag(help: "(agent) Run the control plane only, without the node agent")

@@ -1,11 +1,12 @@
 import Foundation
 import KeelsonStore
+import KeelsonTestKit
 import Testing
 
 /// How to make a fresh, empty store for one test. The same suite runs against every `Store` implementation.
 struct StoreFixture: CustomStringConvertible, Sendable {
     var description: String
-    var make: @Sendable () throws -> (any Store, @Sendable () -> Void)
+    var make: @Sendable () async throws -> (any Store, @Sendable () -> Void)
 
     static let sqlite = StoreFixture(description: "sqlite") {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-store-\(UUID().uuidString)")
@@ -13,7 +14,14 @@ struct StoreFixture: CustomStringConvertible, Sendable {
         return (store, { try? FileManager.default.removeItem(at: dir) })
     }
 
-    static let all: [StoreFixture] = [.sqlite]
+    /// A fresh etcd (Debian's etcd-server) on loopback ports of its own, removed afterwards.
+    static let etcd = StoreFixture(description: "etcd") {
+        let server = try await EtcdServer.start()
+        let store = try EtcdStore(configuration: .init(endpoints: [("127.0.0.1", server.clientPort)]))
+        return (store, { server.stop() })
+    }
+
+    static let all: [StoreFixture] = [.sqlite, .etcd]
 }
 
 private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -54,24 +62,24 @@ private func collect(_ stream: AsyncThrowingStream<StoreEvent, any Error>, count
 struct StoreConformanceTests {
     @Test("create assigns increasing revisions and refuses an existing key", arguments: StoreFixture.all)
     func createAndRevisions(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
-        #expect(try await store.currentRevision() == 0)
+        let base = try await store.currentRevision()
         let r1 = try await store.create("/a/1", value: bytes("one"))
         let r2 = try await store.create("/a/2", value: bytes("two"))
-        #expect(r1 == 1)
-        #expect(r2 == 2)
-        #expect(try await store.currentRevision() == 2)
+        #expect(r1 == base + 1)
+        #expect(r2 == base + 2)
+        #expect(try await store.currentRevision() == base + 2)
         await expectStoreError(.keyExists) { _ = try await store.create("/a/1", value: bytes("again")) }
         let got = try #require(try await store.get("/a/1", at: nil))
         #expect(got.value == bytes("one"))
-        #expect(got.createRevision == 1)
-        #expect(got.modRevision == 1)
+        #expect(got.createRevision == base + 1)
+        #expect(got.modRevision == base + 1)
     }
 
     @Test("update succeeds only at the expected mod revision", arguments: StoreFixture.all)
     func compareAndSwap(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
         let created = try await store.create("/k", value: bytes("v1"))
         let updated = try await store.update("/k", value: bytes("v2"), ifModRevision: created)
@@ -86,7 +94,7 @@ struct StoreConformanceTests {
 
     @Test("delete returns the last value and honours its precondition", arguments: StoreFixture.all)
     func deleteSemantics(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
         let created = try await store.create("/k", value: bytes("v1"))
         await expectStoreError(.conflict) { _ = try await store.delete("/k", ifModRevision: created + 5) }
@@ -102,15 +110,16 @@ struct StoreConformanceTests {
 
     @Test("range lists a prefix in key order, with limit and continuation", arguments: StoreFixture.all)
     func rangeWithLimit(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
+        let base = try await store.currentRevision()
         for name in ["c", "a", "b", "d"] { _ = try await store.create("/p/\(name)", value: bytes(name)) }
         _ = try await store.create("/q/x", value: bytes("x"))
         _ = try await store.create("/p0", value: bytes("not in prefix"))
         let all = try await store.range(prefix: "/p/", at: nil, startAfter: nil, limit: nil)
         #expect(all.items.map(\.key) == ["/p/a", "/p/b", "/p/c", "/p/d"])
         #expect(!all.more)
-        #expect(all.revision == 6)
+        #expect(all.revision == base + 6)
         let first = try await store.range(prefix: "/p/", at: nil, startAfter: nil, limit: 3)
         #expect(first.items.map(\.key) == ["/p/a", "/p/b", "/p/c"])
         #expect(first.more)
@@ -121,7 +130,7 @@ struct StoreConformanceTests {
 
     @Test("reads at a past revision see the state of that revision", arguments: StoreFixture.all)
     func pastRevisions(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
         let r1 = try await store.create("/p/a", value: bytes("a1"))
         let r2 = try await store.create("/p/b", value: bytes("b1"))
@@ -140,12 +149,13 @@ struct StoreConformanceTests {
 
     @Test("watch replays history after a revision, then delivers live changes in order", arguments: StoreFixture.all)
     func watchReplayThenLive(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
+        let base = try await store.currentRevision()
         let r1 = try await store.create("/w/a", value: bytes("1"))
         _ = try await store.create("/other/x", value: bytes("x"))
         let r3 = try await store.update("/w/a", value: bytes("2"), ifModRevision: r1)
-        let stream = store.watch(prefix: "/w/", after: 0)
+        let stream = store.watch(prefix: "/w/", after: base)
         let replayed = try await collect(stream, count: 2)
         #expect(replayed.map(\.revision) == [r1, r3])
         #expect(replayed[0].isCreate)
@@ -169,9 +179,10 @@ struct StoreConformanceTests {
 
     @Test("concurrent writers all commit, each with a unique revision and no watch gap", arguments: StoreFixture.all)
     func concurrentWritesAreBatchedWithoutGaps(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
-        let stream = store.watch(prefix: "/c/", after: 0)
+        let base = try await store.currentRevision()
+        let stream = store.watch(prefix: "/c/", after: base)
         async let watched = collect(stream, count: 200, seconds: 30)
         let revisions = try await withThrowingTaskGroup(of: Int64.self) { group in
             for i in 0..<200 { group.addTask { try await store.create("/c/\(i)", value: bytes("\(i)")) } }
@@ -180,14 +191,14 @@ struct StoreConformanceTests {
             return all
         }
         #expect(Set(revisions).count == 200)
-        #expect(revisions.min() == 1 && revisions.max() == 200)
+        #expect(revisions.min() == base + 1 && revisions.max() == base + 200)
         let events = try await watched
-        #expect(events.map(\.revision) == Array(1...200))
+        #expect(events.map(\.revision) == Array(base + 1...base + 200))
     }
 
     @Test("compaction forgets old revisions but keeps current values", arguments: StoreFixture.all)
     func compaction(fixture: StoreFixture) async throws {
-        let (store, cleanup) = try fixture.make()
+        let (store, cleanup) = try await fixture.make()
         defer { cleanup() }
         let r1 = try await store.create("/k/a", value: bytes("a1"))
         let r2 = try await store.update("/k/a", value: bytes("a2"), ifModRevision: r1)

@@ -1,0 +1,355 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import KeelsonEtcdProto
+import Logging
+import Synchronization
+
+/// The `Store` protocol on etcd v3, over its gRPC API: the datastore for several API servers. Keys are stored as
+/// Kubernetes stores them (`/registry/…`), behind an optional extra `prefix` so several clusters can share one etcd.
+///
+/// Compare-and-swap writes are etcd transactions on the key's create or modification revision; watches are etcd
+/// watches with the previous value, resumed from the last revision seen when the connection breaks. With several
+/// endpoints the client fails over between them.
+public final class EtcdStore: Store {
+    public struct Configuration: Sendable {
+        public var endpoints: [(host: String, port: Int)]
+        /// Prepended to every key (empty by default: keys are already `/registry/…`).
+        public var prefix: String
+        /// How long one request may take before it fails as unavailable.
+        public var requestTimeout: Duration
+
+        public init(endpoints: [(host: String, port: Int)], prefix: String = "", requestTimeout: Duration = .seconds(10)) {
+            self.endpoints = endpoints
+            self.prefix = prefix
+            self.requestTimeout = requestTimeout
+        }
+
+        /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, as `--datastore-endpoint` takes it.
+        public init(url: String) throws {
+            guard url.hasPrefix("etcd://") else {
+                throw StoreError(.internal, message: "an etcd endpoint starts with etcd:// (got \(url))")
+            }
+            var rest = url.dropFirst("etcd://".count)
+            var prefix = ""
+            if let slash = rest.firstIndex(of: "/") {
+                prefix = String(rest[slash...])
+                rest = rest[..<slash]
+                if prefix == "/" { prefix = "" }
+            }
+            var endpoints: [(String, Int)] = []
+            for part in rest.split(separator: ",") {
+                let pieces = part.split(separator: ":")
+                guard pieces.count == 2, let port = Int(pieces[1]), !pieces[0].isEmpty else {
+                    throw StoreError(.internal, message: "an etcd endpoint is HOST:PORT (got \(part))")
+                }
+                endpoints.append((String(pieces[0]), port))
+            }
+            guard !endpoints.isEmpty else { throw StoreError(.internal, message: "no etcd endpoint in \(url)") }
+            self.init(endpoints: endpoints, prefix: prefix)
+        }
+    }
+
+    typealias Transport = HTTP2ClientTransport.Posix
+
+    let configuration: Configuration
+    private let grpc: GRPCClient<Transport>
+    private let kv: Etcdserverpb_KV.Client<Transport>
+    private let watcher: Etcdserverpb_Watch.Client<Transport>
+    private let connections: Task<Void, Never>
+    private let logger: Logger
+    /// The newest compaction this store has made or been told about (etcd does not answer it directly).
+    private let knownCompaction = Atomic<Int64>(0)
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "keelson.etcd")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let target: any ResolvableTarget = configuration.endpoints.count == 1
+            ? .dns(host: configuration.endpoints[0].host, port: configuration.endpoints[0].port)
+            : .ipv4(pairs: configuration.endpoints)
+        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext)
+        let grpc = GRPCClient(transport: transport)
+        self.grpc = grpc
+        self.kv = Etcdserverpb_KV.Client(wrapping: grpc)
+        self.watcher = Etcdserverpb_Watch.Client(wrapping: grpc)
+        self.connections = Task { try? await grpc.runConnections() }
+    }
+
+    deinit {
+        grpc.beginGracefulShutdown()
+    }
+
+    /// Closes the connections; the store answers nothing afterwards.
+    public func close() async {
+        grpc.beginGracefulShutdown()
+        await connections.value
+    }
+
+    // MARK: Keys
+
+    private func storedKey(_ key: String) -> Data { Data((configuration.prefix + key).utf8) }
+
+    private func userKey(_ data: Data) -> String {
+        let full = String(decoding: data, as: UTF8.self)
+        return full.hasPrefix(configuration.prefix) ? String(full.dropFirst(configuration.prefix.count)) : full
+    }
+
+    /// The first key after every key with this prefix: etcd's range end for a prefix.
+    static func rangeEnd(_ prefix: Data) -> Data {
+        var bytes = Array(prefix)
+        while let last = bytes.last {
+            if last < 0xFF {
+                bytes[bytes.count - 1] = last + 1
+                return Data(bytes)
+            }
+            bytes.removeLast()
+        }
+        return Data([0])
+    }
+
+    private func value(_ kv: Etcdserverpb_KeyValue) -> StoredValue {
+        StoredValue(key: userKey(kv.key), value: Array(kv.value), createRevision: kv.createRevision, modRevision: kv.modRevision)
+    }
+
+    private var options: CallOptions {
+        var options = CallOptions.defaults
+        options.timeout = configuration.requestTimeout
+        return options
+    }
+
+    /// Runs one request, turning etcd's and gRPC's failures into `StoreError`s.
+    private func call<T: Sendable>(_ key: String = "", _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RPCError {
+            var failure = storeError(error, key: key)
+            if case .futureRevision = failure.code, let current = try? await currentRevision() {
+                failure.code = .futureRevision(currentRevision: current)
+            }
+            throw failure
+        }
+    }
+
+    private func storeError(_ error: RPCError, key: String) -> StoreError {
+        let message = error.message
+        if message.contains("required revision has been compacted") {
+            return StoreError(.compacted(compactedRevision: knownCompaction.load(ordering: .relaxed)), key: key,
+                message: "required revision has been compacted", cause: error)
+        }
+        if message.contains("required revision is a future revision") {
+            return StoreError(.futureRevision(currentRevision: 0), key: key, message: message, cause: error)
+        }
+        switch error.code {
+        case .unavailable, .deadlineExceeded, .cancelled, .aborted, .resourceExhausted:
+            return StoreError(.unavailable, key: key, message: "etcd: \(message)", cause: error)
+        default:
+            return StoreError(.internal, key: key, message: "etcd: \(message)", cause: error)
+        }
+    }
+
+    // MARK: Reads
+
+    public func currentRevision() async throws -> Int64 {
+        // Any read answers the store's revision; one of the key "\0" (etcd refuses an empty key) costs nothing.
+        var request = Etcdserverpb_RangeRequest()
+        request.key = Data([0])
+        request.countOnly = true
+        let response = try await call { try await kv.range(request, options: options) }
+        return response.header.revision
+    }
+
+    public func get(_ key: String, at revision: Int64?) async throws -> StoredValue? {
+        var request = Etcdserverpb_RangeRequest()
+        request.key = storedKey(key)
+        request.revision = revision ?? 0
+        let response = try await call(key) { try await kv.range(request, options: options) }
+        return response.kvs.first.map(value)
+    }
+
+    public func range(prefix: String, at revision: Int64?, startAfter: String?, limit: Int?) async throws -> StoredRange {
+        var request = Etcdserverpb_RangeRequest()
+        let stored = storedKey(prefix)
+        request.key = startAfter.map { storedKey($0) + Data([0]) } ?? stored
+        request.rangeEnd = Self.rangeEnd(stored)
+        request.limit = Int64(limit ?? 0)
+        request.revision = revision ?? 0
+        let response = try await call(prefix) { try await kv.range(request, options: options) }
+        return StoredRange(items: response.kvs.map(value), revision: revision ?? response.header.revision, more: response.more)
+    }
+
+    // MARK: Writes
+
+    private func compare(_ key: String, _ target: Etcdserverpb_Compare.CompareTarget, equals revision: Int64) -> Etcdserverpb_Compare {
+        var compare = Etcdserverpb_Compare()
+        compare.key = storedKey(key)
+        compare.target = target
+        compare.result = .equal
+        if target == .create { compare.createRevision = revision } else { compare.modRevision = revision }
+        return compare
+    }
+
+    private func put(_ key: String, _ value: [UInt8]) -> Etcdserverpb_RequestOp {
+        var put = Etcdserverpb_PutRequest()
+        put.key = storedKey(key)
+        put.value = Data(value)
+        var op = Etcdserverpb_RequestOp()
+        op.requestPut = put
+        return op
+    }
+
+    private func read(_ key: String) -> Etcdserverpb_RequestOp {
+        var range = Etcdserverpb_RangeRequest()
+        range.key = storedKey(key)
+        range.keysOnly = true
+        var op = Etcdserverpb_RequestOp()
+        op.requestRange = range
+        return op
+    }
+
+    public func create(_ key: String, value: [UInt8]) async throws -> Int64 {
+        var txn = Etcdserverpb_TxnRequest()
+        txn.compare = [compare(key, .create, equals: 0)]
+        txn.success = [put(key, value)]
+        let response = try await call(key) { try await kv.txn(txn, options: options) }
+        guard response.succeeded else { throw StoreError(.keyExists, key: key, message: "key exists") }
+        return response.header.revision
+    }
+
+    public func update(_ key: String, value: [UInt8], ifModRevision: Int64) async throws -> Int64 {
+        var txn = Etcdserverpb_TxnRequest()
+        txn.compare = [compare(key, .mod, equals: ifModRevision)]
+        txn.success = [put(key, value)]
+        txn.failure = [read(key)]
+        let response = try await call(key) { try await kv.txn(txn, options: options) }
+        guard response.succeeded else { throw failure(of: response, key: key) }
+        return response.header.revision
+    }
+
+    public func delete(_ key: String, ifModRevision: Int64?) async throws -> StoredValue {
+        var delete = Etcdserverpb_DeleteRangeRequest()
+        delete.key = storedKey(key)
+        delete.prevKv = true
+        var op = Etcdserverpb_RequestOp()
+        op.requestDeleteRange = delete
+        var txn = Etcdserverpb_TxnRequest()
+        if let ifModRevision { txn.compare = [compare(key, .mod, equals: ifModRevision)] }
+        txn.success = [op]
+        txn.failure = [read(key)]
+        let response = try await call(key) { try await kv.txn(txn, options: options) }
+        guard response.succeeded else { throw failure(of: response, key: key) }
+        guard let previous = response.responses.first?.responseDeleteRange.prevKvs.first else {
+            throw StoreError(.notFound, key: key, message: "key not found")
+        }
+        var deleted = value(previous)
+        deleted.modRevision = response.header.revision
+        return deleted
+    }
+
+    /// Why a conditional write did not apply: the key is gone, or it changed.
+    private func failure(of response: Etcdserverpb_TxnResponse, key: String) -> StoreError {
+        let present = !(response.responses.first?.responseRange.kvs.isEmpty ?? true)
+        return present ? StoreError(.conflict, key: key, message: "the object has been modified")
+            : StoreError(.notFound, key: key, message: "key not found")
+    }
+
+    public func compact(through revision: Int64) async throws {
+        var request = Etcdserverpb_CompactionRequest()
+        request.revision = revision
+        do {
+            _ = try await call { try await kv.compact(request, options: options) }
+        } catch let error as StoreError {
+            // Compacting what is already compacted is done.
+            guard case .compacted = error.code else { throw error }
+        }
+        knownCompaction.max(revision)
+    }
+
+    public func compactedRevision() async throws -> Int64 { knownCompaction.load(ordering: .relaxed) }
+
+    // MARK: Watch
+
+    public func watch(prefix: String, after revision: Int64) -> AsyncThrowingStream<StoreEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: StoreEvent.self)
+        let task = Task { await follow(prefix: prefix, after: revision, into: continuation) }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// One etcd watch at a time, from the revision after the last event delivered; a broken stream is resumed
+    /// with back-off, a compacted start ends the stream with `.compacted`.
+    private func follow(prefix: String, after revision: Int64, into continuation: AsyncThrowingStream<StoreEvent, any Error>.Continuation) async {
+        let last = Atomic<Int64>(revision)
+        var backoff = Duration.milliseconds(100)
+        let stored = storedKey(prefix)
+        while !Task.isCancelled {
+            var create = Etcdserverpb_WatchCreateRequest()
+            create.key = stored
+            create.rangeEnd = Self.rangeEnd(stored)
+            create.startRevision = last.load(ordering: .relaxed) + 1
+            create.prevKv = true
+            var message = Etcdserverpb_WatchRequest()
+            message.createRequest = create
+            let request = message
+            let progressed = Atomic<Bool>(false)
+            do {
+                try await watcher.watch { writer in
+                    try await writer.write(request)
+                    // Keep the request side open until the watch ends.
+                    try await Task.sleep(for: .seconds(365 * 24 * 3600))
+                } onResponse: { response in
+                    for try await message in response.messages {
+                        if message.canceled {
+                            if message.compactRevision > 0 {
+                                self.knownCompaction.max(message.compactRevision)
+                                throw StoreError(.compacted(compactedRevision: message.compactRevision),
+                                    message: "required revision has been compacted")
+                            }
+                            throw StoreError(.unavailable, message: "etcd cancelled the watch: \(message.cancelReason)")
+                        }
+                        for event in message.events {
+                            continuation.yield(self.event(event))
+                            last.store(event.kv.modRevision, ordering: .relaxed)
+                        }
+                        progressed.store(true, ordering: .relaxed)
+                    }
+                }
+            } catch let error as StoreError {
+                if case .compacted = error.code {
+                    continuation.finish(throwing: error)
+                    return
+                }
+            } catch {
+                if Task.isCancelled { break }
+                logger.debug("etcd watch broken; resuming", metadata: ["prefix": "\(prefix)", "error": "\(error)"])
+            }
+            if Task.isCancelled { break }
+            if progressed.load(ordering: .relaxed) { backoff = .milliseconds(100) }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+        continuation.finish()
+    }
+
+    private func event(_ event: Etcdserverpb_Event) -> StoreEvent {
+        switch event.type {
+        case .delete:
+            let previous = event.hasPrevKv ? event.prevKv : event.kv
+            return StoreEvent(kind: .delete, value: StoredValue(key: userKey(event.kv.key), value: Array(previous.value),
+                createRevision: previous.createRevision, modRevision: event.kv.modRevision), previous: Array(previous.value))
+        default:
+            return StoreEvent(kind: .put, value: value(event.kv), previous: event.hasPrevKv ? Array(event.prevKv.value) : nil)
+        }
+    }
+}
+
+extension Atomic where Value == Int64 {
+    /// Raises the value to `candidate` if that is larger.
+    func max(_ candidate: Int64) {
+        var current = load(ordering: .relaxed)
+        while candidate > current {
+            let (exchanged, original) = compareExchange(expected: current, desired: candidate, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+}
