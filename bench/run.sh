@@ -11,7 +11,7 @@ command -v etcd >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=nonin
 BENCH_NAME=bench
 . bench/common.sh
 
-ETCD_CLIENT=$(free_port); ETCD_PEER=$(free_port); API_PORT=$(free_port)
+ETCD_CLIENT=$(free_port); ETCD_PEER=$(free_port); API_PORT=$(free_port); API_ETCD_PORT=$(free_port)
 
 etcd --name bench --data-dir "$work/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT" \
@@ -24,12 +24,21 @@ for _ in $(seq 1 200); do
   curl -sf "http://127.0.0.1:$ETCD_CLIENT/health" >/dev/null 2>&1 && [ -f "$work/keelson/kubeconfig.yaml" ] && break
   sleep 0.1
 done
+# The same API server on that etcd (its keys under a prefix of their own, apart from the raw etcd benchmark's).
+.build/release/keelson server --data-dir "$work/keelson-etcd" --https-listen-port "$API_ETCD_PORT" --disable-agent \
+  --datastore-endpoint "etcd://127.0.0.1:$ETCD_CLIENT/keelson" >"$work/keelson-etcd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 200); do [ -f "$work/keelson-etcd/kubeconfig.yaml" ] && break; sleep 0.1; done
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(df -h "$work" | awk 'NR==2 {print $1}')"
 echo "etcd: $(etcd --version | head -1)"
 "$BENCH" etcd --endpoint "http://127.0.0.1:$ETCD_CLIENT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
 "$BENCH" store --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --dir "$work/store"
 "$BENCH" api --server "http://127.0.0.1:$API_PORT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
+echo "-- the API server on etcd:"
+"$BENCH" api --server "http://127.0.0.1:$API_ETCD_PORT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
+"$BENCH" watch --server "http://127.0.0.1:$API_ETCD_PORT" --watchers 1 --events 300 --rate 100
+echo "-- the API server on the embedded store:"
 "$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 1 --events 300 --rate 100
 "$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 100 --events 300 --rate 100
 "$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 100 --events 500

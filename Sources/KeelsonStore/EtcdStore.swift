@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// Compare-and-swap writes are etcd transactions on the key's create or modification revision; watches are etcd
 /// watches with the previous value, resumed from the last revision seen when the connection breaks. With several
-/// endpoints the client fails over between them.
+/// endpoints requests go to whichever members are reachable.
 public final class EtcdStore: Store {
     public struct Configuration: Sendable {
         public var endpoints: [(host: String, port: Int)]
@@ -53,7 +53,9 @@ public final class EtcdStore: Store {
     typealias Transport = HTTP2ClientTransport.Posix
 
     let configuration: Configuration
-    private let grpc: GRPCClient<Transport>
+    /// Requests and watches on connections of their own: a burst of requests does not delay watch events, and a
+    /// watch stream's trouble does not fail requests.
+    private let grpc: [GRPCClient<Transport>]
     private let kv: Etcdserverpb_KV.Client<Transport>
     private let watcher: Etcdserverpb_Watch.Client<Transport>
     private let connections: Task<Void, Never>
@@ -67,21 +69,29 @@ public final class EtcdStore: Store {
         let target: any ResolvableTarget = configuration.endpoints.count == 1
             ? .dns(host: configuration.endpoints[0].host, port: configuration.endpoints[0].port)
             : .ipv4(pairs: configuration.endpoints)
-        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext)
-        let grpc = GRPCClient(transport: transport)
-        self.grpc = grpc
-        self.kv = Etcdserverpb_KV.Client(wrapping: grpc)
-        self.watcher = Etcdserverpb_Watch.Client(wrapping: grpc)
-        self.connections = Task { try? await grpc.runConnections() }
+        // Round robin keeps a connection to every member and sends each request to one that is ready, so a dead
+        // member costs nothing but its share of retries (pick-first stays with the first endpoint).
+        let clients = try (0..<2).map { _ in
+            GRPCClient(transport: try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext,
+                serviceConfig: ServiceConfig(loadBalancingConfig: [.roundRobin])))
+        }
+        self.grpc = clients
+        self.kv = Etcdserverpb_KV.Client(wrapping: clients[0])
+        self.watcher = Etcdserverpb_Watch.Client(wrapping: clients[1])
+        self.connections = Task {
+            await withDiscardingTaskGroup { group in
+                for client in clients { group.addTask { try? await client.runConnections() } }
+            }
+        }
     }
 
     deinit {
-        grpc.beginGracefulShutdown()
+        for client in grpc { client.beginGracefulShutdown() }
     }
 
     /// Closes the connections; the store answers nothing afterwards.
     public func close() async {
-        grpc.beginGracefulShutdown()
+        for client in grpc { client.beginGracefulShutdown() }
         await connections.value
     }
 
@@ -117,17 +127,29 @@ public final class EtcdStore: Store {
         return options
     }
 
-    /// Runs one request, turning etcd's and gRPC's failures into `StoreError`s.
-    private func call<T: Sendable>(_ key: String = "", _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as RPCError {
-            var failure = storeError(error, key: key)
-            if case .futureRevision = failure.code, let current = try? await currentRevision() {
-                failure.code = .futureRevision(currentRevision: current)
+    /// Runs one request, turning etcd's and gRPC's failures into `StoreError`s. Reads are retried twice when the
+    /// connection failed under them (a member going away, a stream reset), as etcd's own client does; writes are
+    /// not, since a write whose answer was lost may have been applied.
+    private func call<T: Sendable>(_ key: String = "", read: Bool = false, _ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch let error as RPCError where read && error.code == .unavailable && attempt < 2 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(100 * attempt))
+            } catch let error as RPCError {
+                throw await translate(error, key: key)
             }
-            throw failure
         }
+    }
+
+    private func translate(_ error: RPCError, key: String) async -> StoreError {
+        var failure = storeError(error, key: key)
+        if case .futureRevision = failure.code, let current = try? await currentRevision() {
+            failure.code = .futureRevision(currentRevision: current)
+        }
+        return failure
     }
 
     private func storeError(_ error: RPCError, key: String) -> StoreError {
@@ -154,7 +176,7 @@ public final class EtcdStore: Store {
         var request = Etcdserverpb_RangeRequest()
         request.key = Data([0])
         request.countOnly = true
-        let response = try await call { try await kv.range(request, options: options) }
+        let response = try await call(read: true) { try await kv.range(request, options: options) }
         return response.header.revision
     }
 
@@ -162,7 +184,7 @@ public final class EtcdStore: Store {
         var request = Etcdserverpb_RangeRequest()
         request.key = storedKey(key)
         request.revision = revision ?? 0
-        let response = try await call(key) { try await kv.range(request, options: options) }
+        let response = try await call(key, read: true) { try await kv.range(request, options: options) }
         return response.kvs.first.map(value)
     }
 
@@ -173,7 +195,7 @@ public final class EtcdStore: Store {
         request.rangeEnd = Self.rangeEnd(stored)
         request.limit = Int64(limit ?? 0)
         request.revision = revision ?? 0
-        let response = try await call(prefix) { try await kv.range(request, options: options) }
+        let response = try await call(prefix, read: true) { try await kv.range(request, options: options) }
         return StoredRange(items: response.kvs.map(value), revision: revision ?? response.header.revision, more: response.more)
     }
 

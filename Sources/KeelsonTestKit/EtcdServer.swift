@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -11,12 +12,14 @@ import Glibc
 /// data in a temporary directory; `stop()` kills it and removes the data.
 public final class EtcdServer: Sendable {
     public let clientPort: Int
-    let process: Process
+    let arguments: [String]
+    let current: Mutex<Process>
     let directory: URL
 
-    private init(clientPort: Int, process: Process, directory: URL) {
+    private init(clientPort: Int, arguments: [String], process: Process, directory: URL) {
         self.clientPort = clientPort
-        self.process = process
+        self.arguments = arguments
+        self.current = Mutex(process)
         self.directory = directory
     }
 
@@ -35,38 +38,77 @@ public final class EtcdServer: Sendable {
     public var endpoint: String { "etcd://127.0.0.1:\(clientPort)" }
 
     public static func start() async throws -> EtcdServer {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-etcd-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let (client, peer) = (try freePort(), try freePort())
+        try await startCluster(size: 1)[0]
+    }
+
+    /// `size` members forming one cluster, each on loopback ports of its own.
+    public static func startCluster(size: Int) async throws -> [EtcdServer] {
+        let ports = try (0..<size).map { _ in (client: try freePort(), peer: try freePort()) }
+        let cluster = ports.enumerated().map { "m\($0.offset)=http://127.0.0.1:\($0.element.peer)" }.joined(separator: ",")
+        var members: [EtcdServer] = []
+        for (i, port) in ports.enumerated() {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-etcd-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let arguments = ["--name", "m\(i)", "--data-dir", directory.appendingPathComponent("data").path,
+                             "--listen-client-urls", "http://127.0.0.1:\(port.client)", "--advertise-client-urls", "http://127.0.0.1:\(port.client)",
+                             "--listen-peer-urls", "http://127.0.0.1:\(port.peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(port.peer)",
+                             "--initial-cluster", cluster, "--log-level", "error", "--logger", "zap"]
+            members.append(EtcdServer(clientPort: port.client, arguments: arguments, process: try launch(arguments), directory: directory))
+        }
+        do {
+            for member in members { try await member.waitUntilHealthy() }
+        } catch {
+            for member in members { member.stop() }
+            throw error
+        }
+        return members
+    }
+
+    private static func launch(_ arguments: [String]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
-        process.arguments = ["--name", "test", "--data-dir", directory.appendingPathComponent("data").path,
-                             "--listen-client-urls", "http://127.0.0.1:\(client)", "--advertise-client-urls", "http://127.0.0.1:\(client)",
-                             "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
-                             "--initial-cluster", "test=http://127.0.0.1:\(peer)", "--log-level", "error", "--logger", "zap"]
+        process.arguments = arguments
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
-        let server = EtcdServer(clientPort: client, process: process, directory: directory)
+        return process
+    }
+
+    /// Kills etcd, keeping its data (a crash or an outage).
+    public func kill() {
+        let process = current.withLock { $0 }
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// Starts etcd again on the same ports and data, and waits until it is healthy.
+    public func restart() async throws {
+        kill()
+        let process = try Self.launch(arguments)
+        current.withLock { $0 = process }
+        try await waitUntilHealthy()
+    }
+
+    private func waitUntilHealthy() async throws {
+        let client = clientPort
         // Ready when its health endpoint says so.
         let health = URL(string: "http://127.0.0.1:\(client)/health")!
         var last = "no answer"
         for _ in 0..<100 {
             if let (data, _) = try? await URLSession.shared.data(from: health) {
                 last = String(decoding: data, as: UTF8.self)
-                if last.contains("\"health\":\"true\"") { return server }
+                if last.contains("\"health\":\"true\"") { return }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        server.stop()
         throw Missing(description: "etcd did not become healthy on 127.0.0.1:\(client) within 10 s (\(last))")
     }
 
+    /// Kills etcd and removes its data.
     public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        kill()
         try? FileManager.default.removeItem(at: directory)
     }
 

@@ -42,4 +42,68 @@ struct EtcdDatastoreTests {
             #expect(try await first.kubectlOK(["get", "configmap", "shared", "-o", "jsonpath={.data.k}"]) == "w")
         }
     }
+
+    @Test("while etcd is down the API server answers 503 instead of hanging, and recovers by itself when etcd returns")
+    func outage() async throws {
+        let etcd = try await EtcdServer.start()
+        defer { etcd.stop() }
+        try await withKeelson(extraArguments: ["--datastore-endpoint", etcd.endpoint, "--disable-controller-manager", "--disable-scheduler"]) { k in
+            try await k.kubectlOK(["create", "configmap", "before"])
+            etcd.kill()
+            let clock = ContinuousClock()
+            let start = clock.now
+            let refused = try await k.kubectl(["create", "configmap", "during", "--request-timeout=40s"])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("ServiceUnavailable") || refused.stderr.contains("datastore is unavailable"), "\(refused.stderr)")
+            #expect(clock.now - start < .seconds(30), "answered, not hung")
+            try await etcd.restart()
+            // The server was never restarted: it reconnects, writes go through, and nothing acknowledged is lost.
+            try await eventually(seconds: 30) { try await k.kubectl(["create", "configmap", "after"]).status == 0 }
+            let names = try await k.kubectlOK(["get", "configmaps", "-o", "jsonpath={.items[*].metadata.name}"])
+            #expect(names.contains("before") && names.contains("after") && !names.contains("during"), "\(names)")
+        }
+    }
+
+    @Test("an HA control plane on etcd: when the server leading the controller manager dies, the other takes over")
+    func leaderFailover() async throws {
+        let etcd = try await EtcdServer.start()
+        defer { etcd.stop() }
+        let arguments = ["--datastore-endpoint", etcd.endpoint]
+        let lease = ["get", "lease", "-n", "kube-system", "kube-controller-manager", "-o", "jsonpath={.spec.holderIdentity}"]
+        try await withKeelson(extraArguments: arguments) { first in
+            var leader = ""
+            try await eventually(seconds: 20) {
+                let holder = try await first.kubectl(lease)
+                leader = holder.status == 0 ? holder.stdout : ""
+                return !leader.isEmpty
+            }
+            try await withKeelson(extraArguments: arguments) { second in
+                #expect(try await second.kubectlOK(lease) == leader, "the first server keeps leading")
+                try await first.crash()
+                // The standby acquires the Lease once it expires (15 s after the last renewal).
+                try await eventually(seconds: 25) {
+                    let holder = try await second.kubectl(lease)
+                    return holder.status == 0 && !holder.stdout.isEmpty && holder.stdout != leader
+                }
+                // And its controllers work: a Deployment gets its ReplicaSet.
+                try await second.kubectlOK(["create", "deployment", "web", "--image=registry.example/web:1"])
+                try await eventually(seconds: 20) { try await second.kubectlOK(["get", "rs", "-l", "app=web", "-o", "name"]).hasPrefix("replicaset") }
+            }
+        }
+    }
+
+    @Test("on a three-member etcd, the API server keeps serving when the member it talks to dies")
+    func memberFailover() async throws {
+        let members = try await EtcdServer.startCluster(size: 3)
+        defer { for member in members { member.stop() } }
+        let endpoint = "etcd://" + members.map { "127.0.0.1:\($0.clientPort)" }.joined(separator: ",")
+        try await withKeelson(extraArguments: ["--datastore-endpoint", endpoint, "--disable-controller-manager", "--disable-scheduler"]) { k in
+            try await k.kubectlOK(["create", "configmap", "before"])
+            // The client talks to the first endpoint (pick-first); that member dies, two of three keep the quorum.
+            members[0].kill()
+            try await eventually(seconds: 30) { try await k.kubectl(["create", "configmap", "after"]).status == 0 }
+            let names = try await k.kubectlOK(["get", "configmaps", "-o", "jsonpath={.items[*].metadata.name}"])
+            #expect(names.contains("before") && names.contains("after"), "\(names)")
+        }
+    }
 }
