@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import KeelsonTestKit
 import Testing
 
@@ -104,6 +107,54 @@ struct EtcdDatastoreTests {
             try await eventually(seconds: 30) { try await k.kubectl(["create", "configmap", "after"]).status == 0 }
             let names = try await k.kubectlOK(["get", "configmaps", "-o", "jsonpath={.items[*].metadata.name}"])
             #expect(names.contains("before") && names.contains("after"), "\(names)")
+        }
+    }
+
+    @Test("etcd stopped for 10 s under a write load: every acknowledged write is there afterwards, and the server never went down")
+    func outageUnderLoad() async throws {
+        let etcd = try await EtcdServer.start()
+        defer { etcd.stop() }
+        try await withKeelson(extraArguments: ["--datastore-endpoint", etcd.endpoint, "--disable-controller-manager", "--disable-scheduler"]) { k in
+            let url = URL(string: "http://127.0.0.1:\(k.port)/api/v1/namespaces/default/configmaps")!
+            // Four writers create ConfigMaps one after another until the deadline (past the outage), noting which
+            // creates were acknowledged (201) and how many were refused (anything else).
+            let deadline = ContinuousClock.now + .seconds(18)
+            async let outcomes = withTaskGroup(of: ([String], Int).self) { group in
+                for writer in 0..<4 {
+                    group.addTask {
+                        var acknowledged: [String] = []
+                        var refused = 0
+                        var i = 0
+                        while ContinuousClock.now < deadline {
+                            let name = "w\(writer)-\(i)"
+                            i += 1
+                            var request = URLRequest(url: url)
+                            request.httpMethod = "POST"
+                            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                            request.httpBody = Data(#"{"metadata":{"name":"\#(name)"}}"#.utf8)
+                            request.timeoutInterval = 30
+                            let status = (try? await URLSession.shared.data(for: request)).flatMap { ($0.1 as? HTTPURLResponse)?.statusCode }
+                            if status == 201 { acknowledged.append(name) } else { refused += 1 }
+                            if status != 201 { try? await Task.sleep(for: .milliseconds(50)) }
+                        }
+                        return (acknowledged, refused)
+                    }
+                }
+                var all: ([String], Int) = ([], 0)
+                for await (names, refused) in group { all = (all.0 + names, all.1 + refused) }
+                return all
+            }
+            try await Task.sleep(for: .seconds(2))
+            etcd.kill()
+            try await Task.sleep(for: .seconds(10))
+            try await etcd.restart()
+            let (acknowledged, refused) = await outcomes
+            #expect(refused > 0, "writes were refused while etcd was down")
+            #expect(acknowledged.count > 20, "writes went through before and after: \(acknowledged.count)")
+            let stored = Set(try await k.kubectlOK(["get", "configmaps", "-o", "jsonpath={.items[*].metadata.name}"]).split(separator: " ").map(String.init))
+            let missing = acknowledged.filter { !stored.contains($0) }
+            #expect(missing.isEmpty, "acknowledged but missing: \(missing.prefix(10))")
+            #expect(try await k.kubectl(["get", "--raw", "/readyz"]).status == 0, "the server is still up")
         }
     }
 }
