@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import KeelsonEtcdProto
 import Logging
+import NIOHTTP2
 import Synchronization
 
 /// The `Store` protocol on etcd v3, over its gRPC API: the datastore for several API servers. Keys are stored as
@@ -73,6 +74,16 @@ public final class EtcdStore: Store {
         // member costs nothing but its share of retries (pick-first stays with the first endpoint).
         let clients = try (0..<2).map { _ in
             GRPCClient(transport: try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext,
+                config: .defaults { config in
+                    // The transport's only hook into its pipeline; EtcdPingResponder says why it is needed.
+                    config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                        channel.eventLoop.submit {
+                            let pipeline = channel.pipeline.syncOperations
+                            let http2 = try pipeline.handler(type: NIOHTTP2Handler.self)
+                            try pipeline.addHandler(EtcdPingResponder(), position: .before(http2))
+                        }
+                    }
+                },
                 serviceConfig: ServiceConfig(loadBalancingConfig: [.roundRobin])))
         }
         self.grpc = clients
