@@ -66,7 +66,7 @@ public struct InterPodAffinityPlugin: PreFilterPlugin, FilterPlugin, PreScorePlu
             return (domains, any)
         }
         for node in nodes where node.podCount > 0 {
-            let count = term.count(on: node, key: nil)
+            let count = term.count(on: node)
             guard count > 0 else { continue }
             any = true
             if let value = node.labels[term.topologyKey] { domains[value, default: 0] += count }

@@ -31,16 +31,15 @@ public struct PodAffinityTerm: Sendable, Hashable {
         (namespaces?.contains(namespace) ?? true) && selector.matches(labels)
     }
 
-    /// The key of `NodeInfo.labelCounts` that counts this term's pods, when the term is one namespace and one
-    /// label value (most terms); nil when pods must be matched one by one.
+    /// The key under which the scheduler cache counts this term's pods (`NodeInfo.countKey`), when the term is one
+    /// namespace and one label value (most terms); nil when pods must be matched one by one.
     var countKey: String? {
         guard let namespaces, namespaces.count == 1, let namespace = namespaces.first else { return nil }
         return NodeInfo.countKey(namespace: namespace, selector)
     }
 
-    /// Matching pods on a node.
-    func count(on node: NodeInfo, key: String?) -> Int {
-        if let key { return node.labelCounts[key] ?? 0 }
+    /// Matching pods on a node, one by one (terms with a `countKey` are counted from the cache's index instead).
+    func count(on node: NodeInfo) -> Int {
         var count = 0
         for placed in node.podLabels.values where matches(namespace: placed.namespace, labels: placed.labels) { count += 1 }
         return count

@@ -157,8 +157,5 @@ public final class SchedulerCache: Sendable {
         state.withLock { s in s.placements.values.filter { $0.node == node }.map(\.pod) }
     }
 
-    /// Whether any placed pod has required anti-affinity (most clusters: none, and decisions can skip looking).
-    public var hasAntiAffinityPods: Bool { state.withLock { !$0.antiAffinity.isEmpty } }
-
     public func isPlaced(_ key: String) -> Bool { state.withLock { $0.placements[key] != nil } }
 }
