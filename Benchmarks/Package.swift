@@ -16,6 +16,7 @@ let package = Package(
             name: "keelson-bench",
             dependencies: [
                 .product(name: "KeelsonStoreForBenchmarks", package: "keelson"),
+                .product(name: "KeelsonKubeletForBenchmarks", package: "keelson"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

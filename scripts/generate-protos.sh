@@ -17,6 +17,7 @@ for package in swift-protobuf:protoc-gen-swift grpc-swift-protobuf:protoc-gen-gr
 done
 
 generate() { # proto directory, output directory
+  mkdir -p "$2"
   rm -f "$2"/*.pb.swift "$2"/*.grpc.swift
   protoc --proto_path="$1" \
     --plugin=protoc-gen-swift="$plugins/protoc-gen-swift" --swift_out="$2" --swift_opt=Visibility=Public \
@@ -25,4 +26,5 @@ generate() { # proto directory, output directory
     "$1"/*.proto
 }
 generate Protos/etcd Sources/KeelsonEtcdProto
-echo "generated into Sources/KeelsonEtcdProto" >&2
+generate Protos/cri Sources/KeelsonCRIProto
+echo "generated into Sources/KeelsonEtcdProto and Sources/KeelsonCRIProto" >&2

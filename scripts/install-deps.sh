@@ -7,6 +7,14 @@ dpkg -s libsqlite3-dev >/dev/null 2>&1 || need_apt+=(libsqlite3-dev)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# The node agent: containerd runs the pods with runc and the CNI plugins; busybox-static and catatonit become the
+# test and sandbox images (scripts/build-images.sh); nsenter (util-linux) and ip (iproute2) set up test namespaces.
+command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+[ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
+command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
+command -v catatonit >/dev/null 2>&1 || need_apt+=(catatonit)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds a release binary and starts a single-node Keelson control plane in the
-# background. The kubeconfig is written once the API answers.
+# Installs what is missing, builds a release binary and starts a single-node Keelson cluster in the background:
+# the control plane and a node agent running pods on containerd. The kubeconfig is written once the API answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,8 @@ PORT="${KEELSON_PORT:-6443}"
 ./scripts/install-deps.sh
 swift build -c release --product keelson
 mkdir -p "$DATA_DIR"
+# The sandbox and busybox images, imported by the agent at start (no registry needed).
+[ -f "$DATA_DIR/agent/images/pause.tar" ] || ./scripts/build-images.sh "$DATA_DIR/agent/images"
 rm -f "$DATA_DIR/kubeconfig.yaml"
 nohup .build/release/keelson server --data-dir "$DATA_DIR" --https-listen-port "$PORT" >>"$DATA_DIR/keelson.log" 2>&1 &
 echo $! >"$DATA_DIR/keelson.pid"

@@ -32,6 +32,7 @@ extension ResourceReference {
     public static let serviceAccounts = ResourceReference(group: "", version: "v1", resource: "serviceaccounts", namespaced: true)
     public static let pods = ResourceReference(group: "", version: "v1", resource: "pods", namespaced: true)
     public static let configMaps = ResourceReference(group: "", version: "v1", resource: "configmaps", namespaced: true)
+    public static let secrets = ResourceReference(group: "", version: "v1", resource: "secrets", namespaced: true)
     public static let events = ResourceReference(group: "", version: "v1", resource: "events", namespaced: true)
     public static let services = ResourceReference(group: "", version: "v1", resource: "services", namespaced: true)
     public static let endpoints = ResourceReference(group: "", version: "v1", resource: "endpoints", namespaced: true)

@@ -9,6 +9,14 @@ enum ComponentCommand {
     static func run(kubeconfig: String, userAgent: String, logLevel: String, label: String,
         service: (APIClient, Logger) throws -> any Service) async throws
     {
+        try await run(kubeconfig: kubeconfig, userAgent: userAgent, logLevel: logLevel, label: label) { client, logger in
+            [try service(client, logger)]
+        }
+    }
+
+    static func run(kubeconfig: String, userAgent: String, logLevel: String, label: String,
+        services: (APIClient, Logger) throws -> [any Service]) async throws
+    {
         let level = Logger.Level(rawValue: logLevel) ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -25,7 +33,7 @@ enum ComponentCommand {
         let client = APIClient(configuration: configuration)
         do {
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: [.init(service: try service(client, logger))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: try services(client, logger).map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
             try? await client.shutdown()

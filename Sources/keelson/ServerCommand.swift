@@ -11,10 +11,11 @@ import ServiceLifecycle
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
-        abstract: "Run the control plane: API server on the embedded store (the node agent comes in a later release)."
+        abstract: "Run the control plane (API server, store, scheduler, controller manager) and, unless --disable-agent, a node agent."
     )
 
     @OptionGroup var flags: ServerFlags
+    @OptionGroup var agent: AgentFlags
 
     func run() async throws {
         let config: ServerConfiguration
@@ -90,6 +91,19 @@ struct ServerCommand: AsyncParsableCommand {
             services.append(.init(service: SchedulerService(client: loopbackClient("keelson-scheduler"),
                 leaderElection: .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()),
                 profiles: config.schedulerProfiles, logger: Logger(label: "keelson.scheduler"))))
+        }
+        if !flags.disableAgent {
+            do {
+                for service in try AgentServices.make(client: loopbackClient("keelson-agent"), flags: agent, dataDir: config.dataDir,
+                    controlPlane: true) {
+                    services.append(.init(service: service))
+                }
+            } catch {
+                for client in clients { try? await client.shutdown() }
+                try? await closeStore()
+                FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

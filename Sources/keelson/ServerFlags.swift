@@ -32,9 +32,6 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(components) A KubeSchedulerConfiguration file for the scheduler: profiles, plugins and weights")
     var schedulerConfig: String?
 
-    @Option(help: "(agent) Node name")
-    var nodeName: String?
-
     @Option(help: "(networking) IPv4 network CIDR to use for pod IPs")
     var clusterCidr: String = "10.42.0.0/16"
 

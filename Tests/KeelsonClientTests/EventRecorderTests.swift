@@ -45,7 +45,9 @@ struct EventRecorderTests {
             }
         }
         #expect(elapsed >= EventRecorder.shutdownDrainLimit - .milliseconds(50))
-        #expect(elapsed < EventRecorder.shutdownDrainLimit + .seconds(2), "ended \(elapsed) after shutdown began")
+        // Without the limit the run would never end (every write hangs); the margin is for a loaded test machine,
+        // where the parallel suites can hold both cooperative threads for seconds.
+        #expect(elapsed < EventRecorder.shutdownDrainLimit + .seconds(15), "ended \(elapsed) after shutdown began")
     }
 }
 

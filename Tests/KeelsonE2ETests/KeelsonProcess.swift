@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonAPI
 import Testing
+import KeelsonTestKit
 
 /// A `keelson server` started from the built binary on a temporary data dir and a free loopback port, and the
 /// real kubectl pointed at it through the kubeconfig the server writes.
@@ -8,6 +9,8 @@ final class KeelsonProcess: @unchecked Sendable {
     let dataDir: URL
     let port: Int
     let extraArguments: [String]
+    /// Set when the server runs its node agent with real containers, inside this namespace.
+    let node: NodeSandbox?
     private var process: Process?
     private let logURL: URL
 
@@ -24,13 +27,14 @@ final class KeelsonProcess: @unchecked Sendable {
     }
 
     /// The directory of the versioned kubectl binaries (`kubectl.1.30`, …) beside the one on PATH.
-    static var kubectlDirectory: String? {
+    static let kubectlDirectory: String? = {
         guard let onPath = try? run("/bin/sh", ["-c", "readlink -f \"$(command -v kubectl)\""]).stdout, !onPath.isEmpty else { return nil }
         return (onPath.trimmingCharacters(in: .whitespacesAndNewlines) as NSString).deletingLastPathComponent
-    }
+    }()
 
-    init(dataDir: URL? = nil, extraArguments: [String] = []) throws {
+    init(dataDir: URL? = nil, extraArguments: [String] = [], node: NodeSandbox? = nil) throws {
         self.extraArguments = extraArguments
+        self.node = node
         self.dataDir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("keelson-e2e-\(UUID().uuidString)")
         self.port = try Self.freePort()
         self.logURL = self.dataDir.deletingLastPathComponent().appendingPathComponent("\(self.dataDir.lastPathComponent).log")
@@ -38,13 +42,7 @@ final class KeelsonProcess: @unchecked Sendable {
     }
 
     /// Asks the kernel for an unused loopback port.
-    static func freePort() throws -> Int {
-        let result = try run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        guard let port = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw Failure("no free port: \(result.stderr)")
-        }
-        return port
-    }
+    static func freePort() throws -> Int { try EtcdServer.freePort() }
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -54,8 +52,17 @@ final class KeelsonProcess: @unchecked Sendable {
     func start() async throws {
         try? FileManager.default.removeItem(atPath: kubeconfig)
         let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port), "--disable-agent"] + extraArguments
+        let arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port)]
+        if let node {
+            try node.installImages(into: dataDir)
+            let agent = ["--node-name", "node-1", "--node-ip", "127.0.0.1", "--cgroup-root", node.cgroupRoot]
+            let (executable, wrapped) = node.wrap(Self.binary.path, arguments + agent + extraArguments)
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = wrapped
+        } else {
+            process.executableURL = Self.binary
+            process.arguments = arguments + ["--disable-agent"] + extraArguments
+        }
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
@@ -101,6 +108,7 @@ final class KeelsonProcess: @unchecked Sendable {
 
     func cleanUp() {
         if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        node?.destroy(dataDir: dataDir)
         try? FileManager.default.removeItem(at: dataDir)
         try? FileManager.default.removeItem(at: logURL)
     }
@@ -115,20 +123,24 @@ final class KeelsonProcess: @unchecked Sendable {
     /// child process is waited for by blocking, which must never hold one of the pool's few threads.
     @discardableResult
     func kubectl(_ arguments: [String], version: String? = nil, stdin: String? = nil, environment: [String: String] = [:]) async throws -> Output {
-        let binary: String
+        var binary: String
         if let version, let directory = Self.kubectlDirectory {
             binary = (directory as NSString).appendingPathComponent("kubectl.\(version)")
         } else {
             binary = "/usr/bin/env"
         }
-        let args = binary == "/usr/bin/env" ? ["kubectl"] + arguments : arguments
+        var args = binary == "/usr/bin/env" ? ["kubectl"] + arguments : arguments
+        if let node {
+            (binary, args) = node.wrap(binary, args)
+        }
         var env = ProcessInfo.processInfo.environment
         env["KUBECONFIG"] = kubeconfig
         env.merge(environment) { $1 }
         let finalEnvironment = env
+        let (executable, finalArguments) = (binary, args)
         return try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try Self.run(binary, args, stdin: stdin, environment: finalEnvironment) })
+                continuation.resume(with: Result { try Self.run(executable, finalArguments, stdin: stdin, environment: finalEnvironment) })
             }
         }
     }

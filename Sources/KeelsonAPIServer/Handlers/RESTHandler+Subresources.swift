@@ -29,9 +29,11 @@ extension RESTHandler {
             return try await bind(request: request, path: path, name: name, definition: definition)
         case ("eviction", "POST") where definition.kind == "Pod" && definition.group.isEmpty:
             return try await evict(request: request, path: path, name: name, definition: definition)
+        case ("log", "GET") where definition.kind == "Pod" && definition.group.isEmpty:
+            return try await podLog(request: request, path: path, name: name, definition: definition)
         case ("finalize", "PUT") where definition.kind == "Namespace" && definition.group.isEmpty:
             return try await finalizeNamespace(request: request, name: name, definition: definition)
-        case ("status", _), ("scale", _), ("binding", _), ("eviction", _), ("finalize", _):
+        case ("status", _), ("scale", _), ("binding", _), ("eviction", _), ("finalize", _), ("log", _):
             if definition.hasStatus && sub == "status" || definition.scale != nil && sub == "scale" {
                 throw Status.methodNotAllowed("the server does not allow this method on the requested resource")
             }
@@ -39,6 +41,50 @@ extension RESTHandler {
         default:
             throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
+    }
+
+    // MARK: log
+
+    /// `pods/log`: checks what kube-apiserver checks (one container named, the container started), then streams
+    /// the kubelet's answer.
+    private func podLog(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> Response {
+        let pod = try await get(definition, namespace: path.namespace, name: name)
+        let containers = (pod["spec"]?["containers"]?.arrayValue ?? []) + (pod["spec"]?["initContainers"]?.arrayValue ?? [])
+            + (pod["spec"]?["ephemeralContainers"]?.arrayValue ?? [])
+        let names = containers.compactMap { $0["name"]?.stringValue }
+        let container: String
+        if let requested = request.query["container"], !requested.isEmpty {
+            guard names.contains(requested) else {
+                throw Status.badRequest("container \(requested) is not valid for pod \(name)")
+            }
+            container = requested
+        } else {
+            let regular = (pod["spec"]?["containers"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+            guard regular.count == 1 else {
+                throw Status.badRequest("a container name must be specified for pod \(name), choose one of: [\(regular.joined(separator: " "))]")
+            }
+            container = regular[0]
+        }
+        guard let nodeName = pod["spec"]?["nodeName"]?.stringValue, !nodeName.isEmpty else {
+            throw Status.badRequest("pod \(name) does not have a host assigned")
+        }
+        let statuses = (pod["status"]?["containerStatuses"]?.arrayValue ?? []) + (pod["status"]?["initContainerStatuses"]?.arrayValue ?? [])
+        let status = statuses.first { $0["name"]?.stringValue == container }
+        if request.query["previous"] != "true", let waiting = status?["state"]?["waiting"], status?["lastState"]?["terminated"] == nil {
+            throw Status.badRequest("container \"\(container)\" in pod \"\(name)\" is waiting to start: \(waiting["reason"]?.stringValue ?? "ContainerCreating")")
+        }
+        guard let nodes = registry.lookup(group: "", version: "v1", resource: "nodes"),
+              let node = try? await get(nodes, namespace: nil, name: nodeName), let base = KubeletProxy.kubeletURL(node), let kubelets else {
+            throw Status.internalError("the kubelet of node \(nodeName) cannot be reached")
+        }
+        var query: [String] = []
+        for key in ["follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime", "limitBytes"] {
+            if let value = request.query[key], let encoded = value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) {
+                query.append("\(key)=\(encoded)")
+            }
+        }
+        let url = "\(base)/containerLogs/\(path.namespace ?? "default")/\(name)/\(container)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        return try await kubelets.get(url)
     }
 
     // MARK: scale

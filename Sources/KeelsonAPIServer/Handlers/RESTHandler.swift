@@ -14,11 +14,14 @@ final class RESTHandler: Sendable {
     let allocator: ServiceAllocator?
     let tolerationDefaults: DefaultTolerationSeconds?
     let watchLines = WatchEventCache()
+    /// Where `pods/log` goes; nil in tests without nodes.
+    let kubelets: KubeletProxy?
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
-        tolerationDefaults: DefaultTolerationSeconds? = nil)
+        tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil)
     {
         self.store = store
+        self.kubelets = kubelets
         self.tolerationDefaults = tolerationDefaults
         self.allocator = allocator
         self.registry = registry

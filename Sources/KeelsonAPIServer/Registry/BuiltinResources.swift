@@ -9,6 +9,7 @@ enum BuiltinResources {
             extraSubresources: [
                 ("binding", "Binding", "", "v1", ["create"]),
                 ("eviction", "Eviction", "policy", "v1", ["create"]),
+                ("log", "Pod", "", "v1", ["get"]),
             ],
             strategy: PodStrategy.strategy),
         ResourceDefinition(group: "", version: "v1", kind: "Service", plural: "services", singular: "service", namespaced: true,

@@ -33,6 +33,7 @@ public final class APIServer: Service {
     let namespaceCache: NamespaceCache
     let allocator: ServiceAllocator
     let metrics = APIMetrics()
+    let kubelets = KubeletProxy()
     let logger: Logger
     private let onListening: @Sendable (Int) async -> Void
 
@@ -48,7 +49,7 @@ public final class APIServer: Service {
         self.allocator = ServiceAllocator(store: store, serviceRange: configuration.serviceRange, nodePorts: configuration.nodePortRange,
             logger: logger)
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
-            tolerationDefaults: configuration.defaultTolerationSeconds)
+            tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets)
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger

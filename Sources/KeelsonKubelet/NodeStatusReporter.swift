@@ -1,0 +1,195 @@
+import Foundation
+import KeelsonAPI
+import KeelsonClient
+import Logging
+import ServiceLifecycle
+
+/// The Node object of a real node: registered with the machine's capacity, addresses and labels, its Lease
+/// renewed every heartbeat, and its conditions (Ready from the runtime; memory, disk and PID pressure from the
+/// machine, with Kubernetes' default hard eviction thresholds) posted at the same pace.
+struct NodeStatusReporter: Sendable {
+    let client: any KubernetesClient
+    let runtime: any ContainerRuntime
+    let configuration: Kubelet.Configuration
+    let logger: Logger
+
+    /// Kubernetes' default hard eviction thresholds, which also come off allocatable.
+    static let memoryEvictionThreshold: Int64 = 100 * 1024 * 1024
+    static let diskEvictionFraction = 0.10
+
+    var name: String { configuration.nodeName }
+
+    func register() async throws {
+        var labels: [String: JSONValue] = ["kubernetes.io/hostname": .string(name), "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": .string(Machine.architecture), "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": .string(Machine.architecture)]
+        for (key, value) in configuration.labels { labels[key] = .string(value) }
+        var spec: [String: JSONValue] = [:]
+        if !configuration.taints.isEmpty { spec["taints"] = .array(configuration.taints) }
+        let node: JSONValue = ["apiVersion": "v1", "kind": "Node", "metadata": ["name": .string(name), "labels": .object(labels)], "spec": .object(spec)]
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                do {
+                    try await client.create(.nodes, node)
+                } catch let error as APIError where error.isAlreadyExists {
+                    try await client.patch(.nodes, namespace: nil, name: name, ["metadata": ["labels": .object(labels)]])
+                }
+                try await postStatus()
+                try await renewLease()
+                return
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.info("node registration failed; retrying", metadata: ["node": "\(name)", "error": "\(error)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    func heartbeats(onPodCIDR: @escaping @Sendable (String) async -> Void) async throws {
+        try? await cancelWhenGracefulShutdown {
+            var podCIDR: String?
+            while !Task.isCancelled {
+                if podCIDR == nil, let node = try? await client.get(.nodes, name: name), let cidr = node["spec"]?["podCIDR"]?.stringValue {
+                    podCIDR = cidr
+                    await onPodCIDR(cidr)
+                    try? await postStatus()
+                }
+                // Until the pod CIDR is known the network is not ready: look again soon.
+                try await Task.sleep(for: podCIDR == nil ? .seconds(1) : configuration.heartbeat)
+                do {
+                    try await renewLease()
+                    try await postStatus()
+                } catch {
+                    logger.info("node heartbeat failed", metadata: ["node": "\(name)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    func renewLease() async throws {
+        let now = JSONValue.string(Timestamp.formatMicro(Date()))
+        let spec: JSONValue = ["holderIdentity": .string(name), "leaseDurationSeconds": 40, "renewTime": now]
+        do {
+            try await client.patch(.leases, namespace: "kube-node-lease", name: name, ["spec": spec])
+        } catch let error as APIError where error.isNotFound {
+            try await client.create(.leases, namespace: "kube-node-lease",
+                ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": ["name": .string(name)], "spec": spec])
+        }
+    }
+
+    func postStatus() async throws {
+        let old = try? await client.get(.nodes, name: name)
+        try await client.patch(.nodes, namespace: nil, name: name, ["status": try await status(previous: old?["status"])],
+            type: .merge, subresource: "status")
+    }
+
+    func status(previous: JSONValue?) async throws -> JSONValue {
+        let now = JSONValue.string(Timestamp.format(Date()))
+        let machine = Machine.read(dataDirectory: configuration.directory)
+        let capacity: [String: Quantity] = [
+            "cpu": Quantity(milli: Int64(machine.cores) * 1000),
+            "memory": Quantity(milli: machine.memoryBytes * 1000, format: .binarySI),
+            "ephemeral-storage": Quantity(milli: machine.diskBytes * 1000, format: .binarySI),
+            "pods": Quantity(milli: Int64(configuration.maxPods) * 1000),
+        ]
+        var allocatable = capacity
+        for (resource, amount) in configuration.reserved { allocatable[resource] = max(.zero, (allocatable[resource] ?? .zero) - amount) }
+        allocatable["memory"] = max(.zero, allocatable["memory"]! - Quantity(milli: Self.memoryEvictionThreshold * 1000, format: .binarySI))
+        allocatable["ephemeral-storage"] = Quantity(milli: Int64(Double(machine.diskBytes) * (1 - Self.diskEvictionFraction)) * 1000, format: .binarySI)
+        let readiness = (try? await runtime.status()) ?? RuntimeReadiness(runtimeReady: false, networkReady: false, message: "container runtime is down")
+        let version = try? await runtime.version()
+        let ready = readiness.runtimeReady && readiness.networkReady
+        func condition(_ type: String, _ value: Bool, _ reason: String, _ message: String) -> JSONValue {
+            let old = previous?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == type }
+            let status: JSONValue = value ? "True" : "False"
+            return ["type": .string(type), "status": status, "reason": .string(reason), "message": .string(message),
+                    "lastHeartbeatTime": now, "lastTransitionTime": old?["status"] == status ? (old?["lastTransitionTime"] ?? now) : now]
+        }
+        let memoryPressure = machine.memoryAvailableBytes < Self.memoryEvictionThreshold
+        let diskPressure = Double(machine.diskAvailableBytes) < Double(machine.diskBytes) * Self.diskEvictionFraction
+        let pidPressure = machine.pidsAvailable < 1000
+        return [
+            "capacity": .object(capacity.mapValues { .string($0.description) }),
+            "allocatable": .object(allocatable.mapValues { .string($0.description) }),
+            "addresses": [["type": "InternalIP", "address": .string(configuration.nodeIP)], ["type": "Hostname", "address": .string(name)]],
+            "daemonEndpoints": ["kubeletEndpoint": ["Port": .integer(Int64(configuration.kubeletPort))]],
+            "conditions": [
+                condition("MemoryPressure", memoryPressure, memoryPressure ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory",
+                    memoryPressure ? "kubelet has insufficient memory available" : "kubelet has sufficient memory available"),
+                condition("DiskPressure", diskPressure, diskPressure ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure",
+                    diskPressure ? "kubelet has disk pressure" : "kubelet has no disk pressure"),
+                condition("PIDPressure", pidPressure, pidPressure ? "KubeletHasInsufficientPID" : "KubeletHasSufficientPID",
+                    pidPressure ? "kubelet has insufficient PID available" : "kubelet has sufficient PID available"),
+                condition("Ready", ready, ready ? "KubeletReady" : "KubeletNotReady",
+                    ready ? "kubelet is posting ready status" : "container runtime not ready: \(readiness.message.isEmpty ? "network plugin is not ready" : readiness.message)"),
+            ],
+            "nodeInfo": [
+                "kubeletVersion": .string(Kubelet.version), "kubeProxyVersion": "", "operatingSystem": "linux",
+                "architecture": .string(Machine.architecture), "osImage": .string(machine.osImage), "kernelVersion": .string(machine.kernel),
+                "containerRuntimeVersion": .string(version.map { "\($0.name)://\($0.version)" } ?? ""),
+                "machineID": .string(machine.machineID), "systemUUID": .string(machine.machineID), "bootID": .string(machine.bootID),
+            ],
+        ]
+    }
+}
+
+extension Kubelet {
+    /// The Kubernetes version this kubelet implements, with Keelson's mark.
+    public static let version = "v1.32.0+keelson"
+}
+
+/// Facts about the machine the kubelet reports.
+struct Machine {
+    var cores: Int
+    var memoryBytes: Int64
+    var memoryAvailableBytes: Int64
+    var diskBytes: Int64
+    var diskAvailableBytes: Int64
+    var pidsAvailable: Int64
+    var kernel: String
+    var osImage: String
+    var machineID: String
+    var bootID: String
+
+    #if arch(arm64)
+    static let architecture = "arm64"
+    #else
+    static let architecture = "amd64"
+    #endif
+
+    /// Files of /proc and /sys claim a size of 0, so they are read to their end rather than by their size.
+    static func text(_ path: String) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func read(dataDirectory: URL) -> Machine {
+        let meminfo = text("/proc/meminfo")
+        func kilobytes(_ field: String) -> Int64 {
+            for line in meminfo.split(separator: "\n") where line.hasPrefix(field + ":") {
+                return Int64(line.split(separator: " ").dropFirst().first ?? "0").map { $0 * 1024 } ?? 0
+            }
+            return 0
+        }
+        var disk = statvfs()
+        try? FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let diskOK = statvfs(dataDirectory.path, &disk) == 0
+        var name = utsname()
+        uname(&name)
+        let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let osRelease = text("/etc/os-release")
+        let pretty = osRelease.split(separator: "\n").first { $0.hasPrefix("PRETTY_NAME=") }
+            .map { String($0.dropFirst("PRETTY_NAME=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "Linux"
+        let pidMax = Int64(text("/proc/sys/kernel/pid_max")) ?? 32768
+        let running = Int64((try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil }.count ?? 0)
+        return Machine(cores: ProcessInfo.processInfo.activeProcessorCount, memoryBytes: kilobytes("MemTotal"),
+            memoryAvailableBytes: kilobytes("MemAvailable"),
+            diskBytes: diskOK ? Int64(disk.f_blocks) * Int64(disk.f_frsize) : 0,
+            diskAvailableBytes: diskOK ? Int64(disk.f_bavail) * Int64(disk.f_frsize) : 0,
+            pidsAvailable: pidMax - running, kernel: kernel, osImage: pretty, machineID: text("/etc/machine-id"),
+            bootID: text("/proc/sys/kernel/random/boot_id"))
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Hummingbird
+import KeelsonAPI
+import KeelsonClient
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The kubelet's HTTP API (port 10250): `/healthz`, `/pods`, and `/containerLogs/NS/POD/CONTAINER`, which the API
+/// server's `pods/log` proxies to. Plain HTTP until the cluster has certificates to authenticate it with.
+public struct KubeletServer: Service {
+    let runtime: any ContainerRuntime
+    let pods: Informer
+    let host: String
+    let port: Int
+    let logger: Logger
+
+    public init(kubelet: Kubelet, host: String, port: Int, logger: Logger) {
+        self.runtime = kubelet.runtime
+        self.pods = kubelet.pods
+        self.host = host
+        self.port = port
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok" }
+        router.get("/pods") { [pods] _, _ -> Response in
+            let list: JSONValue = ["kind": "PodList", "apiVersion": "v1", "metadata": [:], "items": .array(pods.list())]
+            return Self.json(list)
+        }
+        router.get("/containerLogs/:namespace/:pod/:container") { [self] request, context -> Response in
+            try await logs(request, namespace: context.parameters.require("namespace"), pod: context.parameters.require("pod"),
+                container: context.parameters.require("container"))
+        }
+        let app = Application(router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
+            logger: logger)
+        try await app.run()
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: message + "\n")))
+    }
+
+    /// The file's bytes from `offset` on (empty when it is missing).
+    static func read(_ path: String, from offset: Int) -> Data {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(offset))
+        return (try? handle.readToEnd()) ?? Data()
+    }
+
+    func logs(_ request: Request, namespace: String, pod: String, container: String) async throws -> Response {
+        let query = request.uri.queryParameters
+        let follow = query["follow"].map { $0 == "true" || $0 == "1" } ?? false
+        let previous = query["previous"].map { $0 == "true" || $0 == "1" } ?? false
+        var options = ContainerLogReader.Options()
+        options.timestamps = query["timestamps"].map { $0 == "true" || $0 == "1" } ?? false
+        options.tailLines = query["tailLines"].flatMap { Int(String($0)) }
+        options.limitBytes = query["limitBytes"].flatMap { Int(String($0)) }
+        if let seconds = query["sinceSeconds"].flatMap({ Int(String($0)) }) {
+            options.since = Date().addingTimeInterval(-Double(seconds))
+        } else if let time = query["sinceTime"] {
+            options.since = ContainerLogReader.date(String(time))
+        }
+        let instances = try await runtime.listContainers()
+            .filter { $0.labels[RuntimeLabels.podNamespace] == namespace && $0.labels[RuntimeLabels.podName] == pod && $0.name == container }
+            .sorted { ($0.attempt, $0.createdAt) > ($1.attempt, $1.createdAt) }
+        guard let chosen = previous ? instances.dropFirst().first : instances.first else {
+            return Self.error(.notFound, previous ? "previous terminated container \"\(container)\" in pod \"\(pod)\" not found"
+                : "container \"\(container)\" in pod \"\(pod)\" is not available")
+        }
+        let status = try await runtime.containerStatus(chosen.id)
+        let path = status.logPath
+        let runtime = self.runtime
+        let logOptions = options
+        let body = ResponseBody { writer in
+            var offset = 0
+            var partial = false
+            var written = 0
+            var first = true
+            while true {
+                let data = Self.read(path, from: offset)
+                var readOptions = logOptions
+                if !first { readOptions.tailLines = nil }
+                first = false
+                if !data.isEmpty {
+                    var (output, consumed) = ContainerLogReader.render(data, options: readOptions, pendingPartial: &partial)
+                    offset += consumed
+                    if let limit = logOptions.limitBytes {
+                        output = output.prefix(max(0, limit - written))
+                    }
+                    if !output.isEmpty {
+                        written += output.count
+                        try await writer.write(ByteBuffer(bytes: output))
+                    }
+                    if let limit = logOptions.limitBytes, written >= limit { break }
+                }
+                guard follow else { break }
+                let state = try? await runtime.containerStatus(chosen.id).state
+                if state != .running && state != .created {
+                    // One more read catches what the container wrote just before it ended.
+                    if Self.read(path, from: offset).isEmpty { break }
+                    continue
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: body)
+    }
+}

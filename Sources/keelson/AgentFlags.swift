@@ -1,0 +1,44 @@
+import ArgumentParser
+
+/// The node agent's flags, shared by `keelson agent` and `keelson server` (which runs an agent unless
+/// `--disable-agent`); names follow k3s.
+struct AgentFlags: ParsableArguments {
+    @Option(help: "(agent/node) Node name (default: the host name)")
+    var nodeName: String?
+
+    @Option(help: "(agent/networking) IPv4 address to advertise for the node (default: the first non-loopback address)")
+    var nodeIp: String?
+
+    @Option(name: .customLong("node-label"), help: "(agent/node) Label to register the node with (KEY=VALUE; repeatable)")
+    var nodeLabels: [String] = []
+
+    @Option(name: .customLong("node-taint"), help: "(agent/node) Taint to register the node with (KEY[=VALUE]:EFFECT; repeatable)")
+    var nodeTaints: [String] = []
+
+    @Option(help: "(agent/runtime) Use this CRI socket instead of starting containerd (e.g. /run/containerd/containerd.sock)")
+    var containerRuntimeEndpoint: String?
+
+    @Option(help: "(agent/runtime) Sandbox (pause) image")
+    var pauseImage: String = "keelson.local/pause:1.0"
+
+    @Option(help: "(agent/networking) Cluster DNS server address written into pods' resolv.conf")
+    var clusterDns: String = "10.43.0.10"
+
+    @Option(help: "(agent/networking) Cluster domain")
+    var clusterDomain: String = "cluster.local"
+
+    @Option(help: "(agent/kubelet) Resources reserved for the system (cpu=100m,memory=100Mi)")
+    var systemReserved: String?
+
+    @Option(help: "(agent/kubelet) Resources reserved for Kubernetes components (cpu=100m,memory=100Mi)")
+    var kubeReserved: String?
+
+    @Option(help: "(agent/kubelet) Parent cgroup of the pods")
+    var cgroupRoot: String = "/keelson"
+
+    @Option(help: "(agent/kubelet) Port of the kubelet API")
+    var kubeletPort: Int = 10250
+
+    @Option(help: "(agent/runtime) Port of containerd's streaming server (exec, attach, port-forward) on loopback")
+    var streamPort: Int = 10010
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import KeelsonAPI
+import KeelsonClient
+import KeelsonKubelet
+import Logging
+import ServiceLifecycle
+
+/// The node agent as services: its own containerd (unless a runtime endpoint is given), the kubelet and the
+/// kubelet API. `keelson agent` runs them alone; `keelson server` beside the control plane.
+enum AgentServices {
+    struct Invalid: Error, CustomStringConvertible { var description: String }
+
+    static func make(client: any KubernetesClient, flags: AgentFlags, dataDir: String, controlPlane: Bool) throws -> [any Service] {
+        let agentDirectory = URL(fileURLWithPath: dataDir).appendingPathComponent("agent")
+        let nodeName = (flags.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
+        let nodeIP = flags.nodeIp ?? NodeAddress.firstNonLoopbackIPv4() ?? "127.0.0.1"
+        var configuration = Kubelet.Configuration(nodeName: nodeName, nodeIP: nodeIP, directory: agentDirectory)
+        configuration.clusterDNS = [flags.clusterDns]
+        configuration.clusterDomain = flags.clusterDomain
+        configuration.cgroupRoot = flags.cgroupRoot
+        configuration.kubeletPort = flags.kubeletPort
+        if controlPlane {
+            configuration.labels["node-role.kubernetes.io/control-plane"] = "true"
+            configuration.labels["node-role.kubernetes.io/master"] = "true"
+        }
+        for label in flags.nodeLabels {
+            let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw Invalid(description: "--node-label \(label): use KEY=VALUE") }
+            configuration.labels[parts[0]] = parts[1]
+        }
+        for taint in flags.nodeTaints {
+            let parts = taint.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, ["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(parts[1]) else {
+                throw Invalid(description: "--node-taint \(taint): use KEY[=VALUE]:NoSchedule|PreferNoSchedule|NoExecute")
+            }
+            let keyValue = parts[0].split(separator: "=", maxSplits: 1).map(String.init)
+            var object: [String: JSONValue] = ["key": .string(keyValue[0]), "effect": .string(parts[1])]
+            if keyValue.count == 2 { object["value"] = .string(keyValue[1]) }
+            configuration.taints.append(.object(object))
+        }
+        for (flag, value) in [("--system-reserved", flags.systemReserved), ("--kube-reserved", flags.kubeReserved)] {
+            guard let value else { continue }
+            for pair in value.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let amount = Quantity(parts[1]) else { throw Invalid(description: "\(flag) \(value): use cpu=100m,memory=100Mi") }
+                configuration.reserved[parts[0]] = (configuration.reserved[parts[0]] ?? .zero) + amount
+            }
+        }
+        var services: [any Service] = []
+        let socket: String
+        let supervisor: ContainerdSupervisor?
+        if let endpoint = flags.containerRuntimeEndpoint {
+            socket = endpoint.hasPrefix("unix://") ? String(endpoint.dropFirst("unix://".count)) : endpoint
+            supervisor = nil
+        } else {
+            var runtimeConfiguration = ContainerdSupervisor.Configuration(agentDirectory: agentDirectory)
+            runtimeConfiguration.sandboxImage = flags.pauseImage
+            runtimeConfiguration.streamPort = flags.streamPort
+            _ = try ContainerdSupervisor.find("containerd")
+            let created = ContainerdSupervisor(configuration: runtimeConfiguration, logger: Logger(label: "keelson.containerd"))
+            socket = created.socketPath
+            supervisor = created
+            services.append(created)
+        }
+        let runtime = try CRIRuntime(socketPath: socket)
+        let kubelet = Kubelet(client: client, runtime: runtime, configuration: configuration, logger: Logger(label: "keelson.kubelet")) { cidr in
+            do {
+                try supervisor?.writeNetworkConfig(podCIDR: cidr)
+            } catch {
+                Logger(label: "keelson.kubelet").error("cannot write the CNI config", metadata: ["error": "\(error)"])
+            }
+        }
+        services.append(WaitingForRuntime(supervisor: supervisor, service: kubelet))
+        services.append(KubeletServer(kubelet: kubelet, host: nodeIP, port: flags.kubeletPort, logger: Logger(label: "keelson.kubelet-api")))
+        return services
+    }
+}
+
+/// Starts a service once the agent's own containerd answers (at once with an external runtime).
+struct WaitingForRuntime: Service {
+    let supervisor: ContainerdSupervisor?
+    let service: any Service
+
+    func run() async throws {
+        if let supervisor {
+            try? await cancelWhenGracefulShutdown { try await supervisor.waitUntilReady() }
+            if Task.isShuttingDownGracefully { return }
+        }
+        try await service.run()
+    }
+}
+
+enum NodeAddress {
+    /// The first IPv4 address of an interface that is up and not loopback.
+    static func firstNonLoopbackIPv4() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            let flags = Int32(entry.pointee.ifa_flags)
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
+                  flags & Int32(IFF_UP) != 0, flags & Int32(IFF_LOOPBACK) == 0 else { continue }
+            // The pods' bridge and its veths carry pod addresses, not the node's.
+            let name = String(cString: entry.pointee.ifa_name)
+            guard !name.hasPrefix("keelson"), !name.hasPrefix("veth"), !name.hasPrefix("cni") else { continue }
+            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            guard getnameinfo(address, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else { continue }
+            return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,325 @@
+import Foundation
+import KeelsonAPI
+import Testing
+
+/// A server with its node agent: real containers through containerd, runc and the CNI bridge, each cluster in a
+/// network namespace of its own (see `NodeSandbox`), driven by the real kubectl.
+@Suite("Pods on containerd", .serialized)
+struct ContainerdNodeTests {
+    /// A fresh cluster with a real node, removed with everything it started however the body ends.
+    static func withNode(_ body: (KeelsonProcess) async throws -> Void) async throws {
+        let node = try NodeSandbox()
+        let server = try KeelsonProcess(node: node)
+        defer { server.cleanUp() }
+        do {
+            try await server.start()
+            try await waitForReadyNode(server)
+            try await body(server)
+        } catch {
+            Issue.record("server log:\n\(server.log)")
+            throw error
+        }
+    }
+
+    /// The node registers itself once its containerd answers, and is Ready once its pod network is configured.
+    static func waitForReadyNode(_ k: KeelsonProcess) async throws {
+        try await waitFor(k, ["get", "node", "node-1"], "node-1 Ready") { node in
+            node["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } == true
+        }
+    }
+
+    static func json(_ k: KeelsonProcess, _ arguments: [String]) async throws -> JSONValue {
+        try JSONParser.parse(Array(try await k.kubectlOK(arguments + ["-o", "json"]).utf8))
+    }
+
+    /// Polls (every 200 ms, up to `timeout`) until `condition` holds for the object kubectl returns.
+    @discardableResult
+    static func waitFor(_ k: KeelsonProcess, _ arguments: [String], timeout: Duration = .seconds(60), _ what: String,
+        _ condition: (JSONValue) -> Bool) async throws -> JSONValue
+    {
+        let deadline = ContinuousClock.now + timeout
+        var last: JSONValue = nil
+        while ContinuousClock.now < deadline {
+            let output = try await k.kubectl(arguments + ["-o", "json"])
+            if output.status == 0, let object = try? JSONParser.parse(Array(output.stdout.utf8)) {
+                last = object
+                if condition(object) { return object }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw KeelsonProcess.Failure("timed out waiting for \(what); last seen: \(last.encodedString())")
+    }
+
+    /// An HTTP GET from inside the node's namespace (pod addresses are reachable only there).
+    static func fetch(_ node: NodeSandbox, _ url: String) async throws -> String {
+        let script = "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+        let (executable, arguments) = node.wrap("/usr/bin/env", ["python3", "-c", script, url])
+        let output = try await Task.detached { try KeelsonProcess.run(executable, arguments) }.value
+        guard output.status == 0 else { throw KeelsonProcess.Failure("GET \(url) failed: \(output.stderr)") }
+        return output.stdout
+    }
+
+    static func container(_ pod: JSONValue, _ index: Int = 0) -> JSONValue? { pod["status"]?["containerStatuses"]?[index] }
+
+    @Test("kubectl run of busybox becomes Running with a pod IP that serves HTTP; its log reaches kubectl logs")
+    func runServeAndLog() async throws {
+        try await Self.withNode { k in
+            try await k.kubectlOK(["run", "web", "--image=keelson.local/busybox:1.0", "--port=8080", "--",
+                "sh", "-c", "echo starting httpd; exec httpd -f -v -p 8080 -h /www"])
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/web", "--timeout=60s"])
+            let pod = try await Self.json(k, ["get", "pod", "web"])
+            #expect(pod["status"]?["phase"] == "Running")
+            let ip = try #require(pod["status"]?["podIP"]?.stringValue)
+            #expect(ip.hasPrefix("10.42."), "the pod's address comes from the node's pod CIDR: \(ip)")
+            #expect(pod["status"]?["hostIP"] == "127.0.0.1")
+            #expect(pod["status"]?["qosClass"] == "BestEffort")
+            #expect(Self.container(pod)?["containerID"]?.stringValue?.hasPrefix("containerd://") == true)
+            #expect(Self.container(pod)?["imageID"]?.stringValue?.hasPrefix("sha256:") == true)
+            #expect(try await Self.fetch(k.node!, "http://\(ip):8080/") == "hello from keelson\n")
+
+            let logs = try await k.kubectlOK(["logs", "web"])
+            #expect(logs.hasPrefix("starting httpd\n"), "\(logs)")
+            #expect(logs.contains("response:200"), "httpd -v logs the request: \(logs)")
+            let stamped = try await k.kubectlOK(["logs", "web", "--timestamps", "--tail=1"])
+            #expect(stamped.split(separator: "\n").count == 1)
+            #expect(stamped.hasPrefix(String(Timestamp.format(Date()).prefix(4))), "\(stamped)")
+            let wide = try await k.kubectlOK(["get", "pods", "-o", "wide"])
+            #expect(wide.contains(ip) && wide.contains("node-1") && wide.contains("Running"), "\(wide)")
+        }
+    }
+
+    @Test("a crashing container restarts with a growing back-off, shown as CrashLoopBackOff; logs --previous reads the last run")
+    func crashLoop() async throws {
+        try await Self.withNode { k in
+            try await k.kubectlOK(["run", "crash", "--image=keelson.local/busybox:1.0", "--", "sh", "-c", "echo run at $(date +%s); exit 3"])
+            let pod = try await Self.waitFor(k, ["get", "pod", "crash"], "two restarts") {
+                ($0["status"]?["containerStatuses"]?[0]?["restartCount"]?.intValue ?? 0) >= 2
+                    && $0["status"]?["containerStatuses"]?[0]?["state"]?["waiting"]?["reason"] == "CrashLoopBackOff"
+            }
+            let status = try #require(Self.container(pod))
+            #expect(status["lastState"]?["terminated"]?["exitCode"] == 3)
+            #expect(status["lastState"]?["terminated"]?["reason"] == "Error")
+            #expect(status["ready"] == false)
+            let message = status["state"]?["waiting"]?["message"]?.stringValue ?? ""
+            #expect(message.contains("back-off") && message.contains("restarting failed container=crash"), "\(message)")
+            #expect(try await k.kubectlOK(["get", "pod", "crash"]).contains("CrashLoopBackOff"))
+            #expect(try await k.kubectlOK(["logs", "crash", "--previous"]).hasPrefix("run at "))
+            let events = try await k.kubectlOK(["get", "events", "--field-selector", "involvedObject.name=crash"])
+            #expect(events.contains("BackOff") && events.contains("Started"), "\(events)")
+            // The back-off grows: the third start comes at least 10 s after the second ended (the first restart is
+            // immediate, as in Kubernetes).
+            let third = try await Self.waitFor(k, ["get", "pod", "crash"], timeout: .seconds(90), "a third restart") {
+                ($0["status"]?["containerStatuses"]?[0]?["restartCount"]?.intValue ?? 0) >= 3
+            }
+            let terminated = Self.container(third)?["lastState"]?["terminated"] ?? Self.container(third)?["state"]?["terminated"]
+            let started = terminated?["startedAt"]?.stringValue.flatMap(Timestamp.parse)
+            let previousEnd = status["lastState"]?["terminated"]?["finishedAt"]?.stringValue.flatMap(Timestamp.parse)
+            if let started, let previousEnd {
+                #expect(started.timeIntervalSince(previousEnd) >= 9, "back-off between restarts: \(started.timeIntervalSince(previousEnd)) s")
+            }
+        }
+    }
+
+    @Test("ConfigMaps and Secrets reach a container as env and files; $(VAR) expands in args; downward API fields")
+    func configurationReachesContainers() async throws {
+        try await Self.withNode { k in
+            try await k.kubectlOK(["create", "configmap", "settings", "--from-literal=color=blue", "--from-literal=size=large"])
+            try await k.kubectlOK(["create", "secret", "generic", "creds", "--from-literal=password=s3cret"])
+            let manifest = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: reader, labels: {app: reader}}
+                spec:
+                  restartPolicy: Never
+                  containers:
+                  - name: main
+                    image: keelson.local/busybox:1.0
+                    command: ["sh", "-c"]
+                    args: ["echo color=$COLOR pass=$PASSWORD pod=$(POD_NAME) ns=$POD_NAMESPACE ip=$POD_IP; cat /config/size; echo; cat /secret/password; echo; cat /info/labels; echo"]
+                    env:
+                    - {name: COLOR, valueFrom: {configMapKeyRef: {name: settings, key: color}}}
+                    - {name: PASSWORD, valueFrom: {secretKeyRef: {name: creds, key: password}}}
+                    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+                    - {name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+                    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+                    volumeMounts:
+                    - {name: config, mountPath: /config}
+                    - {name: secret, mountPath: /secret, readOnly: true}
+                    - {name: info, mountPath: /info}
+                  volumes:
+                  - {name: config, configMap: {name: settings}}
+                  - {name: secret, secret: {secretName: creds}}
+                  - name: info
+                    downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}
+                """
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            let pod = try await Self.waitFor(k, ["get", "pod", "reader"], "the pod to succeed") { $0["status"]?["phase"] == "Succeeded" }
+            let ip = pod["status"]?["podIP"]?.stringValue ?? "?"
+            let logs = try await k.kubectlOK(["logs", "reader"])
+            #expect(logs == "color=blue pass=s3cret pod=reader ns=default ip=\(ip)\nlarge\ns3cret\napp=\"reader\"\n", "\(logs)")
+            #expect(Self.container(pod)?["state"]?["terminated"]?["reason"] == "Completed")
+
+            // A missing key is the user's to fix: the container waits with CreateContainerConfigError.
+            try await k.kubectlOK(["run", "broken", "--image=keelson.local/busybox:1.0", "--overrides",
+                #"{"spec":{"containers":[{"name":"broken","image":"keelson.local/busybox:1.0","env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"settings","key":"nope"}}}]}]}}"#])
+            let broken = try await Self.waitFor(k, ["get", "pod", "broken"], "a config error") {
+                $0["status"]?["containerStatuses"]?[0]?["state"]?["waiting"]?["reason"] == "CreateContainerConfigError"
+            }
+            let message = Self.container(broken)?["state"]?["waiting"]?["message"]?.stringValue ?? ""
+            #expect(message.contains("nope") && message.contains("settings"), "\(message)")
+        }
+    }
+
+    @Test("probes: readiness gates Ready, a failing liveness probe restarts the container")
+    func probes() async throws {
+        try await Self.withNode { k in
+            let manifest = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: probed}
+                spec:
+                  terminationGracePeriodSeconds: 2
+                  containers:
+                  - name: slow
+                    image: keelson.local/busybox:1.0
+                    command: ["sh", "-c", "sleep 3; touch /tmp/ready; exec httpd -f -p 8080 -h /www"]
+                    readinessProbe:
+                      exec: {command: [cat, /tmp/ready]}
+                      periodSeconds: 1
+                    livenessProbe:
+                      tcpSocket: {port: 8080}
+                      initialDelaySeconds: 5
+                      periodSeconds: 1
+                  - name: doomed
+                    image: keelson.local/busybox:1.0
+                    command: ["sh", "-c", "exec httpd -f -p 9090 -h /www"]
+                    livenessProbe:
+                      httpGet: {path: /missing, port: 9090}
+                      periodSeconds: 1
+                      failureThreshold: 2
+                    readinessProbe:
+                      httpGet: {path: /, port: 9090}
+                      periodSeconds: 1
+                """
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            let early = try await Self.waitFor(k, ["get", "pod", "probed"], "both containers running") { pod in
+                (0..<2).allSatisfy { pod["status"]?["containerStatuses"]?[$0]?["state"]?["running"] != nil }
+            }
+            // Statuses are sorted by container name, as kubelet sorts them: doomed, then slow.
+            #expect(early["status"]?["containerStatuses"]?[1]?["ready"] == false, "the slow container is not ready before its file exists")
+            try await Self.waitFor(k, ["get", "pod", "probed"], "the slow container ready") {
+                $0["status"]?["containerStatuses"]?[1]?["name"] == "slow" && $0["status"]?["containerStatuses"]?[1]?["ready"] == true
+            }
+            let restarted = try await Self.waitFor(k, ["get", "pod", "probed"], "the doomed container restarted by its liveness probe") {
+                ($0["status"]?["containerStatuses"]?[0]?["restartCount"]?.intValue ?? 0) >= 1
+            }
+            #expect(restarted["status"]?["containerStatuses"]?[1]?["restartCount"] == 0, "the healthy container keeps running")
+        }
+    }
+
+    @Test("deletion runs the preStop hook, then SIGTERM, within the grace period")
+    func gracefulTermination() async throws {
+        try await Self.withNode { k in
+            let shared = k.dataDir.appendingPathComponent("shared")
+            try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+            let manifest = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: polite}
+                spec:
+                  terminationGracePeriodSeconds: 20
+                  containers:
+                  - name: main
+                    image: keelson.local/busybox:1.0
+                    command: ["sh", "-c", "trap 'echo term >> /shared/log; exit 0' TERM; while true; do sleep 0.2; done"]
+                    lifecycle:
+                      preStop:
+                        exec: {command: ["sh", "-c", "echo prestop >> /shared/log"]}
+                    volumeMounts: [{name: shared, mountPath: /shared}]
+                  volumes:
+                  - {name: shared, hostPath: {path: \(shared.path), type: Directory}}
+                """
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/polite", "--timeout=60s"])
+            let start = ContinuousClock.now
+            try await k.kubectlOK(["delete", "pod", "polite", "--wait=true", "--timeout=60s"])
+            let took = ContinuousClock.now - start
+            #expect(took < .seconds(15), "the container ended on SIGTERM instead of waiting out its grace period: \(took)")
+            let log = try String(contentsOf: shared.appendingPathComponent("log"), encoding: .utf8)
+            #expect(log == "prestop\nterm\n")
+        }
+    }
+
+    @Test("a Deployment of 3 replicas rolls to a new image")
+    func deploymentRollout() async throws {
+        try await Self.withNode { k in
+            // httpd as PID 1 ignores SIGTERM: a short grace period keeps each replaced pod's SIGKILL near.
+            let manifest = """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: web}
+                spec:
+                  replicas: 3
+                  selector: {matchLabels: {app: web}}
+                  template:
+                    metadata: {labels: {app: web}}
+                    spec:
+                      terminationGracePeriodSeconds: 1
+                      containers:
+                      - {name: busybox, image: "keelson.local/busybox:1.0", command: [httpd, -f, -p, "8080", -h, /www]}
+                """
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+            try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=90s"])
+            try await k.kubectlOK(["set", "image", "deployment/web", "busybox=keelson.local/busybox:1.1"])
+            try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=90s"])
+            let pods = try await Self.waitFor(k, ["get", "pods", "-l", "app=web"], "only the new pods") { list in
+                let items = list["items"]?.arrayValue ?? []
+                return items.count == 3 && items.allSatisfy {
+                    $0["spec"]?["containers"]?[0]?["image"] == "keelson.local/busybox:1.1" && $0["status"]?["phase"] == "Running"
+                }
+            }
+            let addresses = Set((pods["items"]?.arrayValue ?? []).compactMap { $0["status"]?["podIP"]?.stringValue })
+            #expect(addresses.count == 3, "each pod has its own address: \(addresses)")
+            for address in addresses { #expect(try await Self.fetch(k.node!, "http://\(address):8080/") == "hello from keelson\n") }
+        }
+    }
+
+    @Test("a restart of the agent keeps containers running, and a killed containerd is restarted without losing them")
+    func agentRestartAndContainerdCrash() async throws {
+        try await Self.withNode { k in
+            try await k.kubectlOK(["run", "steady", "--image=keelson.local/busybox:1.0", "--", "sleep", "3600"])
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/steady", "--timeout=60s"])
+            let before = try await Self.json(k, ["get", "pod", "steady"])
+            let id = Self.container(before)?["containerID"]
+
+            try await k.stop()
+            try await k.start()
+            try await Self.waitForReadyNode(k)
+            let after = try await Self.waitFor(k, ["get", "pod", "steady"], "the adopted pod") {
+                Self.container($0)?["ready"] == true
+            }
+            #expect(Self.container(after)?["containerID"] == id, "the same container, not a new one")
+            #expect(Self.container(after)?["restartCount"] == 0)
+
+            let config = k.dataDir.appendingPathComponent("agent/containerd/config.toml").path
+            let containerd = NodeSandbox.processes(withArgument: config)
+            try #require(containerd.count == 1)
+            kill(containerd[0], SIGKILL)
+            // The supervisor starts a new containerd; new pods run, the old one was never touched.
+            try await k.kubectlOK(["run", "later", "--image=keelson.local/busybox:1.0", "--", "sleep", "3600"])
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/later", "--timeout=60s"])
+            #expect(NodeSandbox.processes(withArgument: config).first != containerd[0])
+            let still = try await Self.json(k, ["get", "pod", "steady"])
+            #expect(Self.container(still)?["containerID"] == id)
+            #expect(Self.container(still)?["restartCount"] == 0)
+        }
+    }
+}
+
+extension JSONValue {
+    /// The element at `index` of an array, nil past its end or for anything else.
+    subscript(index: Int) -> JSONValue? {
+        guard let array = arrayValue, array.indices.contains(index) else { return nil }
+        return array[index]
+    }
+}
