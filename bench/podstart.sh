@@ -18,8 +18,10 @@ netns="keelson-bench-$$"
 cgroup_root="/keelson-bench-$$"
 server=""
 cleanup() {
+  # The server first (or its supervisor would restart containerd), then containerd and the runtime shims it
+  # started (they name its socket and config), then the pods' processes.
   [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
-  # containerd, the runtime shims it started (they name its socket and config), then the pods' processes.
+  sleep 0.2
   for pid in $(grep -l -e "$work/keelson/agent/containerd" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do kill -9 "$pid" 2>/dev/null || true; done
   for procs in $(find /sys/fs/cgroup/*"$cgroup_root" -name cgroup.procs 2>/dev/null); do
     for pid in $(cat "$procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
@@ -37,7 +39,8 @@ ip netns add "$netns"
 ip -n "$netns" link set lo up
 ./scripts/build-images.sh "$work/keelson/agent/images" 2>/dev/null
 in_node() { nsenter --net="/run/netns/$netns" "$@"; }
-in_node .build/release/keelson server --data-dir "$work/keelson" --node-name bench-node --node-ip 127.0.0.1 \
+# nsenter execs the server, so $! is the server's own PID (for its RSS, and to stop it).
+nsenter --net="/run/netns/$netns" .build/release/keelson server --data-dir "$work/keelson" --node-name bench-node --node-ip 127.0.0.1 \
   --cgroup-root "$cgroup_root" >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 300); do

@@ -12,7 +12,8 @@ public struct Kubelet: Service {
     public struct Configuration: Sendable {
         public var nodeName: String
         public var nodeIP: String
-        /// `DATA_DIR/agent`: pods' volumes under `pods/`, container logs under `logs/`.
+        /// `DATA_DIR/agent`: pods' volumes under `pods/`, container logs under `logs/`, static pod manifests in
+        /// `pod-manifests/`.
         public var directory: URL
         public var labels: [String: String] = [:]
         public var taints: [JSONValue] = []
@@ -25,7 +26,8 @@ public struct Kubelet: Service {
         public var heartbeat: Duration = .seconds(10)
         public var relistPeriod: Duration = .seconds(1)
         public var kubeletPort = 10250
-        public var workers = 4
+        /// Pods synced at once: most of a sync is waiting on the runtime (CNI, runc), so more than cores.
+        public var workers = 16
 
         public init(nodeName: String, nodeIP: String, directory: URL) {
             self.nodeName = nodeName
@@ -79,6 +81,10 @@ public struct Kubelet: Service {
         try? await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await pods.run() }
             group.addTask { try await events.run() }
+            group.addTask {
+                try await StaticPods(client: client, directory: configuration.directory.appendingPathComponent("pod-manifests"),
+                    nodeName: configuration.nodeName, pods: pods, logger: logger).run()
+            }
             group.addTask { try await node.heartbeats(onPodCIDR: onPodCIDR) }
             group.addTask {
                 try? await cancelWhenGracefulShutdown {

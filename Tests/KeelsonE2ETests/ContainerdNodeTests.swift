@@ -284,6 +284,37 @@ struct ContainerdNodeTests {
         }
     }
 
+    @Test("a manifest in pod-manifests runs as a static pod with a mirror pod; removing the file removes the pod")
+    func staticPod() async throws {
+        try await Self.withNode { k in
+            let manifests = k.dataDir.appendingPathComponent("agent/pod-manifests")
+            try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
+            let manifest = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: static-web, namespace: kube-system, labels: {tier: node}}
+                spec:
+                  containers:
+                  - {name: web, image: "keelson.local/busybox:1.0", command: [httpd, -f, -p, "8080", -h, /www]}
+                  terminationGracePeriodSeconds: 1
+                """
+            try manifest.write(to: manifests.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+            let pod = try await Self.waitFor(k, ["get", "pod", "-n", "kube-system", "static-web-node-1"], "the mirror pod Ready") {
+                $0["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } == true
+            }
+            #expect(pod["metadata"]?["annotations"]?["kubernetes.io/config.mirror"]?.stringValue?.isEmpty == false)
+            #expect(pod["metadata"]?["ownerReferences"]?[0]?["kind"] == "Node")
+            #expect(pod["spec"]?["nodeName"] == "node-1")
+            let ip = try #require(pod["status"]?["podIP"]?.stringValue)
+            #expect(try await Self.fetch(k.node!, "http://\(ip):8080/") == "hello from keelson\n")
+
+            try FileManager.default.removeItem(at: manifests.appendingPathComponent("web.yaml"))
+            try await Self.waitFor(k, ["get", "pods", "-n", "kube-system"], "the mirror pod gone") {
+                !($0["items"]?.arrayValue ?? []).contains { $0["metadata"]?["name"] == "static-web-node-1" }
+            }
+        }
+    }
+
     @Test("a restart of the agent keeps containers running, and a killed containerd is restarted without losing them")
     func agentRestartAndContainerdCrash() async throws {
         try await Self.withNode { k in

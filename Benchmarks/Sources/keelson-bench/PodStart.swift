@@ -19,14 +19,16 @@ struct PodStartBench: AsyncParsableCommand {
     @Option(help: "PID of the process running the kubelet, for its RSS") var kubeletPid: Int32?
 
     func run() async throws {
-        let floor = try await criFloor()
+        let floor = try await criFloor(concurrent: 1)
+        let floorBurst = try await criFloor(concurrent: burst)
         try await withBenchmarkClient(connections: burst + 4) { client in
             let single = try await throughKeelson(client, count: 1, rounds: runs)
             let burstLatencies = try await throughKeelson(client, count: burst, rounds: 1)
-            print(Self.line("CRI floor (sandbox + container, direct)", floor))
+            print(Self.line("CRI floor (sandbox + container, direct), 1 at a time", floor))
+            print(Self.line("CRI floor, \(burst) at once", floorBurst))
             print(Self.line("keelson, 1 pod at a time", single))
             print(Self.line("keelson, \(burst) pods at once", burstLatencies))
-            print(String(format: "podstart: p50 above the floor: %.0f ms (1 pod), p99 of the burst %.0f ms",
+            print(String(format: "podstart: p50 above the floor: %.0f ms (1 pod); burst p99 %.0f ms",
                 Self.percentile(single, 0.5) - Self.percentile(floor, 0.5), Self.percentile(burstLatencies, 0.99)))
             if let pid = kubeletPid, let rss = DensityBench.rssMiB(pid) {
                 print(String(format: "podstart: RSS of the process running the kubelet with %d pods: %.1f MiB", burst, rss))
@@ -46,27 +48,39 @@ struct PodStartBench: AsyncParsableCommand {
     }
 
     /// RunPodSandbox → CreateContainer → StartContainer, timed, then removed (sandboxes without the kubelet's
-    /// labels, which the kubelet leaves alone).
-    func criFloor() async throws -> [Double] {
+    /// labels, which the kubelet leaves alone): `runs` times one at a time, or once `concurrent` at once.
+    func criFloor(concurrent: Int) async throws -> [Double] {
         let runtime = try CRIRuntime(socketPath: socket)
         var results: [Double] = []
-        for i in 0..<runs {
-            let uid = UUID().uuidString.lowercased()
-            var sandbox = SandboxConfig(name: "floor-\(i)", namespace: "bench-floor", uid: uid, attempt: 0, hostname: "floor",
-                logDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("keelson-floor-\(uid)").path, hostNetwork: false)
-            sandbox.labels = ["keelson.bench": "floor"]
-            try FileManager.default.createDirectory(atPath: sandbox.logDirectory, withIntermediateDirectories: true)
-            var container = ContainerConfig(name: "c", attempt: 0, image: image)
-            container.command = ["sleep", "3600"]
-            container.logPath = "c.log"
-            let start = wallNanos()
-            let id = try await runtime.runSandbox(sandbox)
-            let cid = try await runtime.createContainer(in: id, container, sandbox: sandbox)
-            try await runtime.startContainer(cid)
-            results.append(Double(wallNanos() - start) / 1e6)
-            try await runtime.stopSandbox(id)
-            try await runtime.removeSandbox(id)
-            try? FileManager.default.removeItem(atPath: sandbox.logDirectory)
+        for round in 0..<(concurrent == 1 ? runs : 1) {
+            let started = try await withThrowingTaskGroup(of: (Double, String, String).self) { group in
+                for i in 0..<concurrent {
+                    group.addTask {
+                        let uid = UUID().uuidString.lowercased()
+                        var sandbox = SandboxConfig(name: "floor-\(round)-\(i)", namespace: "bench-floor", uid: uid, attempt: 0, hostname: "floor",
+                            logDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("keelson-floor-\(uid)").path, hostNetwork: false)
+                        sandbox.labels = ["keelson.bench": "floor"]
+                        try FileManager.default.createDirectory(atPath: sandbox.logDirectory, withIntermediateDirectories: true)
+                        var container = ContainerConfig(name: "c", attempt: 0, image: image)
+                        container.command = ["sleep", "3600"]
+                        container.logPath = "c.log"
+                        let start = wallNanos()
+                        let id = try await runtime.runSandbox(sandbox)
+                        let cid = try await runtime.createContainer(in: id, container, sandbox: sandbox)
+                        try await runtime.startContainer(cid)
+                        return (Double(wallNanos() - start) / 1e6, id, sandbox.logDirectory)
+                    }
+                }
+                var all: [(Double, String, String)] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            results += started.map(\.0)
+            for (_, id, logs) in started {
+                try await runtime.stopSandbox(id)
+                try await runtime.removeSandbox(id)
+                try? FileManager.default.removeItem(atPath: logs)
+            }
         }
         await runtime.close()
         return results
@@ -107,11 +121,12 @@ struct PodStartBench: AsyncParsableCommand {
                 let now = wallNanos()
                 guard let event = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
                       let pod = event["object"] as? [String: Any],
-                      let name = (pod["metadata"] as? [String: Any])?["name"] as? String, !ready.contains(name) else { continue }
+                      let name = (pod["metadata"] as? [String: Any])?["name"] as? String, let sent = created[name],
+                      !ready.contains(name) else { continue }
                 let conditions = (pod["status"] as? [String: Any])?["conditions"] as? [[String: Any]] ?? []
                 guard conditions.contains(where: { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }) else { continue }
                 ready.insert(name)
-                if let sent = created[name] { latencies.append(Double(now - sent) / 1e6) }
+                latencies.append(Double(now - sent) / 1e6)
             }
             // Each round starts on an empty node.
             _ = try await client.send(.DELETE, base)

@@ -113,7 +113,7 @@ public final class CRIRuntime: ContainerRuntime {
     public func createContainer(in sandboxID: String, _ config: ContainerConfig, sandbox: SandboxConfig) async throws -> String {
         let request = Runtime_V1_CreateContainerRequest.with {
             $0.podSandboxID = sandboxID
-            $0.config = Self.containerMessage(config)
+            $0.config = Self.containerMessage(config, hostNetwork: sandbox.hostNetwork)
             $0.sandboxConfig = Self.sandboxMessage(sandbox)
         }
         return try await call("create container \(config.name)") {
@@ -267,7 +267,7 @@ public final class CRIRuntime: ContainerRuntime {
         }
     }
 
-    static func containerMessage(_ config: ContainerConfig) -> Runtime_V1_ContainerConfig {
+    static func containerMessage(_ config: ContainerConfig, hostNetwork: Bool) -> Runtime_V1_ContainerConfig {
         .with {
             $0.metadata = .with { $0.name = config.name; $0.attempt = config.attempt }
             $0.image.image = config.image
@@ -300,7 +300,7 @@ public final class CRIRuntime: ContainerRuntime {
                         $0.addCapabilities = config.addCapabilities
                         $0.dropCapabilities = config.dropCapabilities
                     }
-                    $0.namespaceOptions = .with { $0.network = .pod; $0.pid = .container; $0.ipc = .pod }
+                    $0.namespaceOptions = .with { $0.network = hostNetwork ? .node : .pod; $0.pid = .container; $0.ipc = .pod }
                 }
             }
         }
