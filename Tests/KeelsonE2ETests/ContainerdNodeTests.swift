@@ -88,6 +88,49 @@ struct ContainerdNodeTests {
         }
     }
 
+    @Test("kubectl exec: output on stdout and stderr, the exit code, stdin, and an interactive shell on a terminal")
+    func exec() async throws {
+        try await Self.withNode { k in
+            try await k.kubectlOK(["run", "box", "--image=keelson.local/busybox:1.0", "--", "sleep", "3600"])
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/box", "--timeout=60s"])
+            let output = try await k.kubectl(["exec", "box", "--", "sh", "-c", "echo to stdout; echo to stderr >&2; exit 3"])
+            #expect(output.stdout == "to stdout\n")
+            #expect(output.stderr.contains("to stderr\n"), "\(output.stderr)")
+            #expect(output.status == 3, "kubectl exits with the command's code")
+            #expect(try await k.kubectlOK(["exec", "-i", "box", "--", "head", "-1"], stdin: "piped in\nsecond\n") == "piped in\n")
+            #expect(try await k.kubectlOK(["exec", "box", "-c", "box", "--", "cat", "/www/index.html"]) == "hello from keelson\n")
+            let missing = try await k.kubectl(["exec", "box", "-c", "nope", "--", "true"])
+            #expect(missing.status != 0 && missing.stderr.contains("container nope is not valid"), "\(missing.stderr)")
+
+            // An interactive shell: kubectl on a pseudo-terminal, as a user at a terminal runs it.
+            let driver = #"""
+                import os, pty, select, sys, time
+                pid, fd = pty.fork()
+                if pid == 0:
+                    os.execvp(sys.argv[1], sys.argv[1:])
+                out = b""
+                def read(seconds):
+                    global out
+                    end = time.time() + seconds
+                    while time.time() < end:
+                        if select.select([fd], [], [], 0.1)[0]:
+                            try: out += os.read(fd, 4096)
+                            except OSError: return
+                read(3)
+                os.write(fd, b"echo $((6*7)); tty\n"); read(2)
+                os.write(fd, b"exit 5\n"); read(2)
+                sys.stdout.write(out.decode(errors="replace"))
+                sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+                """#
+            let (executable, arguments) = k.node!.wrap("/usr/bin/env", ["python3", "-c", driver, "kubectl", "--kubeconfig", k.kubeconfig,
+                "exec", "-it", "box", "--", "sh"])
+            let session = try await Task.detached { try KeelsonProcess.run(executable, arguments) }.value
+            #expect(session.stdout.contains("42"), "\(session.stdout)")
+            #expect(session.stdout.contains("/dev/pts/"), "the shell has a terminal: \(session.stdout)")
+            #expect(session.status == 5, "\(session.stdout) \(session.stderr)")
+        }
+    }
+
     @Test("a crashing container restarts with a growing back-off, shown as CrashLoopBackOff; logs --previous reads the last run")
     func crashLoop() async throws {
         try await Self.withNode { k in

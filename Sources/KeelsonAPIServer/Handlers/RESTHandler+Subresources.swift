@@ -29,6 +29,14 @@ extension RESTHandler {
             return try await bind(request: request, path: path, name: name, definition: definition)
         case ("eviction", "POST") where definition.kind == "Pod" && definition.group.isEmpty:
             return try await evict(request: request, path: path, name: name, definition: definition)
+        case ("exec", "GET"), ("exec", "POST"), ("attach", "GET"), ("attach", "POST"):
+            guard definition.kind == "Pod" && definition.group.isEmpty else { throw Status.notFound(definition.plural, group: definition.group, name: name) }
+            // An upgrade the streaming proxy accepted never reaches here: this is what was wrong with it.
+            let pod = try await get(definition, namespace: path.namespace, name: name)
+            _ = try PodStreamProxy.container(pod, requested: request.query["container"])
+            if pod["spec"]?["nodeName"]?.stringValue?.isEmpty ?? true { throw Status.badRequest("pod \(name) does not have a host assigned") }
+            throw Status.badRequest("Upgrade request required: \(sub) takes a WebSocket (v5.channel.k8s.io or v4.channel.k8s.io), "
+                + "and the container must be running")
         case ("log", "GET") where definition.kind == "Pod" && definition.group.isEmpty:
             return try await podLog(request: request, path: path, name: name, definition: definition)
         case ("finalize", "PUT") where definition.kind == "Namespace" && definition.group.isEmpty:

@@ -10,6 +10,8 @@ enum BuiltinResources {
                 ("binding", "Binding", "", "v1", ["create"]),
                 ("eviction", "Eviction", "policy", "v1", ["create"]),
                 ("log", "Pod", "", "v1", ["get"]),
+                ("exec", "PodExecOptions", "", "v1", ["create", "get"]),
+                ("attach", "PodAttachOptions", "", "v1", ["create", "get"]),
             ],
             strategy: PodStrategy.strategy),
         ResourceDefinition(group: "", version: "v1", kind: "Service", plural: "services", singular: "service", namespaced: true,

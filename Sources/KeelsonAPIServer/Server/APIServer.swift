@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import KeelsonAPI
 import KeelsonStore
 import Logging
@@ -99,10 +100,12 @@ public final class APIServer: Service {
 
     /// The HTTP application serving this API (exposed so tests can drive it without a socket).
     public func makeApplication() -> some ApplicationProtocol {
-        Application(
+        let streams = PodStreamProxy(handler: handler, logger: logger)
+        return Application(
             responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in
                 await self.respond(to: request)
             },
+            server: .http1WebSocketUpgrade { request, _, _ in await streams.shouldUpgrade(request) },
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { [onListening] channel in

@@ -204,17 +204,30 @@ public final class CRIRuntime: ContainerRuntime {
         return ExecResult(stdout: response.stdout, stderr: response.stderr, exitCode: response.exitCode)
     }
 
-    /// The streaming server's URL for an exec session (kubectl exec is proxied to it).
-    public func execURL(_ containerID: String, command: [String], tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) async throws -> String {
-        try await call("exec in \(containerID)") {
-            try await runtime.exec(.with {
-                $0.containerID = containerID
-                $0.cmd = command
-                $0.tty = tty
-                $0.stdin = stdin
-                $0.stdout = stdout
-                $0.stderr = stderr && !tty
-            }, options: options()).url
+    public func streamURL(_ request: StreamRequest) async throws -> String {
+        switch request.kind {
+        case .exec:
+            return try await call("exec in \(request.containerID)") {
+                try await runtime.exec(.with {
+                    $0.containerID = request.containerID
+                    $0.cmd = request.command
+                    $0.tty = request.tty
+                    $0.stdin = request.stdin
+                    $0.stdout = request.stdout
+                    // With a terminal, stderr is merged into stdout: CRI refuses both.
+                    $0.stderr = request.stderr && !request.tty
+                }, options: options()).url
+            }
+        case .attach:
+            return try await call("attach to \(request.containerID)") {
+                try await runtime.attach(.with {
+                    $0.containerID = request.containerID
+                    $0.tty = request.tty
+                    $0.stdin = request.stdin
+                    $0.stdout = request.stdout
+                    $0.stderr = request.stderr && !request.tty
+                }, options: options()).url
+            }
         }
     }
 

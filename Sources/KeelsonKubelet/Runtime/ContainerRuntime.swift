@@ -25,6 +25,30 @@ public protocol ContainerRuntime: Sendable {
     func imageID(_ image: String) async throws -> String?
     func pullImage(_ image: String, auth: RegistryAuth?) async throws -> String
     func execSync(_ containerID: String, command: [String], timeout: Int64) async throws -> ExecResult
+    /// The runtime's streaming-server URL for an interactive session: a command run in the container (`exec`),
+    /// or the container's own stdio (`attach`, which ignores `command`).
+    func streamURL(_ request: StreamRequest) async throws -> String
+}
+
+public struct StreamRequest: Sendable, Equatable {
+    public enum Kind: String, Sendable { case exec, attach }
+    public var kind: Kind
+    public var containerID: String
+    public var command: [String]
+    public var tty: Bool
+    public var stdin: Bool
+    public var stdout: Bool
+    public var stderr: Bool
+
+    public init(kind: Kind, containerID: String, command: [String], tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) {
+        self.kind = kind
+        self.containerID = containerID
+        self.command = command
+        self.tty = tty
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 public struct RuntimeVersion: Sendable, Equatable {

@@ -44,9 +44,15 @@ public final class ContainerdSupervisor: Service, Sendable {
         var restarts = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let process = try start()
-            if try await waitUntilAnswering(runtime, process) {
-                await importImages()
-                answered.store(true, ordering: .releasing)
+            do {
+                if try await waitUntilAnswering(runtime, process) {
+                    await importImages()
+                    answered.store(true, ordering: .releasing)
+                }
+            } catch {
+                // Cancelled while starting (another service failed, say): containerd must not outlive the agent.
+                await stop(process)
+                throw error
             }
             // Wait for it to die or for shutdown, whichever comes first.
             let exited = await cancelWhenGracefulShutdownOrExit(process)
@@ -195,11 +201,14 @@ public final class ContainerdSupervisor: Service, Sendable {
         return !Task.isShuttingDownGracefully
     }
 
+    /// SIGTERM, then SIGKILL after 10 s. The wait runs in a task of its own, so a cancelled caller still waits.
     private func stop(_ process: Process) async {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
-        for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        await Task {
+            for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }.value
     }
 
     /// Imports every `*.tar` image archive with containerd's own client into the namespace the CRI uses (on a

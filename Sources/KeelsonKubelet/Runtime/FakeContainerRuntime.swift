@@ -165,4 +165,8 @@ public final class FakeContainerRuntime: ContainerRuntime {
     public func execSync(_ containerID: String, command: [String], timeout: Int64) async throws -> ExecResult {
         ExecResult(stdout: Data(), stderr: Data(), exitCode: 0)
     }
+
+    public func streamURL(_ request: StreamRequest) async throws -> String {
+        throw RuntimeError(.other, "the fake runtime has no streaming server")
+    }
 }

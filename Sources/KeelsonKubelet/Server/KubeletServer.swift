@@ -1,13 +1,14 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import KeelsonAPI
 import KeelsonClient
 import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The kubelet's HTTP API (port 10250): `/healthz`, `/pods`, and `/containerLogs/NS/POD/CONTAINER`, which the API
-/// server's `pods/log` proxies to. Plain HTTP until the cluster has certificates to authenticate it with.
+/// The kubelet's HTTP API (port 10250): `/healthz`, `/pods`, `/containerLogs/NS/POD/CONTAINER` (behind the API
+/// server's `pods/log`) and the `/exec` and `/attach` WebSocket sessions (behind `pods/exec` and `pods/attach`). Plain HTTP until the cluster has certificates to authenticate it with.
 public struct KubeletServer: Service {
     let runtime: any ContainerRuntime
     let pods: Informer
@@ -34,8 +35,10 @@ public struct KubeletServer: Service {
             try await logs(request, namespace: context.parameters.require("namespace"), pod: context.parameters.require("pod"),
                 container: context.parameters.require("container"))
         }
-        let app = Application(router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
-            logger: logger)
+        let streaming = StreamingProxy(runtime: runtime, logger: logger)
+        let app = Application(router: router,
+            server: .http1WebSocketUpgrade { request, _, _ in await streaming.shouldUpgrade(request) },
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil), logger: logger)
         try await app.run()
     }
 

@@ -1,0 +1,88 @@
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import HummingbirdWebSocket
+import KeelsonAPI
+import Logging
+import NIOCore
+
+/// `kubectl exec` and `attach` at the kubelet: `/exec/NS/POD/CONTAINER?command=…&stdin=…&stdout=…&stderr=…&tty=…`
+/// upgraded to a WebSocket with Kubernetes' channel protocol, relayed to the session the runtime's streaming
+/// server opens for the container. Each message is one channel byte (0 stdin, 1 stdout, 2 stderr, 3 the final
+/// Status, 4 terminal resize) and its data; v5 adds channel 255 to close a stream. containerd 1.6 speaks v4, so
+/// the kubelet offers both to its clients and speaks v4 to the runtime.
+struct StreamingProxy: Sendable {
+    let runtime: any ContainerRuntime
+    let logger: Logger
+
+    static let protocolHeader = HTTPField.Name("Sec-WebSocket-Protocol")!
+    static let v5 = "v5.channel.k8s.io"
+    static let v4 = "v4.channel.k8s.io"
+    static let maxMessage = 1 << 24
+
+    /// The channel protocol both sides support, preferring v5; nil when the client offers none of them.
+    static func negotiate(_ offered: String?) -> String? {
+        let protocols = (offered ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        return [v5, v4].first { protocols.contains($0) }
+    }
+
+    func shouldUpgrade(_ request: HTTPRequest) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        guard let components = URLComponents(string: request.path ?? ""),
+              let chosen = Self.negotiate(request.headerFields[Self.protocolHeader]) else { return .dontUpgrade }
+        let parts = components.path.split(separator: "/").map(String.init)
+        guard parts.count == 4, let kind = StreamRequest.Kind(rawValue: parts[0]) else { return .dontUpgrade }
+        // Form encoding: a "+" in the query is a space (kubectl encodes command arguments so).
+        let query = (components.percentEncodedQueryItems ?? []).map {
+            URLQueryItem(name: $0.name, value: $0.value?.replacingOccurrences(of: "+", with: "%20").removingPercentEncoding)
+        }
+        func flag(_ name: String) -> Bool { query.contains { $0.name == name && ($0.value == "true" || $0.value == "1") } }
+        let (namespace, pod, container) = (parts[1], parts[2], parts[3])
+        let url: String
+        do {
+            let instances = try await runtime.listContainers().filter {
+                $0.labels[RuntimeLabels.podNamespace] == namespace && $0.labels[RuntimeLabels.podName] == pod && $0.name == container
+                    && $0.state == .running
+            }
+            guard let running = instances.max(by: { $0.attempt < $1.attempt }) else {
+                return Self.refuse(Status.badRequest("container \(container) in pod \(namespace)/\(pod) is not running"), chosen)
+            }
+            let stream = StreamRequest(kind: kind, containerID: running.id, command: query.filter { $0.name == "command" }.compactMap(\.value),
+                tty: flag("tty"), stdin: flag("stdin"), stdout: flag("stdout"), stderr: flag("stderr"))
+            url = try await runtime.streamURL(stream)
+        } catch {
+            return Self.refuse(Status.internalError("the container runtime refused the session: \(error)"), chosen)
+        }
+        let target = url.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://")
+        let logger = self.logger
+        return .upgrade([Self.protocolHeader: chosen]) { inbound, outbound, _ in
+            var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
+            configuration.additionalHeaders[Self.protocolHeader] = Self.v4
+            try await WebSocketClient.connect(url: target, configuration: configuration, logger: logger) { runtimeIn, runtimeOut, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await message in inbound.messages(maxSize: Self.maxMessage) {
+                            guard case .binary(let data) = message else { continue }
+                            // v4 cannot close a single stream; the session ends when the command does.
+                            if chosen == Self.v5, data.getInteger(at: data.readerIndex, as: UInt8.self) == 255 { continue }
+                            try await runtimeOut.write(.binary(data))
+                        }
+                    }
+                    for try await message in runtimeIn.messages(maxSize: Self.maxMessage) {
+                        if case .binary(let data) = message { try await outbound.write(.binary(data)) }
+                    }
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
+    /// Accepts the upgrade only to say why there is no session: the Status on the error channel (3), as kubectl
+    /// reads it, instead of a bare HTTP error that would make it retry with SPDY.
+    static func refuse(_ status: Status, _ chosen: String) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        .upgrade([protocolHeader: chosen]) { _, outbound, _ in
+            var buffer = ByteBuffer(integer: UInt8(3))
+            buffer.writeBytes(status.jsonValue.encoded())
+            try await outbound.write(.binary(buffer))
+        }
+    }
+}
