@@ -28,6 +28,9 @@ public struct Kubelet: Service {
         public var kubeletPort = 10250
         /// Pods synced at once: most of a sync is waiting on the runtime (CNI, runc), so more than cores.
         public var workers = 16
+        /// A running container's log is rotated past this size, keeping this many files (kubelet's defaults).
+        public var containerLogMaxSize: Int64 = 10 * 1024 * 1024
+        public var containerLogMaxFiles = 5
 
         public init(nodeName: String, nodeIP: String, directory: URL) {
             self.nodeName = nodeName
@@ -81,6 +84,12 @@ public struct Kubelet: Service {
         try? await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await pods.run() }
             group.addTask { try await events.run() }
+            group.addTask {
+                try? await cancelWhenGracefulShutdown {
+                    await ContainerLogRotation(runtime: runtime, logger: logger, maxSize: configuration.containerLogMaxSize,
+                        maxFiles: configuration.containerLogMaxFiles).run()
+                }
+            }
             group.addTask {
                 try await StaticPods(client: client, directory: configuration.directory.appendingPathComponent("pod-manifests"),
                     nodeName: configuration.nodeName, pods: pods, logger: logger).run()

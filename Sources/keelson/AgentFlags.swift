@@ -36,6 +36,12 @@ struct AgentFlags: ParsableArguments {
     @Option(help: "(agent/kubelet) Parent cgroup of the pods")
     var cgroupRoot: String = "/keelson"
 
+    @Option(help: "(agent/kubelet) Rotate a container's log when it grows past this size")
+    var containerLogMaxSize: String = "10Mi"
+
+    @Option(help: "(agent/kubelet) Log files kept per container, the current one included")
+    var containerLogMaxFiles: Int = 5
+
     @Option(help: "(agent/kubelet) Port of the kubelet API")
     var kubeletPort: Int = 10250
 

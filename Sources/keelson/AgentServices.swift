@@ -20,6 +20,11 @@ enum AgentServices {
         configuration.clusterDomain = flags.clusterDomain
         configuration.cgroupRoot = flags.cgroupRoot
         configuration.kubeletPort = flags.kubeletPort
+        guard let logSize = Quantity(flags.containerLogMaxSize), logSize.value > 0, flags.containerLogMaxFiles >= 2 else {
+            throw Invalid(description: "--container-log-max-size must be a size such as 10Mi, and --container-log-max-files at least 2")
+        }
+        configuration.containerLogMaxSize = logSize.value
+        configuration.containerLogMaxFiles = flags.containerLogMaxFiles
         if controlPlane {
             configuration.labels["node-role.kubernetes.io/control-plane"] = "true"
             configuration.labels["node-role.kubernetes.io/master"] = "true"

@@ -7,9 +7,9 @@ import Testing
 @Suite("Pods on containerd", .serialized)
 struct ContainerdNodeTests {
     /// A fresh cluster with a real node, removed with everything it started however the body ends.
-    static func withNode(_ body: (KeelsonProcess) async throws -> Void) async throws {
+    static func withNode(extraArguments: [String] = [], _ body: (KeelsonProcess) async throws -> Void) async throws {
         let node = try NodeSandbox()
-        let server = try KeelsonProcess(node: node)
+        let server = try KeelsonProcess(extraArguments: extraArguments, node: node)
         defer { server.cleanUp() }
         do {
             try await server.start()
@@ -128,6 +128,29 @@ struct ContainerdNodeTests {
             #expect(session.stdout.contains("42"), "\(session.stdout)")
             #expect(session.stdout.contains("/dev/pts/"), "the shell has a terminal: \(session.stdout)")
             #expect(session.status == 5, "\(session.stdout) \(session.stderr)")
+        }
+    }
+
+    @Test("a container log past --container-log-max-size is rotated, and kubectl logs goes on with the new file")
+    func logRotation() async throws {
+        try await Self.withNode(extraArguments: ["--container-log-max-size", "64Ki", "--container-log-max-files", "2"]) { k in
+            try await k.kubectlOK(["run", "chatty", "--image=keelson.local/busybox:1.0", "--", "sh", "-c",
+                "i=0; while [ $i -lt 4000 ]; do echo filler line $i of the first burst; i=$((i+1)); done; n=0; while true; do echo tick $n; n=$((n+1)); sleep 0.2; done"])
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/chatty", "--timeout=60s"])
+            let logs = k.dataDir.appendingPathComponent("agent/logs")
+            let deadline = ContinuousClock.now + .seconds(40)
+            var rotated: [String] = []
+            while rotated.isEmpty && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(500))
+                let files = FileManager.default.enumerator(atPath: logs.path)?.allObjects as? [String] ?? []
+                rotated = files.filter { $0.contains("chatty") && $0.contains(".log.") }
+            }
+            #expect(rotated.count == 1, "one rotated file kept (max files 2): \(rotated)")
+            // The runtime writes on into the new file, which kubectl logs reads.
+            try await Task.sleep(for: .seconds(1))
+            let current = try await k.kubectlOK(["logs", "chatty"])
+            #expect(!current.contains("filler line 0 "), "the old lines went with the rotated file")
+            #expect(current.contains("tick "), "\(current.suffix(200))")
         }
     }
 

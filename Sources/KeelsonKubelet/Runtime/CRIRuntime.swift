@@ -204,6 +204,12 @@ public final class CRIRuntime: ContainerRuntime {
         return ExecResult(stdout: response.stdout, stderr: response.stderr, exitCode: response.exitCode)
     }
 
+    public func reopenContainerLog(_ containerID: String) async throws {
+        _ = try await call("reopen the log of \(containerID)") {
+            try await runtime.reopenContainerLog(.with { $0.containerID = containerID }, options: options())
+        }
+    }
+
     public func streamURL(_ request: StreamRequest) async throws -> String {
         switch request.kind {
         case .exec:

@@ -28,6 +28,8 @@ public protocol ContainerRuntime: Sendable {
     /// The runtime's streaming-server URL for an interactive session: a command run in the container (`exec`),
     /// or the container's own stdio (`attach`, which ignores `command`).
     func streamURL(_ request: StreamRequest) async throws -> String
+    /// Makes the runtime write a container's log to a new file at its path (after the old one was renamed).
+    func reopenContainerLog(_ containerID: String) async throws
 }
 
 public struct StreamRequest: Sendable, Equatable {

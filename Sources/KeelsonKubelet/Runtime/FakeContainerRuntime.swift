@@ -166,6 +166,10 @@ public final class FakeContainerRuntime: ContainerRuntime {
         ExecResult(stdout: Data(), stderr: Data(), exitCode: 0)
     }
 
+    public func reopenContainerLog(_ containerID: String) async throws {
+        state.withLock { $0.calls.append("reopenLog \($0.containers[containerID]?.name ?? containerID)") }
+    }
+
     public func streamURL(_ request: StreamRequest) async throws -> String {
         throw RuntimeError(.other, "the fake runtime has no streaming server")
     }
