@@ -88,7 +88,7 @@ struct ContainerdNodeTests {
         }
     }
 
-    @Test("kubectl exec: output on stdout and stderr, the exit code, stdin, and an interactive shell on a terminal")
+    @Test("kubectl exec: stdout and stderr, the exit code, stdin, an interactive shell on a terminal; kubectl attach")
     func exec() async throws {
         try await Self.withNode { k in
             try await k.kubectlOK(["run", "box", "--image=keelson.local/busybox:1.0", "--", "sleep", "3600"])
@@ -128,6 +128,13 @@ struct ContainerdNodeTests {
             #expect(session.stdout.contains("42"), "\(session.stdout)")
             #expect(session.stdout.contains("/dev/pts/"), "the shell has a terminal: \(session.stdout)")
             #expect(session.status == 5, "\(session.stdout) \(session.stderr)")
+
+            // attach: the output of the container's own process, from when kubectl attaches until it ends.
+            try await k.kubectlOK(["run", "talker", "--image=keelson.local/busybox:1.0", "--restart=Never", "--",
+                "sh", "-c", "sleep 3; echo said after attaching; sleep 1"])
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/talker", "--timeout=60s"])
+            let attached = try await k.kubectl(["attach", "talker"])
+            #expect(attached.stdout.contains("said after attaching"), "\(attached.stdout) \(attached.stderr)")
         }
     }
 
