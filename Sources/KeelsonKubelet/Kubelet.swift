@@ -31,6 +31,8 @@ public struct Kubelet: Service {
         /// A running container's log is rotated past this size, keeping this many files (kubelet's defaults).
         public var containerLogMaxSize: Int64 = 10 * 1024 * 1024
         public var containerLogMaxFiles = 5
+        public var evictionHard = EvictionThresholds()
+        public var evictionPeriod: Duration = .seconds(10)
 
         public init(nodeName: String, nodeIP: String, directory: URL) {
             self.nodeName = nodeName
@@ -72,6 +74,7 @@ public struct Kubelet: Service {
         }
         let events = EventRecorder(client: client, component: "kubelet", logger: logger)
         let probes = ProbeManager(runtime: runtime, logger: logger) { key in queue.add(key) }
+        let evicted = EvictedPods()
         let sync = PodSynchronizer(
             worker: PodWorker(runtime: runtime, client: client, backoff: CrashBackoff(), images: ImagePuller(runtime: runtime, client: client),
                 probes: probes, nodeName: configuration.nodeName, hostIP: configuration.nodeIP,
@@ -79,11 +82,27 @@ public struct Kubelet: Service {
                 logsDirectory: configuration.directory.appendingPathComponent("logs"), cgroupRoot: configuration.cgroupRoot,
                 dns: .init(servers: configuration.clusterDNS, searchDomain: configuration.clusterDomain), events: events,
                 logger: logger),
-            pods: pods, runtime: runtime, client: client, logger: logger)
+            pods: pods, runtime: runtime, client: client, evicted: evicted, logger: logger)
         let relist = RuntimeRelist(runtime: runtime, pods: pods, queue: queue, sync: sync)
         try? await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await pods.run() }
             group.addTask { try await events.run() }
+            group.addTask {
+                let eviction = EvictionManager(thresholds: configuration.evictionHard, cgroupRoot: configuration.cgroupRoot,
+                    directory: configuration.directory, logger: logger)
+                try? await cancelWhenGracefulShutdown {
+                    try await pods.waitUntilSynced()
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: configuration.evictionPeriod)
+                        guard let (pod, message) = eviction.choose(eviction.observe(), pods: pods.list()), let uid = pod.uid,
+                              evicted.message(uid: uid) == nil else { continue }
+                        logger.warning("evicting a pod", metadata: ["pod": "\(Informer.key(of: pod))", "reason": "\(message)"])
+                        events.record(pod, apiVersion: "v1", kind: "Pod", .warning, reason: "Evicted", message: message)
+                        evicted.evict(uid: uid, message: message)
+                        queue.add(Informer.key(of: pod))
+                    }
+                }
+            }
             group.addTask {
                 try? await cancelWhenGracefulShutdown {
                     await ContainerLogRotation(runtime: runtime, logger: logger, maxSize: configuration.containerLogMaxSize,
@@ -138,6 +157,7 @@ struct PodSynchronizer: Sendable {
     let pods: Informer
     let runtime: any ContainerRuntime
     let client: any KubernetesClient
+    let evicted: EvictedPods
     let logger: Logger
 
     func sync(_ key: String) async throws -> Duration? {
@@ -151,10 +171,28 @@ struct PodSynchronizer: Sendable {
         guard let pod, let uid = pod.uid else { return nil }
         let runtimePod = all[uid] ?? RuntimePod()
         if pod.deletionTimestamp != nil {
+            evicted.forget(uid: uid)
             try await worker.terminate(pod, runtimePod, gracePeriod: PodSpecView(pod).gracePeriod)
             do {
                 try await client.delete(.pods, namespace: namespace, name: name, options: ["apiVersion": "v1", "kind": "DeleteOptions",
                     "gracePeriodSeconds": 0, "preconditions": ["uid": .string(uid)]])
+            } catch let error as APIError where error.isNotFound || error.isConflict {}
+            return nil
+        }
+        if let message = evicted.message(uid: uid), pod["status"]?["phase"]?.stringValue != "Failed" {
+            // A hard eviction: no grace period, as kubelet's. The pod stays, Failed, for its owner to replace.
+            for container in runtimePod.containers where container.state == .running {
+                try await runtime.stopContainer(container.id, gracePeriod: 0)
+            }
+            for sandbox in runtimePod.sandboxes where sandbox.state == .ready { try await runtime.stopSandbox(sandbox.id) }
+            do {
+                try await client.patch(.pods, namespace: namespace, name: name, ["metadata": ["uid": .string(uid)], "status": [
+                    "phase": "Failed", "reason": "Evicted", "message": .string(message),
+                    "conditions": .array([("DisruptionTarget", "True"), ("Ready", "False"), ("ContainersReady", "False")].map { type, status in
+                        ["type": .string(type), "status": .string(status), "reason": type == "DisruptionTarget" ? "TerminationByKubelet" : "PodFailed",
+                         "message": .string(message), "lastTransitionTime": .string(Timestamp.format(Date()))]
+                    }),
+                ]], type: .strategic, subresource: "status")
             } catch let error as APIError where error.isNotFound || error.isConflict {}
             return nil
         }

@@ -13,10 +13,6 @@ struct NodeStatusReporter: Sendable {
     let configuration: Kubelet.Configuration
     let logger: Logger
 
-    /// Kubernetes' default hard eviction thresholds, which also come off allocatable.
-    static let memoryEvictionThreshold: Int64 = 100 * 1024 * 1024
-    static let diskEvictionFraction = 0.10
-
     var name: String { configuration.nodeName }
 
     func register() async throws {
@@ -96,8 +92,11 @@ struct NodeStatusReporter: Sendable {
         ]
         var allocatable = capacity
         for (resource, amount) in configuration.reserved { allocatable[resource] = max(.zero, (allocatable[resource] ?? .zero) - amount) }
-        allocatable["memory"] = max(.zero, allocatable["memory"]! - Quantity(milli: Self.memoryEvictionThreshold * 1000, format: .binarySI))
-        allocatable["ephemeral-storage"] = Quantity(milli: Int64(Double(machine.diskBytes) * (1 - Self.diskEvictionFraction)) * 1000, format: .binarySI)
+        // The hard eviction thresholds come off allocatable, as in Kubernetes.
+        let thresholds = configuration.evictionHard
+        allocatable["memory"] = max(.zero, allocatable["memory"]! - Quantity(milli: thresholds.memoryAvailable * 1000, format: .binarySI))
+        allocatable["ephemeral-storage"] = Quantity(milli: Int64(Double(machine.diskBytes) * (1 - thresholds.nodefsAvailable)) * 1000,
+            format: .binarySI)
         let readiness = (try? await runtime.status()) ?? RuntimeReadiness(runtimeReady: false, networkReady: false, message: "container runtime is down")
         let version = try? await runtime.version()
         let ready = readiness.runtimeReady && readiness.networkReady
@@ -107,8 +106,10 @@ struct NodeStatusReporter: Sendable {
             return ["type": .string(type), "status": status, "reason": .string(reason), "message": .string(message),
                     "lastHeartbeatTime": now, "lastTransitionTime": old?["status"] == status ? (old?["lastTransitionTime"] ?? now) : now]
         }
-        let memoryPressure = machine.memoryAvailableBytes < Self.memoryEvictionThreshold
-        let diskPressure = Double(machine.diskAvailableBytes) < Double(machine.diskBytes) * Self.diskEvictionFraction
+        let observation = EvictionObservation(memoryAvailable: machine.memoryAvailableBytes, nodefsAvailable: machine.diskAvailableBytes,
+            nodefsCapacity: machine.diskBytes)
+        let memoryPressure = observation.memoryPressure(thresholds)
+        let diskPressure = observation.diskPressure(thresholds)
         let pidPressure = machine.pidsAvailable < 1000
         return [
             "capacity": .object(capacity.mapValues { .string($0.description) }),

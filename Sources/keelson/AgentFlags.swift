@@ -42,6 +42,9 @@ struct AgentFlags: ParsableArguments {
     @Option(help: "(agent/kubelet) Log files kept per container, the current one included")
     var containerLogMaxFiles: Int = 5
 
+    @Option(help: "(agent/kubelet) Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%)")
+    var evictionHard: String = "memory.available<100Mi,nodefs.available<10%"
+
     @Option(help: "(agent/kubelet) Port of the kubelet API")
     var kubeletPort: Int = 10250
 

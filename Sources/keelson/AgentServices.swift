@@ -25,6 +25,11 @@ enum AgentServices {
         }
         configuration.containerLogMaxSize = logSize.value
         configuration.containerLogMaxFiles = flags.containerLogMaxFiles
+        do {
+            configuration.evictionHard = try EvictionThresholds(parsing: flags.evictionHard)
+        } catch {
+            throw Invalid(description: "--eviction-hard: \(error)")
+        }
         if controlPlane {
             configuration.labels["node-role.kubernetes.io/control-plane"] = "true"
             configuration.labels["node-role.kubernetes.io/master"] = "true"

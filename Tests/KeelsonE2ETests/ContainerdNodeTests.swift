@@ -161,6 +161,34 @@ struct ContainerdNodeTests {
         }
     }
 
+    @Test("under memory pressure (a threshold above what the machine has) the node reports it and pods are evicted")
+    func memoryPressureEviction() async throws {
+        // No test can safely exhaust the machine's memory; a threshold no machine meets makes every look a pressure.
+        try await Self.withNode(extraArguments: ["--eviction-hard", "memory.available<1000Ti"]) { k in
+            let node = try await Self.json(k, ["get", "node", "node-1"])
+            let pressure = node["status"]?["conditions"]?.arrayValue?.first { $0["type"] == "MemoryPressure" }
+            #expect(pressure?["status"] == "True" && pressure?["reason"] == "KubeletHasInsufficientMemory")
+            // The node is tainted for it, so the scheduler sends no new pods; this one names its node itself.
+            try await Self.waitFor(k, ["get", "node", "node-1"], "the memory-pressure taint") {
+                $0["spec"]?["taints"]?.arrayValue?.contains { $0["key"] == "node.kubernetes.io/memory-pressure" } == true
+            }
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: victim}
+                spec:
+                  nodeName: node-1
+                  containers: [{name: main, image: "keelson.local/busybox:1.0", command: [sleep, "3600"]}]
+                """)
+            let pod = try await Self.waitFor(k, ["get", "pod", "victim"], "the pod evicted") { $0["status"]?["reason"] == "Evicted" }
+            #expect(pod["status"]?["phase"] == "Failed")
+            #expect(pod["status"]?["message"]?.stringValue?.hasPrefix("The node was low on resource: memory.") == true)
+            let events = try await k.kubectlOK(["get", "events", "--field-selector", "involvedObject.name=victim"])
+            #expect(events.contains("Evicted"), "\(events)")
+            try await Self.waitFor(k, ["get", "pod", "victim"], "its container stopped") { Self.container($0)?["state"]?["running"] == nil }
+        }
+    }
+
     @Test("a crashing container restarts with a growing back-off, shown as CrashLoopBackOff; logs --previous reads the last run")
     func crashLoop() async throws {
         try await Self.withNode { k in

@@ -69,9 +69,14 @@ struct PodWorker: Sendable {
         let spec = PodSpecView(pod)
         let phase = pod["status"]?["phase"]?.stringValue
         if phase == "Succeeded" || phase == "Failed" {
-            // A finished pod keeps its containers (for logs) but gives back its sandbox and address.
+            // A finished pod keeps its containers (for logs) but gives back its sandbox and address. Its outcome
+            // is settled (an evicted pod stays Evicted); only its containers' states are brought up to date.
             try await stopSandboxes(runtimePod)
-            return Outcome()
+            var plan = PodPlan()
+            plan.finished = true
+            var status = status(spec, runtimePod, plan, [:], pod)
+            for key in ["phase", "reason", "message", "conditions", "podIP", "podIPs", "startTime"] { status[key] = pod["status"]?[key] }
+            return Outcome(status: status)
         }
         let now = self.now()
         var plan = PodPlan.make(spec, runtime: runtimePod) { name, finishedAt in
