@@ -7,11 +7,14 @@ import Testing
 @Suite("Pods on containerd", .serialized)
 struct ContainerdNodeTests {
     /// A fresh cluster with a real node, removed with everything it started however the body ends.
-    static func withNode(extraArguments: [String] = [], _ body: (KeelsonProcess) async throws -> Void) async throws {
+    static func withNode(extraArguments: [String] = [], prepare: (URL) throws -> Void = { _ in },
+        _ body: (KeelsonProcess) async throws -> Void) async throws
+    {
         let node = try NodeSandbox()
         let server = try KeelsonProcess(extraArguments: extraArguments, node: node)
         defer { server.cleanUp() }
         do {
+            try prepare(server.dataDir)
             try await server.start()
             try await waitForReadyNode(server)
             try await body(server)
@@ -186,6 +189,94 @@ struct ContainerdNodeTests {
             let events = try await k.kubectlOK(["get", "events", "--field-selector", "involvedObject.name=victim"])
             #expect(events.contains("Evicted"), "\(events)")
             try await Self.waitFor(k, ["get", "pod", "victim"], "its container stopped") { Self.container($0)?["state"]?["running"] == nil }
+        }
+    }
+
+    /// A read-only registry for the test, inside the node's namespace on 127.0.0.1:5000: the OCI archive's image
+    /// under any name and tag, its blobs by digest, behind Basic authentication.
+    static let registry = #"""
+        import base64, http.server, json, sys, tarfile
+        archive, user = sys.argv[1], sys.argv[2]
+        layout = tarfile.open(archive)
+        blobs = {"sha256:" + m.name.split("/")[-1]: layout.extractfile(m).read()
+                 for m in layout.getmembers() if m.name.startswith("blobs/sha256/") and m.isfile()}
+        manifest = json.loads(layout.extractfile("index.json").read())["manifests"][0]["digest"]
+        expected = "Basic " + base64.b64encode(user.encode()).decode()
+        class Registry(http.server.BaseHTTPRequestHandler):
+            def do_GET(self): self.answer(True)
+            def do_HEAD(self): self.answer(False)
+            def answer(self, with_body):
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="test"')
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
+                reference = self.path.rsplit("/", 1)[-1]
+                if self.path.rstrip("/") == "/v2":
+                    data, kind, digest = b"{}", "application/json", None
+                elif "/manifests/" in self.path:
+                    digest = reference if reference.startswith("sha256:") else manifest
+                    data, kind = blobs.get(digest), "application/vnd.oci.image.manifest.v1+json"
+                else:
+                    digest = reference
+                    data, kind = blobs.get(digest), "application/octet-stream"
+                if data is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                if digest: self.send_header("Docker-Content-Digest", digest)
+                self.end_headers()
+                if with_body: self.wfile.write(data)
+            def log_message(self, *arguments): pass
+        http.server.ThreadingHTTPServer(("127.0.0.1", 5000), Registry).serve_forever()
+        """#
+
+    @Test("images are pulled through CRI: a registry that wants credentials fails the pull until imagePullSecrets give them")
+    func registryPull() async throws {
+        let mirrors = """
+            mirrors:
+              "127.0.0.1:5000":
+                endpoint: ["http://127.0.0.1:5000"]
+            """
+        try await Self.withNode(prepare: { dataDir in
+            try FileManager.default.createDirectory(at: dataDir.appendingPathComponent("agent"), withIntermediateDirectories: true)
+            try mirrors.write(to: dataDir.appendingPathComponent("agent/registries.yaml"), atomically: true, encoding: .utf8)
+        }) { k in
+            let archive = try NodeSandbox.imageCache.get().appendingPathComponent("busybox.tar").path
+            let (executable, arguments) = k.node!.wrap("/usr/bin/env", ["python3", "-c", Self.registry, archive, "puller:s3cret"])
+            let registry = Process()
+            registry.executableURL = URL(fileURLWithPath: executable)
+            registry.arguments = arguments
+            // Not the test's own output: a child holding it open would keep the test runner waiting after the end.
+            registry.standardOutput = FileHandle.nullDevice
+            registry.standardError = FileHandle.nullDevice
+            try registry.run()
+            defer {
+                kill(registry.processIdentifier, SIGKILL)
+                registry.waitUntilExit()
+            }
+
+            let image = "127.0.0.1:5000/tools/box:2.0"
+            try await k.kubectlOK(["run", "denied", "--image=\(image)", "--", "sleep", "3600"])
+            let denied = try await Self.waitFor(k, ["get", "pod", "denied"], "the pull to fail") {
+                ["ErrImagePull", "ImagePullBackOff"].contains(Self.container($0)?["state"]?["waiting"]?["reason"]?.stringValue ?? "")
+            }
+            #expect(Self.container(denied)?["state"]?["waiting"]?["message"]?.stringValue?.contains(image) == true)
+            try await Self.waitFor(k, ["get", "pod", "denied"], "the pull back-off") {
+                Self.container($0)?["state"]?["waiting"]?["reason"] == "ImagePullBackOff"
+            }
+
+            try await k.kubectlOK(["create", "secret", "docker-registry", "pull", "--docker-server=127.0.0.1:5000",
+                "--docker-username=puller", "--docker-password=s3cret"])
+            try await k.kubectlOK(["run", "allowed", "--image=\(image)", "--overrides", #"{"spec":{"imagePullSecrets":[{"name":"pull"}]}}"#,
+                "--", "sleep", "3600"])
+            let pod = try await Self.waitFor(k, ["get", "pod", "allowed"], "the pod Ready with the pulled image") { Self.container($0)?["ready"] == true }
+            // A pulled image is known by its digest (`REPO@sha256:…` or the image ID), as the runtime reports it.
+            #expect(Self.container(pod)?["imageID"]?.stringValue?.contains("sha256:") == true, "\(pod.encodedString())")
+            #expect(Self.container(pod)?["image"] == .string(image))
         }
     }
 

@@ -186,7 +186,8 @@ public final class CRIRuntime: ContainerRuntime {
             if let auth {
                 $0.auth.username = auth.username
                 $0.auth.password = auth.password
-                $0.auth.serverAddress = auth.server
+                // containerd parses the address as a URL (and compares its host): a bare HOST:PORT would not parse.
+                $0.auth.serverAddress = auth.server.contains("://") ? auth.server : "https://" + auth.server
             }
         }
         do {
