@@ -64,16 +64,7 @@ struct NodeStatusReporter: Sendable {
         }
     }
 
-    func renewLease() async throws {
-        let now = JSONValue.string(Timestamp.formatMicro(Date()))
-        let spec: JSONValue = ["holderIdentity": .string(name), "leaseDurationSeconds": 40, "renewTime": now]
-        do {
-            try await client.patch(.leases, namespace: "kube-node-lease", name: name, ["spec": spec])
-        } catch let error as APIError where error.isNotFound {
-            try await client.create(.leases, namespace: "kube-node-lease",
-                ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": ["name": .string(name)], "spec": spec])
-        }
-    }
+    func renewLease() async throws { try await NodeLease.renew(name, client: client) }
 
     func postStatus() async throws {
         let old = try? await client.get(.nodes, name: name)

@@ -87,7 +87,7 @@ public struct SimulatedNodes: Service {
                 try await client.create(.nodes, node)
             } catch let error as APIError where error.isAlreadyExists {}
             try await reportStatus(name)
-            try await renewLease(name)
+            try await NodeLease.renew(name, client: client)
         }
     }
 
@@ -110,22 +110,11 @@ public struct SimulatedNodes: Service {
         ]], type: .merge, subresource: "status")
     }
 
-    private func renewLease(_ name: String) async throws {
-        let now = JSONValue.string(Timestamp.formatMicro(Date()))
-        let spec: JSONValue = ["holderIdentity": .string(name), "leaseDurationSeconds": 40, "renewTime": now]
-        do {
-            try await client.patch(.leases, namespace: "kube-node-lease", name: name, ["spec": spec])
-        } catch let error as APIError where error.isNotFound {
-            try await client.create(.leases, namespace: "kube-node-lease",
-                ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": ["name": .string(name)], "spec": spec])
-        }
-    }
-
     private func heartbeats() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.heartbeat) }
             if Task.isShuttingDownGracefully { return }
-            try? await forEachNode { i in try await renewLease(nodeName(i)) }
+            try? await forEachNode { i in try await NodeLease.renew(nodeName(i), client: client) }
         }
     }
 
