@@ -83,7 +83,7 @@ public struct Kubelet: Service {
                 dns: .init(servers: configuration.clusterDNS, searchDomain: configuration.clusterDomain), events: events,
                 logger: logger),
             pods: pods, runtime: runtime, client: client, evicted: evicted, logger: logger)
-        let relist = RuntimeRelist(runtime: runtime, pods: pods, queue: queue, sync: sync)
+        let relist = RuntimeRelist(runtime: runtime, pods: pods, queue: queue)
         try? await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await pods.run() }
             group.addTask { try await events.run() }
@@ -232,14 +232,12 @@ final class RuntimeRelist: Sendable {
     let runtime: any ContainerRuntime
     let pods: Informer
     let queue: WorkQueue<String>
-    let sync: PodSynchronizer
     private let last = Mutex([String: String]())
 
-    init(runtime: any ContainerRuntime, pods: Informer, queue: WorkQueue<String>, sync: PodSynchronizer) {
+    init(runtime: any ContainerRuntime, pods: Informer, queue: WorkQueue<String>) {
         self.runtime = runtime
         self.pods = pods
         self.queue = queue
-        self.sync = sync
     }
 
     func once() async {

@@ -69,7 +69,6 @@ struct StaticPods: Sendable {
         annotations[Self.mirrorAnnotation] = .string(hash)
         annotations[Self.sourceAnnotation] = "file"
         pod["metadata"]?["annotations"] = .object(annotations)
-        pod["metadata"]?["ownerReferences"] = [["apiVersion": "v1", "kind": "Node", "name": .string(nodeName), "uid": "", "controller": true]]
         pod["spec"]?["nodeName"] = .string(nodeName)
         pod["status"] = nil
         return pod

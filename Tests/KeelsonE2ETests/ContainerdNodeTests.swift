@@ -510,7 +510,17 @@ struct ContainerdNodeTests {
     @Test("a restart of the agent keeps containers running, and a killed containerd is restarted without losing them")
     func agentRestartAndContainerdCrash() async throws {
         try await Self.withNode { k in
-            try await k.kubectlOK(["run", "steady", "--image=keelson.local/busybox:1.0", "--", "sleep", "3600"])
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: steady}
+                spec:
+                  containers:
+                  - name: steady
+                    image: keelson.local/busybox:1.0
+                    command: [sh, -c, "touch /tmp/ok; exec sleep 3600"]
+                    readinessProbe: {exec: {command: [cat, /tmp/ok]}, periodSeconds: 1}
+                """)
             try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/steady", "--timeout=60s"])
             let before = try await Self.json(k, ["get", "pod", "steady"])
             let id = Self.container(before)?["containerID"]
@@ -523,6 +533,11 @@ struct ContainerdNodeTests {
             }
             #expect(Self.container(after)?["containerID"] == id, "the same container, not a new one")
             #expect(Self.container(after)?["restartCount"] == 0)
+            // The adopted container is probed again: once its probe fails, it is no longer ready.
+            try await k.kubectlOK(["exec", "steady", "--", "rm", "/tmp/ok"])
+            try await Self.waitFor(k, ["get", "pod", "steady"], "readiness probed again after the restart") { Self.container($0)?["ready"] == false }
+            try await k.kubectlOK(["exec", "steady", "--", "touch", "/tmp/ok"])
+            try await Self.waitFor(k, ["get", "pod", "steady"], "ready again") { Self.container($0)?["ready"] == true }
 
             let config = k.dataDir.appendingPathComponent("agent/containerd/config.toml").path
             let containerd = NodeSandbox.processes(withArgument: config)

@@ -163,6 +163,18 @@ struct PodWorker: Sendable {
             // A just-started sidecar lets the next init container start right away.
             if plan.start.contains(where: { $0.isInit }) { requeue = min(requeue ?? .milliseconds(100), .milliseconds(100)) }
         }
+        // Probes end with their container; containers this kubelet did not start (it restarted since) get theirs back.
+        for ended in current.containers where ended.state == .exited && probes.isTracking(containerID: ended.id) {
+            probes.containerGone(id: ended.id)
+        }
+        if let sandbox = current.sandbox, sandbox.state == .ready {
+            for running in current.containers where running.state == .running && !probes.isTracking(containerID: running.id) {
+                guard let container = (spec.containers + spec.initContainers).first(where: { $0["name"]?.stringValue == running.name }),
+                      container["readinessProbe"] != nil || container["livenessProbe"] != nil || container["startupProbe"] != nil else { continue }
+                probes.containerStarted(pod: spec, container: container, id: running.id,
+                    podIP: spec.hostNetwork ? hostIP : sandbox.ip, adopted: true)
+            }
+        }
         return Outcome(requeueAfter: requeue, status: status(spec, current, plan, waiting, pod))
     }
 

@@ -41,12 +41,17 @@ final class ProbeManager: Sendable {
         entries.withLock { $0[containerID]?.ready ?? true }
     }
 
-    func containerStarted(pod: PodSpecView, container: JSONValue, id: String, podIP: String = "") {
+    /// Whether the container's probes are running (they are not for containers adopted after a restart).
+    func isTracking(containerID: String) -> Bool { entries.withLock { $0[containerID] != nil } }
+
+    /// Starts the container's hooks and probes; `adopted` (found running after a kubelet restart) skips postStart,
+    /// which ran when the container started.
+    func containerStarted(pod: PodSpecView, container: JSONValue, id: String, podIP: String = "", adopted: Bool = false) {
         let key = "\(pod.namespace)/\(pod.name)"
         let readiness = container["readinessProbe"]
         let liveness = container["livenessProbe"]
         let startup = container["startupProbe"]
-        let postStart = container["lifecycle"]?["postStart"]
+        let postStart = adopted ? nil : container["lifecycle"]?["postStart"]
         guard readiness != nil || liveness != nil || startup != nil || postStart != nil else { return }
         entries.withLock { $0[id] = Entry(ready: readiness == nil && startup == nil, task: nil) }
         let task = Task { [self] in

@@ -16,8 +16,12 @@ public final class CRIRuntime: ContainerRuntime {
     private let timeout: Duration
 
     public init(socketPath: String, timeout: Duration = .seconds(30)) throws {
+        // The runtime is a local socket that may still be starting, or restarting: reconnect within a second
+        // rather than after gRPC's default back-off (up to two minutes), during which every call would fail.
         let client = GRPCClient(transport: try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath),
-            transportSecurity: .plaintext))
+            transportSecurity: .plaintext, config: .defaults { config in
+                config.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.2)
+            }))
         self.grpc = client
         self.runtime = Runtime_V1_RuntimeService.Client(wrapping: client)
         self.images = Runtime_V1_ImageService.Client(wrapping: client)
