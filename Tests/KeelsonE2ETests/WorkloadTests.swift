@@ -20,15 +20,15 @@ struct WorkloadTests {
         try await withKeelson { k in
             try await withSimulatedKubelet(k) {
                 try await k.kubectlOK(["create", "deployment", "web", "--image=registry.example/web:1", "--replicas=3"])
-                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=120s"])
                 #expect(try await k.kubectlOK(["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}"]) == "3/3")
 
                 try await k.kubectlOK(["scale", "deployment", "web", "--replicas=5"])
-                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=120s"])
                 #expect(try await k.kubectlOK(["get", "pods", "-l", "app=web", "-o", "name"]).split(separator: "\n").count == 5)
 
                 try await k.kubectlOK(["set", "image", "deployment/web", "web=registry.example/web:2"])
-                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=120s"])
                 var sets = try await Self.replicaSets(k, "app=web")
                 #expect(sets.count == 2)
                 #expect(sets.values.sorted() == [0, 5])
@@ -39,7 +39,7 @@ struct WorkloadTests {
                 #expect(history.contains("1 ") && history.contains("2 "), "\(history)")
 
                 try await k.kubectlOK(["rollout", "undo", "deployment/web"])
-                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/web", "--timeout=120s"])
                 #expect(try await k.kubectlOK(["get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]) == "registry.example/web:1")
                 #expect(try await k.kubectlOK(["get", "deployment", "web", "-o", "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"]) == "3")
                 sets = try await Self.replicaSets(k, "app=web")
@@ -57,7 +57,7 @@ struct WorkloadTests {
         try await withKeelson { k in
             try await withSimulatedKubelet(k) {
                 try await k.kubectlOK(["create", "deployment", "api", "--image=registry.example/api:1", "--replicas=2"])
-                try await k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=120s"])
                 try await k.kubectlOK(["rollout", "pause", "deployment/api"])
                 try await k.kubectlOK(["set", "image", "deployment/api", "api=registry.example/api:2"])
                 // The paused deployment reports on the change it holds back before anything moves.
@@ -66,11 +66,11 @@ struct WorkloadTests {
                 }
                 #expect(try await Self.replicaSets(k, "app=api").count == 1)
                 try await k.kubectlOK(["rollout", "resume", "deployment/api"])
-                try await k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=120s"])
                 #expect(try await Self.replicaSets(k, "app=api").count == 2)
                 let before = try await k.kubectlOK(["get", "pods", "-l", "app=api", "-o", "name"])
                 try await k.kubectlOK(["rollout", "restart", "deployment/api"])
-                try await k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/api", "--timeout=120s"])
                 try await eventually {
                     let after = try await k.kubectlOK(["get", "pods", "-l", "app=api", "-o", "name"])
                     return Set(after.split(separator: "\n")).isDisjoint(with: Set(before.split(separator: "\n")))
@@ -111,7 +111,7 @@ struct WorkloadTests {
                 try await k.kubectlOK(["expose", "deployment", "echo", "--port=80", "--target-port=8080"])
                 let ip = try await k.kubectlOK(["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"])
                 #expect(ip.hasPrefix("10.43."))
-                try await k.kubectlOK(["rollout", "status", "deployment/echo", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/echo", "--timeout=120s"])
                 try await eventually {
                     try await k.kubectlOK(["get", "endpoints", "echo", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).split(separator: " ").count == 3
                 }
@@ -165,7 +165,7 @@ struct WorkloadTests {
         try await withKeelson { k in
             try await withSimulatedKubelet(k) {
                 try await k.kubectlOK(["create", "deployment", "steady", "--image=registry.example/steady:1", "--replicas=4"])
-                try await k.kubectlOK(["rollout", "status", "deployment/steady", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/steady", "--timeout=120s"])
                 try await k.kubectlOK(["patch", "deployment", "steady", "--type=merge", "-p",
                     #"{"spec":{"strategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}"#])
             }
@@ -175,7 +175,7 @@ struct WorkloadTests {
             try await k.crash()
             try await k.start()
             try await withSimulatedKubelet(k) {
-                try await k.kubectlOK(["rollout", "status", "deployment/steady", "--timeout=60s"])
+                try await k.kubectlOK(["rollout", "status", "deployment/steady", "--timeout=120s"])
             }
             let sets = try await Self.replicaSets(k, "app=steady")
             #expect(sets.values.sorted() == [0, 4], "\(sets)")
