@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "KeelsonStoreForBenchmarks", targets: ["KeelsonStore"]),
         // For the benchmark package only: direct CRI calls, the floor of pod startup.
         .library(name: "KeelsonKubeletForBenchmarks", targets: ["KeelsonKubelet"]),
+        // For the benchmark package only: the stats housekeeping on its own.
+        .library(name: "KeelsonStatsForBenchmarks", targets: ["KeelsonStats"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -118,11 +120,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KeelsonStats",
+            dependencies: [
+                "KeelsonAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KeelsonKubelet",
             dependencies: [
                 "KeelsonAPI",
                 "KeelsonClient",
+                "KeelsonStats",
                 "KeelsonCRIProto",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -163,6 +176,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "KeelsonAPITests", dependencies: ["KeelsonAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonStatsTests", dependencies: ["KeelsonStats"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonKubeletTests", dependencies: ["KeelsonKubelet", "KeelsonTestKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "KeelsonStoreTests",

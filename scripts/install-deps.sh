@@ -34,6 +34,6 @@ if [ "${1:-}" = "--test" ]; then
     apt-get install -y -qq etcd-server
   fi
   # The end-to-end tests drive the real clients: kubectl (expected on PATH) and the official Python client.
-  python3 -c "import kubernetes, pytest" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check kubernetes pytest
+  python3 -c "import kubernetes, pytest, prometheus_client" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check kubernetes pytest prometheus_client
   command -v kubectl >/dev/null 2>&1 || { echo "kubectl is not on PATH; the end-to-end tests need it" >&2; exit 1; }
 fi

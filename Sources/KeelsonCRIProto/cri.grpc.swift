@@ -1,7 +1,7 @@
 /// The part of the Container Runtime Interface (CRI v1, package runtime.v1) that Keelson's kubelet uses. Written
 /// for Keelson from the public API definition (k8s.io/cri-api, pkg/apis/runtime/v1/api.proto): service, message and
 /// field names and field numbers are those of the CRI, so the wire format is the runtime's; messages and fields the
-/// kubelet never sets or reads (Windows, stats, checkpoints) are left out, which protobuf allows. Regenerate the
+/// kubelet never sets or reads (Windows, most of stats, checkpoints) are left out, which protobuf allows. Regenerate the
 /// Swift code with scripts/generate-protos.sh.
 
 // DO NOT EDIT.
@@ -260,6 +260,19 @@ public enum Runtime_V1_RuntimeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListContainerStats" metadata.
+        public enum ListContainerStats: Sendable {
+            /// Request type for "ListContainerStats".
+            public typealias Input = Runtime_V1_ListContainerStatsRequest
+            /// Response type for "ListContainerStats".
+            public typealias Output = Runtime_V1_ListContainerStatsResponse
+            /// Descriptor for "ListContainerStats".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "runtime.v1.RuntimeService"),
+                method: "ListContainerStats",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "runtime.v1.RuntimeService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Version.descriptor,
@@ -279,7 +292,8 @@ public enum Runtime_V1_RuntimeService: Sendable {
             Exec.descriptor,
             Attach.descriptor,
             PortForward.descriptor,
-            Status.descriptor
+            Status.descriptor,
+            ListContainerStats.descriptor
         ]
     }
 }
@@ -639,6 +653,25 @@ extension Runtime_V1_RuntimeService {
             deserializer: some GRPCCore.MessageDeserializer<Runtime_V1_StatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Runtime_V1_StatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListContainerStats" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Runtime_V1_ListContainerStatsRequest` message.
+        ///   - serializer: A serializer for `Runtime_V1_ListContainerStatsRequest` messages.
+        ///   - deserializer: A deserializer for `Runtime_V1_ListContainerStatsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listContainerStats<Result>(
+            request: GRPCCore.ClientRequest<Runtime_V1_ListContainerStatsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Runtime_V1_ListContainerStatsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Runtime_V1_ListContainerStatsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Runtime_V1_ListContainerStatsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1197,6 +1230,36 @@ extension Runtime_V1_RuntimeService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListContainerStats" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Runtime_V1_ListContainerStatsRequest` message.
+        ///   - serializer: A serializer for `Runtime_V1_ListContainerStatsRequest` messages.
+        ///   - deserializer: A deserializer for `Runtime_V1_ListContainerStatsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listContainerStats<Result>(
+            request: GRPCCore.ClientRequest<Runtime_V1_ListContainerStatsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Runtime_V1_ListContainerStatsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Runtime_V1_ListContainerStatsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Runtime_V1_ListContainerStatsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Runtime_V1_RuntimeService.Method.ListContainerStats.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1648,6 +1711,31 @@ extension Runtime_V1_RuntimeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Runtime_V1_StatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Runtime_V1_StatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListContainerStats" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Runtime_V1_ListContainerStatsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listContainerStats<Result>(
+        request: GRPCCore.ClientRequest<Runtime_V1_ListContainerStatsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Runtime_V1_ListContainerStatsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listContainerStats(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Runtime_V1_ListContainerStatsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Runtime_V1_ListContainerStatsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2173,6 +2261,35 @@ extension Runtime_V1_RuntimeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.status(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListContainerStats" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listContainerStats<Result>(
+        _ message: Runtime_V1_ListContainerStatsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Runtime_V1_ListContainerStatsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Runtime_V1_ListContainerStatsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listContainerStats(
             request: request,
             options: options,
             onResponse: handleResponse

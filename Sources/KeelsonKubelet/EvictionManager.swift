@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonAPI
 import KeelsonClient
+import KeelsonStats
 import Logging
 import Synchronization
 
@@ -42,6 +43,16 @@ struct EvictionObservation: Sendable {
     var nodefsAvailable: Int64
     var nodefsCapacity: Int64
 
+    /// The node's figures as the stats history last saw them (memory.available is capacity less working set, as
+    /// kubelet computes it from the root cgroup) and its filesystem's free space.
+    static func current(history: StatsHistory?, directory: URL) -> EvictionObservation {
+        let usage = history?.latestNode ?? NodeUsage.read()
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let fs = FilesystemStats.of(directory.path) ?? FilesystemStats()
+        return EvictionObservation(memoryAvailable: Int64(clamping: usage.memoryAvailableBytes), nodefsAvailable: Int64(clamping: fs.availableBytes),
+            nodefsCapacity: Int64(clamping: fs.capacityBytes))
+    }
+
     func memoryPressure(_ thresholds: EvictionThresholds) -> Bool { memoryAvailable < thresholds.memoryAvailable }
     func diskPressure(_ thresholds: EvictionThresholds) -> Bool {
         nodefsCapacity > 0 && Double(nodefsAvailable) < Double(nodefsCapacity) * thresholds.nodefsAvailable
@@ -56,6 +67,8 @@ struct EvictionManager: Sendable {
     let thresholds: EvictionThresholds
     let cgroupRoot: String
     let directory: URL
+    var history: StatsHistory?
+    var reader = CgroupReader(hierarchy: .live())
     let logger: Logger
 
     struct Candidate: Equatable {
@@ -75,11 +88,7 @@ struct EvictionManager: Sendable {
         }
     }
 
-    func observe() -> EvictionObservation {
-        let machine = Machine.read(dataDirectory: directory)
-        return EvictionObservation(memoryAvailable: machine.memoryAvailableBytes, nodefsAvailable: machine.diskAvailableBytes,
-            nodefsCapacity: machine.diskBytes)
-    }
+    func observe() -> EvictionObservation { EvictionObservation.current(history: history, directory: directory) }
 
     /// The pod to evict now, and the message its status gets; nil when the node is not under pressure.
     func choose(_ observation: EvictionObservation, pods: [JSONValue]) -> (pod: JSONValue, message: String)? {
@@ -106,25 +115,11 @@ struct EvictionManager: Sendable {
         return (pod, message)
     }
 
-    /// The pod cgroup's working set (usage less inactive file pages), cgroup v1 or v2; 0 when unreadable.
+    /// The pod cgroup's working set, as housekeeping last sampled it (or read now); 0 when unreadable.
     func memoryUsage(uid: String) -> Int64 {
-        let v1 = "/sys/fs/cgroup/memory\(cgroupRoot)/pod\(uid)"
-        let v2 = "/sys/fs/cgroup\(cgroupRoot)/pod\(uid)"
-        if let usage = Int64(Machine.text("\(v1)/memory.usage_in_bytes")) {
-            return max(0, usage - Self.statValue(Machine.text("\(v1)/memory.stat"), "total_inactive_file"))
-        }
-        if let usage = Int64(Machine.text("\(v2)/memory.current")) {
-            return max(0, usage - Self.statValue(Machine.text("\(v2)/memory.stat"), "inactive_file"))
-        }
-        return 0
-    }
-
-    static func statValue(_ stat: String, _ name: String) -> Int64 {
-        for line in stat.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, parts[0] == name { return Int64(parts[1]) ?? 0 }
-        }
-        return 0
+        let cgroup = "\(cgroupRoot)/pod\(uid)"
+        let sample = history?.latest(cgroup: cgroup) ?? reader.read(cgroup)
+        return Int64(clamping: sample?.memory.workingSetBytes ?? 0)
     }
 
     /// Bytes the pod keeps on the node's disk: its volumes and its container logs.

@@ -33,6 +33,9 @@ public struct Kubelet: Service {
         public var containerLogMaxFiles = 5
         public var evictionHard = EvictionThresholds()
         public var evictionPeriod: Duration = .seconds(10)
+        /// How often the stats housekeeping samples the cgroups, and how much history it keeps (cAdvisor's defaults).
+        public var housekeepingInterval: Duration = .seconds(1)
+        public var statsHistory: Duration = .seconds(120)
 
         public init(nodeName: String, nodeIP: String, directory: URL) {
             self.nodeName = nodeName
@@ -49,6 +52,8 @@ public struct Kubelet: Service {
     let onPodCIDR: @Sendable (String) async -> Void
     /// The pods bound to this node.
     public let pods: Informer
+    /// Resource usage of the node, its pods and their containers.
+    public let stats: NodeStats
 
     public init(client: any KubernetesClient, runtime: any ContainerRuntime, configuration: Configuration, logger: Logger,
         onPodCIDR: @escaping @Sendable (String) async -> Void = { _ in })
@@ -60,10 +65,11 @@ public struct Kubelet: Service {
         self.onPodCIDR = onPodCIDR
         self.pods = Informer(client: client, resource: .pods,
             options: ListOptions(fieldSelector: "spec.nodeName=\(configuration.nodeName)"), logger: logger)
+        self.stats = NodeStats(configuration: configuration)
     }
 
     public func run() async throws {
-        let node = NodeStatusReporter(client: client, runtime: runtime, configuration: configuration, logger: logger)
+        let node = NodeStatusReporter(client: client, runtime: runtime, configuration: configuration, history: stats.history, logger: logger)
         try? await cancelWhenGracefulShutdown { try await node.register() }
         if Task.isShuttingDownGracefully { return }
         let queue = WorkQueue<String>(name: "kubelet-pods", baseDelay: .milliseconds(100), maxDelay: .seconds(30))
@@ -89,7 +95,7 @@ public struct Kubelet: Service {
             group.addTask { try await events.run() }
             group.addTask {
                 let eviction = EvictionManager(thresholds: configuration.evictionHard, cgroupRoot: configuration.cgroupRoot,
-                    directory: configuration.directory, logger: logger)
+                    directory: configuration.directory, history: stats.history, logger: logger)
                 try? await cancelWhenGracefulShutdown {
                     try await pods.waitUntilSynced()
                     while !Task.isCancelled {
@@ -114,6 +120,7 @@ public struct Kubelet: Service {
                     nodeName: configuration.nodeName, pods: pods, logger: logger).run()
             }
             group.addTask { try await node.heartbeats(onPodCIDR: onPodCIDR) }
+            group.addTask { [stats, runtime, pods, logger] in try await stats.housekeeping(runtime: runtime, pods: pods, logger: logger).run() }
             group.addTask {
                 try? await cancelWhenGracefulShutdown {
                     try await pods.waitUntilSynced()

@@ -1,6 +1,7 @@
 import Foundation
 import KeelsonAPI
 import KeelsonClient
+import KeelsonStats
 import Logging
 import ServiceLifecycle
 
@@ -11,13 +12,15 @@ struct NodeStatusReporter: Sendable {
     let client: any KubernetesClient
     let runtime: any ContainerRuntime
     let configuration: Kubelet.Configuration
+    /// The housekeeping's history: pressure conditions use the figures the summary API shows.
+    var history: StatsHistory?
     let logger: Logger
 
     var name: String { configuration.nodeName }
 
     func register() async throws {
         var labels: [String: JSONValue] = ["kubernetes.io/hostname": .string(name), "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": .string(Machine.architecture), "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": .string(Machine.architecture)]
+            "kubernetes.io/arch": .string(MachineInfo.architecture), "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": .string(MachineInfo.architecture)]
         for (key, value) in configuration.labels { labels[key] = .string(value) }
         var spec: [String: JSONValue] = [:]
         if !configuration.taints.isEmpty { spec["taints"] = .array(configuration.taints) }
@@ -74,11 +77,12 @@ struct NodeStatusReporter: Sendable {
 
     func status(previous: JSONValue?) async throws -> JSONValue {
         let now = JSONValue.string(Timestamp.format(Date()))
-        let machine = Machine.read(dataDirectory: configuration.directory)
+        let machine = MachineInfo.read()
+        let observation = EvictionObservation.current(history: history, directory: configuration.directory)
         let capacity: [String: Quantity] = [
             "cpu": Quantity(milli: Int64(machine.cores) * 1000),
-            "memory": Quantity(milli: machine.memoryBytes * 1000, format: .binarySI),
-            "ephemeral-storage": Quantity(milli: machine.diskBytes * 1000, format: .binarySI),
+            "memory": Quantity(milli: Int64(clamping: machine.memoryBytes) * 1000, format: .binarySI),
+            "ephemeral-storage": Quantity(milli: observation.nodefsCapacity * 1000, format: .binarySI),
             "pods": Quantity(milli: Int64(configuration.maxPods) * 1000),
         ]
         var allocatable = capacity
@@ -86,7 +90,7 @@ struct NodeStatusReporter: Sendable {
         // The hard eviction thresholds come off allocatable, as in Kubernetes.
         let thresholds = configuration.evictionHard
         allocatable["memory"] = max(.zero, allocatable["memory"]! - Quantity(milli: thresholds.memoryAvailable * 1000, format: .binarySI))
-        allocatable["ephemeral-storage"] = Quantity(milli: Int64(Double(machine.diskBytes) * (1 - thresholds.nodefsAvailable)) * 1000,
+        allocatable["ephemeral-storage"] = Quantity(milli: Int64(Double(observation.nodefsCapacity) * (1 - thresholds.nodefsAvailable)) * 1000,
             format: .binarySI)
         let readiness = (try? await runtime.status()) ?? RuntimeReadiness(runtimeReady: false, networkReady: false, message: "container runtime is down")
         let version = try? await runtime.version()
@@ -97,11 +101,10 @@ struct NodeStatusReporter: Sendable {
             return ["type": .string(type), "status": status, "reason": .string(reason), "message": .string(message),
                     "lastHeartbeatTime": now, "lastTransitionTime": old?["status"] == status ? (old?["lastTransitionTime"] ?? now) : now]
         }
-        let observation = EvictionObservation(memoryAvailable: machine.memoryAvailableBytes, nodefsAvailable: machine.diskAvailableBytes,
-            nodefsCapacity: machine.diskBytes)
         let memoryPressure = observation.memoryPressure(thresholds)
         let diskPressure = observation.diskPressure(thresholds)
-        let pidPressure = machine.pidsAvailable < 1000
+        let usage = history?.latestNode ?? NodeUsage.read()
+        let pidPressure = usage.maxPID > 0 && usage.maxPID < usage.processes + 1000
         return [
             "capacity": .object(capacity.mapValues { .string($0.description) }),
             "allocatable": .object(allocatable.mapValues { .string($0.description) }),
@@ -119,7 +122,7 @@ struct NodeStatusReporter: Sendable {
             ],
             "nodeInfo": [
                 "kubeletVersion": .string(Kubelet.version), "kubeProxyVersion": "", "operatingSystem": "linux",
-                "architecture": .string(Machine.architecture), "osImage": .string(machine.osImage), "kernelVersion": .string(machine.kernel),
+                "architecture": .string(MachineInfo.architecture), "osImage": .string(machine.osImage), "kernelVersion": .string(machine.kernel),
                 "containerRuntimeVersion": .string(version.map { "\($0.name)://\($0.version)" } ?? ""),
                 "machineID": .string(machine.machineID), "systemUUID": .string(machine.machineID), "bootID": .string(machine.bootID),
             ],
@@ -130,58 +133,4 @@ struct NodeStatusReporter: Sendable {
 extension Kubelet {
     /// The Kubernetes version this kubelet implements, with Keelson's mark.
     public static let version = "v1.32.0+keelson"
-}
-
-/// Facts about the machine the kubelet reports.
-struct Machine {
-    var cores: Int
-    var memoryBytes: Int64
-    var memoryAvailableBytes: Int64
-    var diskBytes: Int64
-    var diskAvailableBytes: Int64
-    var pidsAvailable: Int64
-    var kernel: String
-    var osImage: String
-    var machineID: String
-    var bootID: String
-
-    #if arch(arm64)
-    static let architecture = "arm64"
-    #else
-    static let architecture = "amd64"
-    #endif
-
-    /// Files of /proc and /sys claim a size of 0, so they are read to their end rather than by their size.
-    static func text(_ path: String) -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-        defer { try? handle.close() }
-        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    static func read(dataDirectory: URL) -> Machine {
-        let meminfo = text("/proc/meminfo")
-        func kilobytes(_ field: String) -> Int64 {
-            for line in meminfo.split(separator: "\n") where line.hasPrefix(field + ":") {
-                return Int64(line.split(separator: " ").dropFirst().first ?? "0").map { $0 * 1024 } ?? 0
-            }
-            return 0
-        }
-        var disk = statvfs()
-        try? FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-        let diskOK = statvfs(dataDirectory.path, &disk) == 0
-        var name = utsname()
-        uname(&name)
-        let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let osRelease = text("/etc/os-release")
-        let pretty = osRelease.split(separator: "\n").first { $0.hasPrefix("PRETTY_NAME=") }
-            .map { String($0.dropFirst("PRETTY_NAME=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "Linux"
-        let pidMax = Int64(text("/proc/sys/kernel/pid_max")) ?? 32768
-        let running = Int64((try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil }.count ?? 0)
-        return Machine(cores: ProcessInfo.processInfo.activeProcessorCount, memoryBytes: kilobytes("MemTotal"),
-            memoryAvailableBytes: kilobytes("MemAvailable"),
-            diskBytes: diskOK ? Int64(disk.f_blocks) * Int64(disk.f_frsize) : 0,
-            diskAvailableBytes: diskOK ? Int64(disk.f_bavail) * Int64(disk.f_frsize) : 0,
-            pidsAvailable: pidMax - running, kernel: kernel, osImage: pretty, machineID: text("/etc/machine-id"),
-            bootID: text("/proc/sys/kernel/random/boot_id"))
-    }
 }

@@ -45,6 +45,12 @@ struct AgentFlags: ParsableArguments {
     @Option(help: "(agent/kubelet) Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%)")
     var evictionHard: String = "memory.available<100Mi,nodefs.available<10%"
 
+    @Option(help: "(agent/kubelet) How often container stats are sampled (e.g. 1s, 500ms)")
+    var housekeepingInterval: String = "1s"
+
+    @Option(help: "(agent/kubelet) How much stats history is kept in memory (e.g. 2m)")
+    var statsHistoryDuration: String = "2m"
+
     @Option(help: "(agent/kubelet) Port of the kubelet API")
     var kubeletPort: Int = 10250
 

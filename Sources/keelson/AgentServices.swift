@@ -12,6 +12,7 @@ enum AgentServices {
     struct Invalid: Error, CustomStringConvertible { var description: String }
 
     static func make(client: any KubernetesClient, flags: AgentFlags, dataDir: String, controlPlane: Bool) throws -> [any Service] {
+        raiseOpenFileLimit()
         let agentDirectory = URL(fileURLWithPath: dataDir).appendingPathComponent("agent")
         let nodeName = (flags.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
         let nodeIP = flags.nodeIp ?? NodeAddress.firstNonLoopbackIPv4() ?? "127.0.0.1"
@@ -25,6 +26,12 @@ enum AgentServices {
         }
         configuration.containerLogMaxSize = logSize.value
         configuration.containerLogMaxFiles = flags.containerLogMaxFiles
+        guard let interval = Self.duration(flags.housekeepingInterval), interval >= .milliseconds(100),
+              let history = Self.duration(flags.statsHistoryDuration), history >= interval * 2 else {
+            throw Invalid(description: "--housekeeping-interval must be a duration of at least 100ms (e.g. 1s), and --stats-history-duration at least twice that (e.g. 2m)")
+        }
+        configuration.housekeepingInterval = interval
+        configuration.statsHistory = history
         do {
             configuration.evictionHard = try EvictionThresholds(parsing: flags.evictionHard)
         } catch {
@@ -84,6 +91,25 @@ enum AgentServices {
         services.append(WaitingForRuntime(supervisor: supervisor, service: kubelet))
         services.append(KubeletServer(kubelet: kubelet, host: nodeIP, port: flags.kubeletPort, logger: Logger(label: "keelson.kubelet-api")))
         return services
+    }
+
+    /// The stats housekeeping keeps a few descriptors open per container, and the API server one per connection:
+    /// the soft limit (often 1024) goes up to the hard one, as Go programs such as containerd do at start.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = min(limit.rlim_max, 1 << 20)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// A duration as Go and cAdvisor write them: a number with `ms`, `s`, `m` or `h`.
+    static func duration(_ text: String) -> Duration? {
+        for (suffix, unit) in [("ms", Duration.milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60)), ("h", .seconds(3600))]
+        where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count)), number > 0 else { return nil }
+            return unit * number
+        }
+        return nil
     }
 }
 

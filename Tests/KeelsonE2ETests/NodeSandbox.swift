@@ -52,6 +52,12 @@ final class NodeSandbox: Sendable {
         for pid in Self.processes(withArgument: socket) { kill(pid, SIGKILL) }
         // Processes of the pods themselves, found through their cgroups.
         for pid in Self.pidsInCgroup(cgroupRoot) { kill(pid, SIGKILL) }
+        // A killed process leaves its cgroup only once it has exited, and rmdir refuses a cgroup until then.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !Self.pidsInCgroup(cgroupRoot).isEmpty && ContinuousClock.now < deadline {
+            for pid in Self.pidsInCgroup(cgroupRoot) { kill(pid, SIGKILL) }
+            usleep(20_000)
+        }
         let prefix = dataDir.resolvingSymlinksInPath().path
         let mounts = Self.read("/proc/self/mountinfo").split(separator: "\n")
             .compactMap { line -> String? in

@@ -86,6 +86,11 @@ enum BuiltinResources {
         ResourceDefinition(group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets",
             singular: "poddisruptionbudget", namespaced: true, shortNames: ["pdb"], hasStatus: true, hasGeneration: true,
             strategy: CoreStrategies.podDisruptionBudget),
+        // metrics.k8s.io/v1beta1: read-only views of the kubelets' figures, never stored (see ResourceMetricsAPI).
+        ResourceDefinition(group: "metrics.k8s.io", version: "v1beta1", kind: "NodeMetrics", plural: "nodes", singular: "",
+            namespaced: false, verbs: ["get", "list"]),
+        ResourceDefinition(group: "metrics.k8s.io", version: "v1beta1", kind: "PodMetrics", plural: "pods", singular: "",
+            namespaced: true, verbs: ["get", "list"]),
     ]
 }
 

@@ -223,6 +223,9 @@ public final class APIServer: Service {
         else {
             throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
+        if definition.group == ResourceMetricsAPI.group {
+            return try await ResourceMetricsAPI(handler: handler).handle(request, path: resourcePath, definition: definition)
+        }
         return try await handler.handle(request, path: resourcePath, definition: definition)
     }
 

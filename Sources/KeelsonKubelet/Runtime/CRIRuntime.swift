@@ -157,6 +157,16 @@ public final class CRIRuntime: ContainerRuntime {
         }
     }
 
+    public func writableLayers() async throws -> [String: WritableLayerUsage] {
+        let response = try await call("list container stats") { try await runtime.listContainerStats(.init(), options: options()) }
+        var usage: [String: WritableLayerUsage] = [:]
+        for stats in response.stats where stats.hasWritableLayer && stats.writableLayer.hasUsedBytes {
+            usage[stats.attributes.id] = WritableLayerUsage(bytes: stats.writableLayer.usedBytes.value,
+                inodes: stats.writableLayer.hasInodesUsed ? stats.writableLayer.inodesUsed.value : nil)
+        }
+        return usage
+    }
+
     public func containerStatus(_ id: String) async throws -> ContainerInfo {
         let response = try await call("container status \(id)") {
             try await runtime.containerStatus(.with { $0.containerID = id }, options: options())

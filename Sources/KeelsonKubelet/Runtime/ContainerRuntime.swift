@@ -30,6 +30,13 @@ public protocol ContainerRuntime: Sendable {
     func streamURL(_ request: StreamRequest) async throws -> String
     /// Makes the runtime write a container's log to a new file at its path (after the old one was renamed).
     func reopenContainerLog(_ containerID: String) async throws
+    /// Each running container's writable-layer usage, by container ID.
+    func writableLayers() async throws -> [String: WritableLayerUsage]
+}
+
+extension ContainerRuntime {
+    /// Runtimes that cannot measure layers (the fake one) report none.
+    public func writableLayers() async throws -> [String: WritableLayerUsage] { [:] }
 }
 
 public struct StreamRequest: Sendable, Equatable {

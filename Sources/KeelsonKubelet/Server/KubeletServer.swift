@@ -8,10 +8,11 @@ import NIOCore
 import ServiceLifecycle
 
 /// The kubelet's HTTP API (port 10250): `/healthz`, `/pods`, `/containerLogs/NS/POD/CONTAINER` (behind the API
-/// server's `pods/log`) and the `/exec` and `/attach` WebSocket sessions (behind `pods/exec` and `pods/attach`). Plain HTTP until the cluster has certificates to authenticate it with.
+/// server's `pods/log`), the stats (`/stats/summary`, `/metrics/cadvisor`, `/metrics/resource`, `/metrics`) and the `/exec` and `/attach` WebSocket sessions (behind `pods/exec` and `pods/attach`). Plain HTTP until the cluster has certificates to authenticate it with.
 public struct KubeletServer: Service {
     let runtime: any ContainerRuntime
     let pods: Informer
+    let stats: NodeStats
     let host: String
     let port: Int
     let logger: Logger
@@ -19,6 +20,7 @@ public struct KubeletServer: Service {
     public init(kubelet: Kubelet, host: String, port: Int, logger: Logger) {
         self.runtime = kubelet.runtime
         self.pods = kubelet.pods
+        self.stats = kubelet.stats
         self.host = host
         self.port = port
         self.logger = logger
@@ -35,6 +37,11 @@ public struct KubeletServer: Service {
             try await logs(request, namespace: context.parameters.require("namespace"), pod: context.parameters.require("pod"),
                 container: context.parameters.require("container"))
         }
+        router.get("/stats/summary") { [stats] _, _ in Self.json(stats.summary.build()) }
+        router.get("/metrics/cadvisor") { [stats] _, _ in Self.prometheus(Array(stats.metrics.cadvisor().utf8)) }
+        router.get("/metrics/resource") { [stats] _, _ in Self.prometheus(Array(stats.metrics.resource().utf8)) }
+        let ownMetrics = KubeletMetrics()
+        router.get("/metrics") { [stats] _, _ in Self.prometheus(ownMetrics.render(history: stats.history)) }
         let streaming = StreamingProxy(runtime: runtime, logger: logger)
         let app = Application(router: router,
             server: .http1WebSocketUpgrade { request, _, _ in await streaming.shouldUpgrade(request) },
@@ -44,6 +51,10 @@ public struct KubeletServer: Service {
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+
+    static func prometheus(_ text: [UInt8]) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
