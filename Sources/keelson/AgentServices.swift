@@ -26,8 +26,8 @@ enum AgentServices {
         }
         configuration.containerLogMaxSize = logSize.value
         configuration.containerLogMaxFiles = flags.containerLogMaxFiles
-        guard let interval = Self.duration(flags.housekeepingInterval), interval >= .milliseconds(100),
-              let history = Self.duration(flags.statsHistoryDuration), history >= interval * 2 else {
+        guard let interval = GoDuration.parse(flags.housekeepingInterval), interval >= .milliseconds(100),
+              let history = GoDuration.parse(flags.statsHistoryDuration), history >= interval * 2 else {
             throw Invalid(description: "--housekeeping-interval must be a duration of at least 100ms (e.g. 1s), and --stats-history-duration at least twice that (e.g. 2m)")
         }
         configuration.housekeepingInterval = interval
@@ -100,16 +100,6 @@ enum AgentServices {
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
         limit.rlim_cur = min(limit.rlim_max, 1 << 20)
         _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-    }
-
-    /// A duration as Go and cAdvisor write them: a number with `ms`, `s`, `m` or `h`.
-    static func duration(_ text: String) -> Duration? {
-        for (suffix, unit) in [("ms", Duration.milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60)), ("h", .seconds(3600))]
-        where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count)), number > 0 else { return nil }
-            return unit * number
-        }
-        return nil
     }
 }
 

@@ -17,7 +17,7 @@ extension ContainerdNodeTests {
         }
     }
 
-    @Test("kubectl top shows a CPU-bound pod at its 200m limit and a pod's held memory; the kubelet's Prometheus and summary figures carry the pods")
+    @Test("kubectl top shows a CPU-bound pod at its 200m limit and a pod's held memory; the kubelet's Prometheus and summary figures carry the pods, their volumes and writable layers")
     func topAndMetrics() async throws {
         try await Self.withNode { k in
             try await k.kubectlOK(["apply", "-f", "-"], stdin: """
@@ -29,8 +29,10 @@ extension ContainerdNodeTests {
                   containers:
                   - name: main
                     image: keelson.local/busybox:1.0
-                    command: [sh, -c, "yes > /dev/null"]
+                    command: [sh, -c, "head -c 1000000 /dev/zero > /scratch/fill && head -c 300000 /dev/zero > /layer && yes > /dev/null"]
                     resources: {limits: {cpu: 200m, memory: 64Mi}}
+                    volumeMounts: [{name: scratch, mountPath: /scratch}]
+                  volumes: [{name: scratch, emptyDir: {}}]
                 ---
                 apiVersion: v1
                 kind: Pod
@@ -63,6 +65,13 @@ extension ContainerdNodeTests {
             #expect(nodes.hasPrefix("node-1 "), "\(nodes)")
             let labelled = try await k.kubectlOK(["top", "pod", "-l", "app=burner", "--no-headers"])
             #expect(labelled.hasPrefix("burner ") && !labelled.contains("holder"), "\(labelled)")
+            // Keelson's own live view, printed once (from inside the node's namespace, where the server listens).
+            let (topExecutable, topArguments) = k.node!.wrap(KeelsonProcess.binary.path, ["top", "--once", "--kubeconfig", k.kubeconfig])
+            let top = try await Task.detached { try KeelsonProcess.run(topExecutable, topArguments) }.value
+            #expect(top.status == 0, "\(top.stderr)")
+            let topLines = top.stdout.split(separator: "\n")
+            #expect(topLines.first?.hasPrefix("NODE") == true && topLines.contains { $0.hasPrefix("node-1 ") }, "\(top.stdout)")
+            #expect(topLines.contains { $0.hasPrefix("default ") && $0.contains(" burner ") }, "\(top.stdout)")
             let missing = try await k.kubectl(["top", "pod", "nonexistent"])
             #expect(missing.status != 0 && missing.stderr.contains("not found"), "\(missing.stderr)")
 
@@ -88,8 +97,22 @@ extension ContainerdNodeTests {
             let parsed = try await Task.detached { try KeelsonProcess.run(executable, arguments) }.value
             #expect(parsed.status == 0 && parsed.stdout == "ok\n", "\(parsed.stderr)")
 
-            let summary = try JSONParser.parse(Array(try await Self.fetch(k.node!, "http://127.0.0.1:10250/stats/summary").utf8))
-            let pod = try #require(summary["pods"]?.arrayValue?.first { $0["podRef"]?["name"] == "burner" })
+            // Disk figures are walked every tenth round (10 s): the emptyDir's file and the writable layer's.
+            let summaryDeadline = ContinuousClock.now + .seconds(30)
+            var summary: JSONValue = nil
+            var pod: JSONValue = nil
+            repeat {
+                summary = try JSONParser.parse(Array(try await Self.fetch(k.node!, "http://127.0.0.1:10250/stats/summary").utf8))
+                pod = summary["pods"]?.arrayValue?.first { $0["podRef"]?["name"] == "burner" } ?? nil
+                let volume = pod["volume"]?.arrayValue?.first { $0["name"] == "scratch" }
+                if (volume?["usedBytes"]?.intValue ?? 0) >= 1_000_000, (pod["containers"]?[0]?["rootfs"]?["usedBytes"]?.intValue ?? 0) >= 300_000 { break }
+                try await Task.sleep(for: .milliseconds(500))
+            } while ContinuousClock.now < summaryDeadline
+            let volume = pod["volume"]?.arrayValue?.first { $0["name"] == "scratch" }
+            #expect((volume?["usedBytes"]?.intValue ?? 0) >= 1_000_000, "emptyDir usage: \(volume?.encodedString() ?? "none")")
+            #expect((pod["containers"]?[0]?["rootfs"]?["usedBytes"]?.intValue ?? 0) >= 300_000,
+                "writable layer: \(pod["containers"]?[0]?["rootfs"]?.encodedString() ?? "none")")
+            #expect((pod["ephemeral-storage"]?["usedBytes"]?.intValue ?? 0) >= 1_300_000)
             #expect(pod["network"]?["name"] == "eth0")
             #expect(pod["containers"]?[0]?["memory"]?["availableBytes"] != nil, "a limited container has available bytes")
             #expect((summary["node"]?["memory"]?["workingSetBytes"]?.intValue ?? 0) > 0)
