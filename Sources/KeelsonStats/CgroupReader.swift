@@ -69,20 +69,25 @@ public struct CgroupReader: Sendable {
     private static let v2Memory = StatsFile.KeySet(["inactive_file", "anon", "file", "file_mapped", "pgfault", "pgmajfault"])
     private static let v2Events = StatsFile.KeySet(["max", "oom_kill"])
 
+    /// Usage and memory.stat's figures, in the order both versions' key sets list them: inactive file, anonymous
+    /// (v1 rss), page cache, mapped file, faults, major faults.
+    private static func apply(usage: UInt64, stat: [UInt64], to memory: inout CgroupSample.Memory) {
+        memory.usageBytes = usage
+        memory.workingSetBytes = usage > stat[0] ? usage - stat[0] : 0
+        memory.rssBytes = stat[1]
+        memory.cacheBytes = stat[2]
+        memory.mappedFileBytes = stat[3]
+        memory.pageFaults = stat[4]
+        memory.majorPageFaults = stat[5]
+    }
+
     private func readV1(_ path: String, into sample: inout CgroupSample, full: Bool) -> Bool {
         guard let memory = hierarchy.directory("memory", path), let cpuacct = hierarchy.directory("cpuacct", path),
               let cpu = hierarchy.directory("cpu", path) else { return false }
         // The usage file doubles as the existence check: a cgroup can vanish between listing and reading.
         guard let usage = StatsFile.optionalNumber(memory + "/memory.usage_in_bytes", files: files) else { return false }
         sample.cpu.usageNanoseconds = StatsFile.number(cpuacct + "/cpuacct.usage", files: files)
-        let stat = StatsFile.values(memory + "/memory.stat", Self.v1Memory, files: files)
-        sample.memory.usageBytes = usage
-        sample.memory.workingSetBytes = usage > stat[0] ? usage - stat[0] : 0
-        sample.memory.rssBytes = stat[1]
-        sample.memory.cacheBytes = stat[2]
-        sample.memory.mappedFileBytes = stat[3]
-        sample.memory.pageFaults = stat[4]
-        sample.memory.majorPageFaults = stat[5]
+        Self.apply(usage: usage, stat: StatsFile.values(memory + "/memory.stat", Self.v1Memory, files: files), to: &sample.memory)
         guard full else { return true }
 
         sample.cpu.perCPUNanoseconds = StatsFile.numbers(cpuacct + "/cpuacct.usage_percpu", files: files)
@@ -115,14 +120,7 @@ public struct CgroupReader: Sendable {
         sample.cpu.periods = cpu[3]
         sample.cpu.throttledPeriods = cpu[4]
         sample.cpu.throttledNanoseconds = cpu[5] * 1000
-        let stat = StatsFile.values(dir + "/memory.stat", Self.v2Memory, files: files)
-        sample.memory.usageBytes = usage
-        sample.memory.workingSetBytes = usage > stat[0] ? usage - stat[0] : 0
-        sample.memory.rssBytes = stat[1]
-        sample.memory.cacheBytes = stat[2]
-        sample.memory.mappedFileBytes = stat[3]
-        sample.memory.pageFaults = stat[4]
-        sample.memory.majorPageFaults = stat[5]
+        Self.apply(usage: usage, stat: StatsFile.values(dir + "/memory.stat", Self.v2Memory, files: files), to: &sample.memory)
         guard full else { return true }
 
         let events = StatsFile.values(dir + "/memory.events", Self.v2Events, files: files)
