@@ -89,7 +89,7 @@ public struct Kubelet: Service {
                 dns: .init(servers: configuration.clusterDNS, searchDomain: configuration.clusterDomain), events: events,
                 logger: logger),
             pods: pods, runtime: runtime, client: client, evicted: evicted, logger: logger)
-        let relist = RuntimeRelist(runtime: runtime, pods: pods, queue: queue)
+        let relist = RuntimeRelist(runtime: runtime, pods: pods, queue: queue, snapshot: stats.snapshot)
         try? await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await pods.run() }
             group.addTask { try await events.run() }
@@ -239,18 +239,22 @@ final class RuntimeRelist: Sendable {
     let runtime: any ContainerRuntime
     let pods: Informer
     let queue: WorkQueue<String>
+    /// Where the stats housekeeping finds the same listing instead of asking the runtime again.
+    let snapshot: RuntimeSnapshot
     private let last = Mutex([String: String]())
 
-    init(runtime: any ContainerRuntime, pods: Informer, queue: WorkQueue<String>) {
+    init(runtime: any ContainerRuntime, pods: Informer, queue: WorkQueue<String>, snapshot: RuntimeSnapshot) {
         self.runtime = runtime
         self.pods = pods
         self.queue = queue
+        self.snapshot = snapshot
     }
 
     func once() async {
         // Sandboxes and containers without the kubelet's labels were made by someone else (crictl, say).
         guard let sandboxes = try? await runtime.listSandboxes().filter({ $0.labels[RuntimeLabels.podUID] != nil }),
               let containers = try? await runtime.listContainers().filter({ $0.labels[RuntimeLabels.podUID] != nil }) else { return }
+        snapshot.update(sandboxes: sandboxes, containers: containers)
         var now: [String: String] = [:]
         var keys: [String: String] = [:]
         for sandbox in sandboxes {
@@ -274,5 +278,22 @@ final class RuntimeRelist: Sendable {
             changed.insert(Informer.key(namespace: sandbox.podNamespace, name: sandbox.podName))
         }
         for key in changed { queue.add(key) }
+    }
+}
+
+/// The runtime's sandboxes and containers (the kubelet's own) as the last relist saw them.
+final class RuntimeSnapshot: Sendable {
+    private let state = Mutex<(at: ContinuousClock.Instant, sandboxes: [SandboxStatus], containers: [ContainerInfo])?>(nil)
+
+    func update(sandboxes: [SandboxStatus], containers: [ContainerInfo]) {
+        state.withLock { $0 = (ContinuousClock.now, sandboxes, containers) }
+    }
+
+    /// The listing, if one was taken within `age`.
+    func recent(within age: Duration) -> (sandboxes: [SandboxStatus], containers: [ContainerInfo])? {
+        state.withLock { state in
+            guard let state, ContinuousClock.now - state.at <= age else { return nil }
+            return (state.sandboxes, state.containers)
+        }
     }
 }

@@ -147,14 +147,4 @@ enum StatsFile {
             return nil
         }
     }
-
-    /// "key value" lines as a dictionary (cold paths).
-    static func keyed(_ path: String) -> [String: UInt64] {
-        var values: [String: UInt64] = [:]
-        for line in lines(path) {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, let value = UInt64(parts[1]) { values[String(parts[0])] = value }
-        }
-        return values
-    }
 }

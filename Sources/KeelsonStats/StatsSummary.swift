@@ -23,13 +23,17 @@ public struct StatsSummary: Sendable {
     public static let rateWindow: Duration = .seconds(10)
 
     public func build(now: Date = Date()) -> JSONValue {
-        ["node": node(now), "pods": .array(history.pods.map(pod))]
+        // Each filesystem is asked once per summary, not once per pod.
+        let nodeFS = FilesystemStats.of(nodeFilesystem)
+        let imageFS = FilesystemStats.of(imageFilesystem)
+        return ["node": node(now, nodeFS: nodeFS, imageFS: imageFS),
+                "pods": .array(history.pods.map { pod($0, nodeFS: nodeFS, imageFS: imageFS) })]
     }
 
     static func int(_ value: UInt64) -> JSONValue { .integer(Int64(clamping: value)) }
     static func time(_ date: Date) -> JSONValue { .string(Timestamp.format(date)) }
 
-    func node(_ now: Date) -> JSONValue {
+    func node(_ now: Date, nodeFS: FilesystemStats?, imageFS: FilesystemStats?) -> JSONValue {
         var node: [String: JSONValue] = ["nodeName": .string(nodeName), "systemContainers": []]
         if let boot = bootTime { node["startTime"] = Self.time(boot) }
         if let usage = history.latestNode {
@@ -45,8 +49,8 @@ public struct StatsSummary: Sendable {
             node["rlimit"] = ["time": Self.time(usage.timestamp), "maxpid": Self.int(usage.maxPID), "curproc": Self.int(usage.processes)]
             node["network"] = Self.network(InterfaceStats.parse(netDev: StatsFile.text("\(procRoot)/self/net/dev")), at: usage.timestamp)
         }
-        if let fs = FilesystemStats.of(nodeFilesystem) { node["fs"] = Self.filesystem(fs, at: now) }
-        if let fs = FilesystemStats.of(imageFilesystem) { node["runtime"] = ["imageFs": Self.filesystem(fs, at: now)] }
+        if let fs = nodeFS { node["fs"] = Self.filesystem(fs, at: now) }
+        if let fs = imageFS { node["runtime"] = ["imageFs": Self.filesystem(fs, at: now)] }
         return .object(node)
     }
 
@@ -56,13 +60,11 @@ public struct StatsSummary: Sendable {
             .flatMap { Double($0.dropFirst(6)) }.map { Date(timeIntervalSince1970: $0) }
     }
 
-    func pod(_ pod: PodTarget) -> JSONValue {
+    func pod(_ pod: PodTarget, nodeFS: FilesystemStats?, imageFS: FilesystemStats?) -> JSONValue {
         var out: [String: JSONValue] = [
             "podRef": ["name": .string(pod.name), "namespace": .string(pod.namespace), "uid": .string(pod.uid)],
             "startTime": Self.time(pod.startTime),
         ]
-        let nodeFS = FilesystemStats.of(nodeFilesystem)
-        let imageFS = FilesystemStats.of(imageFilesystem)
         var ephemeralBytes: UInt64 = 0
         var ephemeralInodes: UInt64 = 0
         var latestTime = pod.startTime

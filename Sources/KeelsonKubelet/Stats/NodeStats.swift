@@ -12,6 +12,8 @@ public final class NodeStats: Sendable {
     let reader: CgroupReader
     let configuration: Kubelet.Configuration
     let machine: MachineInfo
+    /// The pod sync loop's relist, which already lists the runtime every second.
+    let snapshot = RuntimeSnapshot()
     /// The runtime's writable-layer figures are asked for every tenth round: the runtime walks the layers for them.
     private let layers = Mutex<(round: Int, usage: [String: WritableLayerUsage])>((0, [:]))
 
@@ -38,7 +40,14 @@ public final class NodeStats: Sendable {
     /// The pods with a ready sandbox and their running containers; nil when the runtime cannot be asked (the
     /// history then keeps its last view rather than forgetting every pod).
     func targets(runtime: any ContainerRuntime, pods: Informer) async -> [PodTarget]? {
-        guard let sandboxes = try? await runtime.listSandboxes(), let containers = try? await runtime.listContainers() else { return nil }
+        let listing: (sandboxes: [SandboxStatus], containers: [ContainerInfo])
+        if let recent = snapshot.recent(within: configuration.relistPeriod * 2) {
+            listing = recent
+        } else {
+            guard let sandboxes = try? await runtime.listSandboxes(), let containers = try? await runtime.listContainers() else { return nil }
+            listing = (sandboxes, containers)
+        }
+        let (sandboxes, containers) = listing
         let round = layers.withLock { state in
             defer { state.round += 1 }
             return state.round
