@@ -61,23 +61,17 @@ public struct Housekeeping: Service {
                 if let sample = reader.read(cgroup, at: now, previous: previous) { history.record(cgroup: cgroup, sample) }
             }
             // Every process of a pod shares its network namespace: any one of them shows the pod's interfaces.
-            // The process is looked up again on the slow rounds (its number could have been reused), first among
-            // the containers' own processes, which costs one read, then anywhere under the pod's cgroup.
-            var interfaces: [InterfaceStats]?
-            var candidates: [Int32] = []
-            if !includeFilesystems, let pid = knownPIDs[pod.uid] { candidates.append(pid) }
-            candidates += pod.containers.lazy.compactMap { reader.firstProcess($0.cgroup) }.prefix(1)
-            for pid in candidates {
-                interfaces = InterfaceStats.read(pid: pid, procRoot: procRoot, files: reader.files)
-                if interfaces != nil {
-                    pids[pod.uid] = pid
-                    break
-                }
-            }
-            if interfaces == nil, let pid = reader.processIDs(pod.cgroup, limit: 1).first {
-                interfaces = InterfaceStats.read(pid: pid, procRoot: procRoot, files: reader.files)
+            // The last round's process is read again; on the slow rounds (its number could have been reused), or
+            // when it is gone, one is looked up: first among the containers' own processes, which costs one read,
+            // then anywhere under the pod's cgroup.
+            func network(_ pid: Int32?) -> [InterfaceStats]? {
+                guard let pid, let interfaces = InterfaceStats.read(pid: pid, procRoot: procRoot, files: reader.files) else { return nil }
                 pids[pod.uid] = pid
+                return interfaces
             }
+            let interfaces = (includeFilesystems ? nil : network(knownPIDs[pod.uid]))
+                ?? network(pod.containers.lazy.compactMap { reader.firstProcess($0.cgroup) }.first)
+                ?? network(reader.processIDs(pod.cgroup, limit: 1).first)
             if let interfaces { history.record(podUID: pod.uid, network: .init(timestamp: now, interfaces: interfaces)) }
             if includeFilesystems {
                 for (name, path) in pod.volumes {
