@@ -13,25 +13,57 @@ import Synchronization
 /// watches with the previous value, resumed from the last revision seen when the connection breaks. With several
 /// endpoints requests go to whichever members are reachable.
 public final class EtcdStore: Store {
+    /// PEM files for a TLS connection to etcd (`etcds://`): the CA that signed etcd's serving certificate (the
+    /// system's roots when nil) and the client certificate and key etcd asks for with `--client-cert-auth`.
+    public struct TLSFiles: Sendable, Equatable {
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+
+        public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil) {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
     public struct Configuration: Sendable {
         public var endpoints: [(host: String, port: Int)]
         /// Prepended to every key (empty by default: keys are already `/registry/…`).
         public var prefix: String
         /// How long one request may take before it fails as unavailable.
         public var requestTimeout: Duration
+        /// Talk TLS to etcd (nil: plain HTTP/2).
+        public var tls: TLSFiles?
 
-        public init(endpoints: [(host: String, port: Int)], prefix: String = "", requestTimeout: Duration = .seconds(10)) {
+        public init(endpoints: [(host: String, port: Int)], prefix: String = "", requestTimeout: Duration = .seconds(10),
+            tls: TLSFiles? = nil)
+        {
             self.endpoints = endpoints
             self.prefix = prefix
             self.requestTimeout = requestTimeout
+            self.tls = tls
         }
 
-        /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, as `--datastore-endpoint` takes it.
-        public init(url: String) throws {
-            guard url.hasPrefix("etcd://") else {
-                throw StoreError(.internal, message: "an etcd endpoint starts with etcd:// (got \(url))")
+        /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, or `etcds://…` for TLS, as `--datastore-endpoint` takes it.
+        /// Certificate files go with `etcds://` only: a plain endpoint given a client certificate is refused rather
+        /// than silently sending it nowhere.
+        public init(url: String, tls files: TLSFiles = TLSFiles()) throws {
+            let secure = url.hasPrefix("etcds://")
+            guard secure || url.hasPrefix("etcd://") else {
+                throw StoreError(.internal, message: "an etcd endpoint starts with etcd:// or etcds:// (got \(url))")
             }
-            var rest = url.dropFirst("etcd://".count)
+            if !secure && files != TLSFiles() {
+                throw StoreError(.internal, message: "etcd certificate files need an etcds:// endpoint (got \(url))")
+            }
+            if (files.certFile == nil) != (files.keyFile == nil) {
+                throw StoreError(.internal, message: "an etcd client certificate needs both its certificate and key files")
+            }
+            for path in [files.caFile, files.certFile, files.keyFile].compactMap({ $0 })
+            where !FileManager.default.isReadableFile(atPath: path) {
+                throw StoreError(.internal, message: "cannot read \(path)")
+            }
+            var rest = url.dropFirst(secure ? "etcds://".count : "etcd://".count)
             var prefix = ""
             if let slash = rest.firstIndex(of: "/") {
                 prefix = String(rest[slash...])
@@ -47,7 +79,18 @@ public final class EtcdStore: Store {
                 endpoints.append((String(pieces[0]), port))
             }
             guard !endpoints.isEmpty else { throw StoreError(.internal, message: "no etcd endpoint in \(url)") }
-            self.init(endpoints: endpoints, prefix: prefix)
+            self.init(endpoints: endpoints, prefix: prefix, tls: secure ? files : nil)
+        }
+
+        var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+            guard let tls else { return .plaintext }
+            return .tls(.defaults { config in
+                if let ca = tls.caFile { config.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+                if let cert = tls.certFile, let key = tls.keyFile {
+                    config.certificateChain = [.file(path: cert, format: .pem)]
+                    config.privateKey = .file(path: key, format: .pem)
+                }
+            })
         }
     }
 
@@ -59,6 +102,11 @@ public final class EtcdStore: Store {
     private let grpc: [GRPCClient<Transport>]
     private let kv: Etcdserverpb_KV.Client<Transport>
     private let watcher: Etcdserverpb_Watch.Client<Transport>
+    private let leases: Etcdserverpb_Lease.Client<Transport>
+    private let currentLease = Mutex<GrantedLease?>(nil)
+    /// Open watches, ended by `close()`: the transport's graceful shutdown waits for every open stream.
+    private let watches = Mutex<[UInt64: Task<Void, Never>]>([:])
+    private let nextWatch = Atomic<UInt64>(0)
     private let connections: Task<Void, Never>
     private let logger: Logger
     /// The newest compaction this store has made or been told about (etcd does not answer it directly).
@@ -67,13 +115,16 @@ public final class EtcdStore: Store {
     public init(configuration: Configuration, logger: Logger = Logger(label: "keelson.etcd")) throws {
         self.configuration = configuration
         self.logger = logger
-        let target: any ResolvableTarget = configuration.endpoints.count == 1
+        // Addresses are given as addresses: the transport would otherwise send an IP as the TLS server name,
+        // which TLS does not allow (the certificate is still checked against the address).
+        let literal = configuration.endpoints.allSatisfy { Self.isIPv4($0.host) }
+        let target: any ResolvableTarget = configuration.endpoints.count == 1 && !literal
             ? .dns(host: configuration.endpoints[0].host, port: configuration.endpoints[0].port)
             : .ipv4(pairs: configuration.endpoints)
         // Round robin keeps a connection to every member and sends each request to one that is ready, so a dead
         // member costs nothing but its share of retries (pick-first stays with the first endpoint).
         let clients = try (0..<2).map { _ in
-            GRPCClient(transport: try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext,
+            GRPCClient(transport: try HTTP2ClientTransport.Posix(target: target, transportSecurity: configuration.transportSecurity,
                 config: .defaults { config in
                     // The transport's only hook into its pipeline; EtcdPingResponder says why it is needed.
                     config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
@@ -89,6 +140,7 @@ public final class EtcdStore: Store {
         self.grpc = clients
         self.kv = Etcdserverpb_KV.Client(wrapping: clients[0])
         self.watcher = Etcdserverpb_Watch.Client(wrapping: clients[1])
+        self.leases = Etcdserverpb_Lease.Client(wrapping: clients[0])
         self.connections = Task {
             await withDiscardingTaskGroup { group in
                 for client in clients { group.addTask { try? await client.runConnections() } }
@@ -96,12 +148,18 @@ public final class EtcdStore: Store {
         }
     }
 
+    static func isIPv4(_ host: String) -> Bool {
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+
     deinit {
         for client in grpc { client.beginGracefulShutdown() }
     }
 
-    /// Closes the connections; the store answers nothing afterwards.
+    /// Ends open watches and closes the connections; the store answers nothing afterwards.
     public func close() async {
+        for task in watches.withLock({ $0.values }) { task.cancel() }
         for client in grpc { client.beginGracefulShutdown() }
         await connections.value
     }
@@ -169,6 +227,12 @@ public final class EtcdStore: Store {
             return StoreError(.compacted(compactedRevision: knownCompaction.load(ordering: .relaxed)), key: key,
                 message: "required revision has been compacted", cause: error)
         }
+        if message.contains("database space exceeded") {
+            // etcd's NOSPACE alarm: its quota is full, and it refuses writes (not reads) until an operator compacts,
+            // defragments and disarms the alarm. Not transient, so not a 503.
+            return StoreError(.internal, key: key, message: "etcd's storage quota is full (\(message)): writes are "
+                + "refused until etcd is compacted, defragmented and its NOSPACE alarm disarmed; reads go on", cause: error)
+        }
         if message.contains("required revision is a future revision") {
             return StoreError(.futureRevision(currentRevision: 0), key: key, message: message, cause: error)
         }
@@ -221,10 +285,11 @@ public final class EtcdStore: Store {
         return compare
     }
 
-    private func put(_ key: String, _ value: [UInt8]) -> Etcdserverpb_RequestOp {
+    private func put(_ key: String, _ value: [UInt8], lease: Int64) -> Etcdserverpb_RequestOp {
         var put = Etcdserverpb_PutRequest()
         put.key = storedKey(key)
         put.value = Data(value)
+        put.lease = lease
         var op = Etcdserverpb_RequestOp()
         op.requestPut = put
         return op
@@ -239,23 +304,76 @@ public final class EtcdStore: Store {
         return op
     }
 
-    public func create(_ key: String, value: [UInt8]) async throws -> Int64 {
-        var txn = Etcdserverpb_TxnRequest()
-        txn.compare = [compare(key, .create, equals: 0)]
-        txn.success = [put(key, value)]
-        let response = try await call(key) { try await kv.txn(txn, options: options) }
+    public func create(_ key: String, value: [UInt8], ttl: Duration?) async throws -> Int64 {
+        let response = try await withLease(ttl) { lease in
+            var txn = Etcdserverpb_TxnRequest()
+            txn.compare = [compare(key, .create, equals: 0)]
+            txn.success = [put(key, value, lease: lease)]
+            return try await call(key) { try await kv.txn(txn, options: options) }
+        }
         guard response.succeeded else { throw StoreError(.keyExists, key: key, message: "key exists") }
         return response.header.revision
     }
 
-    public func update(_ key: String, value: [UInt8], ifModRevision: Int64) async throws -> Int64 {
-        var txn = Etcdserverpb_TxnRequest()
-        txn.compare = [compare(key, .mod, equals: ifModRevision)]
-        txn.success = [put(key, value)]
-        txn.failure = [read(key)]
-        let response = try await call(key) { try await kv.txn(txn, options: options) }
+    public func update(_ key: String, value: [UInt8], ifModRevision: Int64, ttl: Duration?) async throws -> Int64 {
+        let response = try await withLease(ttl) { lease in
+            var txn = Etcdserverpb_TxnRequest()
+            txn.compare = [compare(key, .mod, equals: ifModRevision)]
+            txn.success = [put(key, value, lease: lease)]
+            txn.failure = [read(key)]
+            return try await call(key) { try await kv.txn(txn, options: options) }
+        }
         guard response.succeeded else { throw failure(of: response, key: key) }
         return response.header.revision
+    }
+
+    /// etcd expires keys itself, through their leases.
+    public func removeExpired() async throws -> Int { 0 }
+
+    // MARK: Leases
+
+    struct GrantedLease: Sendable {
+        var id: Int64
+        var expires: ContinuousClock.Instant
+    }
+
+    /// Runs `body` with a lease that outlives `ttl` (0: no lease). A lease that etcd no longer has (revoked, or
+    /// expired while idle) is forgotten and a new one granted, once.
+    private func withLease<T>(_ ttl: Duration?, _ body: (Int64) async throws -> T) async throws -> T {
+        guard let ttl else { return try await body(0) }
+        do {
+            return try await body(try await lease(outliving: ttl))
+        } catch let error as StoreError where error.message.contains("requested lease not found") {
+            currentLease.withLock { $0 = nil }
+            return try await body(try await lease(outliving: ttl))
+        }
+    }
+
+    /// One lease serves every key written within a short window, as kube-apiserver's lease manager does: a lease
+    /// per Event would cost etcd a lease record and a grant round trip per write. A lease is reused while it
+    /// outlives the requested time to live but by no more than the reuse window (5% of it, at most a minute), so
+    /// a key lives at least its `ttl` and at most the window longer.
+    func lease(outliving ttl: Duration) async throws -> Int64 {
+        let now = ContinuousClock.now
+        let window = min(ttl * 0.05, .seconds(60))
+        if let reusable = currentLease.withLock({ lease -> Int64? in
+            // The second bound allows the second that the grant's rounding up adds.
+            guard let lease, now + ttl < lease.expires, lease.expires <= now + ttl + window + .seconds(1) else { return nil }
+            return lease.id
+        }) {
+            return reusable
+        }
+        let seconds = Int64((ttl + window).components.seconds) + 1
+        var request = Etcdserverpb_LeaseGrantRequest()
+        request.ttl = seconds
+        let response = try await call { try await leases.leaseGrant(request, options: options) }
+        guard response.error.isEmpty else {
+            throw StoreError(.unavailable, message: "etcd refused a lease: \(response.error)")
+        }
+        // etcd may raise a short TTL to its minimum; the lease then lives longer than asked, never shorter.
+        let granted = GrantedLease(id: response.id, expires: now + .seconds(min(seconds, response.ttl)))
+        currentLease.withLock { $0 = granted }
+        return granted.id
     }
 
     public func delete(_ key: String, ifModRevision: Int64?) async throws -> StoredValue {
@@ -303,7 +421,16 @@ public final class EtcdStore: Store {
 
     public func watch(prefix: String, after revision: Int64) -> AsyncThrowingStream<StoreEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: StoreEvent.self)
-        let task = Task { await follow(prefix: prefix, after: revision, into: continuation) }
+        let id = nextWatch.add(1, ordering: .relaxed).newValue
+        // Registered under the lock the task's own removal takes, so a watch that ends at once is still removed.
+        let task = watches.withLock { watches in
+            let task = Task {
+                await follow(prefix: prefix, after: revision, into: continuation)
+                _ = self.watches.withLock { $0.removeValue(forKey: id) }
+            }
+            watches[id] = task
+            return task
+        }
         continuation.onTermination = { _ in task.cancel() }
         return stream
     }

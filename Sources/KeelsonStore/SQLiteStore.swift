@@ -25,14 +25,15 @@ public final class SQLiteStore: Store {
         public init(path: String) { self.path = path }
     }
 
+    /// A write; `expiresAt` (milliseconds since 1970) is when a key written with a time to live is deleted.
     enum WriteOp: Sendable {
-        case create(key: String, value: [UInt8])
-        case update(key: String, value: [UInt8], ifModRevision: Int64)
+        case create(key: String, value: [UInt8], expiresAt: Int64?)
+        case update(key: String, value: [UInt8], ifModRevision: Int64, expiresAt: Int64?)
         case delete(key: String, ifModRevision: Int64?)
 
         var key: String {
             switch self {
-            case .create(let key, _), .update(let key, _, _), .delete(let key, _): return key
+            case .create(let key, _, _), .update(let key, _, _, _), .delete(let key, _): return key
             }
         }
     }
@@ -71,6 +72,7 @@ public final class SQLiteStore: Store {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         do {
+            if FileManager.default.fileExists(atPath: configuration.path) { try Self.check(configuration.path) }
             pool = try DatabasePool(path: configuration.path, configuration: config)
             try pool.write { db in try Self.createSchema(db) }
             let (revision, compacted) = try pool.read { db in
@@ -78,9 +80,33 @@ public final class SQLiteStore: Store {
             }
             hub = WatchHub(currentRevision: revision, compactedRevision: compacted,
                 recentCapacity: configuration.recentEvents, bufferSize: configuration.watchBuffer)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+            throw StoreError(.internal, message: Self.corruptionMessage(configuration.path, "\(error)"), cause: error)
         } catch {
             throw StoreError(.internal, message: "cannot open the datastore at \(configuration.path): \(error)", cause: error)
         }
+    }
+
+    /// Damage inside a file whose header is intact shows only when the damaged page is read; checking the pages'
+    /// structure at start turns it into a refusal to start instead of failures later, mid-request. The check reads
+    /// through a read-only connection: closing a writable one would checkpoint the write-ahead log into the damaged
+    /// file, changing what the operator has to recover from.
+    private static func check(_ path: String) throws {
+        var config = GRDB.Configuration()
+        config.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        defer { try? queue.close() }
+        let problems = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(5)") }
+        guard problems == ["ok"] else {
+            throw StoreError(.internal, message: corruptionMessage(path, problems.joined(separator: "; ")))
+        }
+    }
+
+    static func corruptionMessage(_ path: String, _ detail: String) -> String {
+        "the datastore at \(path) is damaged (\(detail)); it has been left untouched. Restore a snapshot into an "
+            + "empty data directory (keelson etcd-snapshot restore), or move the file away to start an empty cluster"
     }
 
     deinit {
@@ -104,6 +130,8 @@ public final class SQLiteStore: Store {
                 mod_rev INTEGER NOT NULL
             ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS expiry (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS expiry_at ON expiry(at);
             INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0), ('compacted', 0);
             """)
     }
@@ -231,12 +259,36 @@ public final class SQLiteStore: Store {
 
     // MARK: Writes
 
-    public func create(_ key: String, value: [UInt8]) async throws -> Int64 {
-        try await submit(.create(key: key, value: value)).revision
+    public func create(_ key: String, value: [UInt8], ttl: Duration?) async throws -> Int64 {
+        try await submit(.create(key: key, value: value, expiresAt: Self.expiry(ttl))).revision
     }
 
-    public func update(_ key: String, value: [UInt8], ifModRevision: Int64) async throws -> Int64 {
-        try await submit(.update(key: key, value: value, ifModRevision: ifModRevision)).revision
+    public func update(_ key: String, value: [UInt8], ifModRevision: Int64, ttl: Duration?) async throws -> Int64 {
+        try await submit(.update(key: key, value: value, ifModRevision: ifModRevision, expiresAt: Self.expiry(ttl))).revision
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    private static func expiry(_ ttl: Duration?) -> Int64? {
+        guard let ttl else { return nil }
+        let (seconds, attoseconds) = ttl.components
+        return now() + seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    public func removeExpired() async throws -> Int {
+        let now = Self.now()
+        let expired = try await readTransaction { db in
+            try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT expiry.key, kv.mod_rev FROM expiry JOIN kv ON kv.key = expiry.key WHERE expiry.at <= ? LIMIT 1000
+                """), arguments: [now]).map { (key: $0[0] as String, revision: $0[1] as Int64) }
+        }
+        // Conditional on the revision read: a key renewed meanwhile stays. The deletes share commits.
+        return await withTaskGroup(of: Bool.self) { group in
+            for (key, revision) in expired {
+                group.addTask { (try? await self.delete(key, ifModRevision: revision)) != nil }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
     }
 
     public func delete(_ key: String, ifModRevision: Int64?) async throws -> StoredValue {
@@ -287,8 +339,11 @@ public final class SQLiteStore: Store {
                 for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(returning: outcome) }
             } catch {
                 logger.error("datastore write failed", metadata: ["error": "\(error)", "writes": "\(ops.count)"])
-                let failure = StoreError(Self.isTransient(error) ? .unavailable : .internal,
-                    message: "the datastore could not commit the write", cause: error)
+                let failure = Self.isFull(error)
+                    ? StoreError(.internal, message: "the disk holding the datastore is full: writes are refused until "
+                        + "space is freed; reads go on", cause: error)
+                    : StoreError(Self.isTransient(error) ? .unavailable : .internal,
+                        message: "the datastore could not commit the write", cause: error)
                 for pending in batch { pending.continuation.resume(returning: .failed(failure)) }
             }
         }
@@ -296,7 +351,12 @@ public final class SQLiteStore: Store {
 
     private static func isTransient(_ error: any Error) -> Bool {
         guard let error = error as? DatabaseError else { return false }
-        return [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR].contains(error.resultCode)
+        return [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR].contains(error.resultCode)
+    }
+
+    private static func isFull(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_FULL
     }
 
     /// Applies one batch in one transaction. Each write checks its own precondition; a failed one does not abort
@@ -313,11 +373,16 @@ public final class SQLiteStore: Store {
             """)
         let upsertKV = try db.cachedStatement(sql: "INSERT OR REPLACE INTO kv(key, create_rev, mod_rev) VALUES (?, ?, ?)")
         let deleteKV = try db.cachedStatement(sql: "DELETE FROM kv WHERE key = ?")
+        let setExpiry = try db.cachedStatement(sql: "INSERT OR REPLACE INTO expiry(key, at) VALUES (?, ?)")
+        let clearExpiry = try db.cachedStatement(sql: "DELETE FROM expiry WHERE key = ?")
+        func expire(_ key: String, at: Int64?) throws {
+            if let at { try setExpiry.execute(arguments: [key, at]) } else { try clearExpiry.execute(arguments: [key]) }
+        }
         for op in ops {
             let key = op.key
             let existing = try Row.fetchOne(lookup, arguments: [key])
             switch op {
-            case .create(_, let value):
+            case .create(_, let value, let expiresAt):
                 if existing != nil {
                     outcomes.append(.failed(StoreError(.keyExists, key: key)))
                     continue
@@ -325,9 +390,11 @@ public final class SQLiteStore: Store {
                 revision += 1
                 try insertLog.execute(arguments: [revision, key, 0, revision, 0, Data(value)])
                 try upsertKV.execute(arguments: [key, revision, revision])
+                // A key deleted with an expiry left nothing behind, so only a create with a time to live writes.
+                if let expiresAt { try expire(key, at: expiresAt) }
                 let stored = StoredValue(key: key, value: value, createRevision: revision, modRevision: revision)
                 outcomes.append(.written(StoreEvent(kind: .put, value: stored)))
-            case .update(_, let value, let ifModRevision):
+            case .update(_, let value, let ifModRevision, let expiresAt):
                 guard let existing else {
                     outcomes.append(.failed(StoreError(.notFound, key: key)))
                     continue
@@ -341,6 +408,7 @@ public final class SQLiteStore: Store {
                 revision += 1
                 try insertLog.execute(arguments: [revision, key, 0, createRevision, modRevision, Data(value)])
                 try upsertKV.execute(arguments: [key, createRevision, revision])
+                try expire(key, at: expiresAt)
                 let stored = StoredValue(key: key, value: value, createRevision: createRevision, modRevision: revision)
                 outcomes.append(.written(StoreEvent(kind: .put, value: stored, previous: bytes(existing[2]))))
             case .delete(_, let ifModRevision):
@@ -358,6 +426,7 @@ public final class SQLiteStore: Store {
                 revision += 1
                 try insertLog.execute(arguments: [revision, key, 1, createRevision, modRevision, Data(last)])
                 try deleteKV.execute(arguments: [key])
+                try expire(key, at: nil)
                 let stored = StoredValue(key: key, value: last, createRevision: createRevision, modRevision: revision)
                 outcomes.append(.written(StoreEvent(kind: .delete, value: stored, previous: last)))
             }
@@ -447,6 +516,48 @@ public final class SQLiteStore: Store {
             throw StoreError(.internal, message: "compaction failed", cause: error)
         }
         hub.setCompacted(revision)
+    }
+
+    // MARK: Restore
+
+    /// Creates the store at `path` (which must not exist) holding a snapshot's keys at their own revisions, so
+    /// that resource versions read before the snapshot still name the same object states. History before the
+    /// snapshot is gone: the snapshot's revision becomes the compacted one, and clients resuming a watch from an
+    /// older revision are told to relist. When two keys share a revision (an etcd transaction wrote both) the keys
+    /// are numbered afresh, in revision order.
+    public static func restore(_ contents: StoreSnapshot.Contents, at path: String, ttl: (String) -> Duration?) throws -> Int {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw StoreSnapshot.Invalid(description: "\(path) exists; restore into a data directory without a datastore")
+        }
+        var records = contents.records.sorted { $0.modRevision < $1.modRevision }
+        var revision = contents.header.revision
+        if Set(records.map(\.modRevision)).count != records.count || records.contains(where: { $0.modRevision <= 0 }) {
+            for index in records.indices {
+                records[index].modRevision = Int64(index + 1)
+                records[index].createRevision = min(records[index].createRevision, Int64(index + 1))
+            }
+            revision = Int64(records.count)
+        }
+        revision = max(revision, records.last?.modRevision ?? 0)
+        let store = try SQLiteStore(configuration: Configuration(path: path))
+        defer { try? store.close() }
+        let now = now()
+        try store.pool.write { db in
+            let insertLog = try db.cachedStatement(sql: """
+                INSERT INTO log(rev, key, deleted, create_rev, prev_rev, value) VALUES (?, ?, 0, ?, 0, ?)
+                """)
+            let insertKV = try db.cachedStatement(sql: "INSERT INTO kv(key, create_rev, mod_rev) VALUES (?, ?, ?)")
+            let insertExpiry = try db.cachedStatement(sql: "INSERT INTO expiry(key, at) VALUES (?, ?)")
+            for record in records {
+                try insertLog.execute(arguments: [record.modRevision, record.key, record.createRevision, Data(record.value)])
+                try insertKV.execute(arguments: [record.key, record.createRevision, record.modRevision])
+                if let ttl = ttl(record.key) {
+                    try insertExpiry.execute(arguments: [record.key, now + Int64(ttl.components.seconds) * 1000])
+                }
+            }
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE name IN ('revision', 'compacted')", arguments: [revision])
+        }
+        return records.count
     }
 
     /// Closes the database; pending watches end.

@@ -68,12 +68,14 @@ public protocol Store: Sendable {
     /// Keys starting with `prefix` in key order, strictly after `startAfter` when given, at most `limit`.
     func range(prefix: String, at revision: Int64?, startAfter: String?, limit: Int?) async throws -> StoredRange
 
-    /// Creates the key; fails with `.keyExists` if it exists. Returns the new revision.
-    func create(_ key: String, value: [UInt8]) async throws -> Int64
+    /// Creates the key; fails with `.keyExists` if it exists. Returns the new revision. With a `ttl` the key is
+    /// deleted (a delete event at a revision of its own) once it has gone that long without a write that renews it.
+    func create(_ key: String, value: [UInt8], ttl: Duration?) async throws -> Int64
 
     /// Replaces the key's value if its modification revision is still `ifModRevision`; `.conflict` otherwise,
-    /// `.notFound` if it is gone. Returns the new revision.
-    func update(_ key: String, value: [UInt8], ifModRevision: Int64) async throws -> Int64
+    /// `.notFound` if it is gone. Returns the new revision. The `ttl` replaces the key's previous one; nil keeps
+    /// the key for good, as an etcd put without a lease does.
+    func update(_ key: String, value: [UInt8], ifModRevision: Int64, ttl: Duration?) async throws -> Int64
 
     /// Deletes the key (if `ifModRevision` is given, only at that revision). Returns the deleted value with
     /// `modRevision` set to the revision of the delete.
@@ -89,4 +91,18 @@ public protocol Store: Sendable {
 
     /// The revision of the last compaction (0 if none).
     func compactedRevision() async throws -> Int64
+
+    /// Deletes the keys whose time to live has run out, returning how many. A store that expires keys by itself
+    /// (etcd's leases) has nothing to do here.
+    func removeExpired() async throws -> Int
+}
+
+extension Store {
+    public func create(_ key: String, value: [UInt8]) async throws -> Int64 {
+        try await create(key, value: value, ttl: nil)
+    }
+
+    public func update(_ key: String, value: [UInt8], ifModRevision: Int64) async throws -> Int64 {
+        try await update(key, value: value, ifModRevision: ifModRevision, ttl: nil)
+    }
 }

@@ -12,12 +12,15 @@ import Glibc
 /// data in a temporary directory; `stop()` kills it and removes the data.
 public final class EtcdServer: Sendable {
     public let clientPort: Int
+    /// The certificates etcd serves and requires clients to present, when started with TLS.
+    public let certificates: TestCertificates?
     let arguments: [String]
     let current: Mutex<Process>
     let directory: URL
 
-    private init(clientPort: Int, arguments: [String], process: Process, directory: URL) {
+    private init(clientPort: Int, arguments: [String], process: Process, directory: URL, certificates: TestCertificates? = nil) {
         self.clientPort = clientPort
+        self.certificates = certificates
         self.arguments = arguments
         self.current = Mutex(process)
         self.directory = directory
@@ -34,15 +37,40 @@ public final class EtcdServer: Sendable {
         public var description: String
     }
 
-    /// `etcd://127.0.0.1:PORT`, as `--datastore-endpoint` takes it.
-    public var endpoint: String { "etcd://127.0.0.1:\(clientPort)" }
+    /// `etcd://127.0.0.1:PORT` (`etcds://` with TLS), as `--datastore-endpoint` takes it.
+    public var endpoint: String { "\(certificates == nil ? "etcd" : "etcds")://127.0.0.1:\(clientPort)" }
 
-    public static func start() async throws -> EtcdServer {
-        try await startCluster(size: 1)[0]
+    /// One member; `extraArguments` go to etcd as they are (for example a small `--quota-backend-bytes`).
+    public static func start(extraArguments: [String] = []) async throws -> EtcdServer {
+        try await startCluster(size: 1, extraArguments: extraArguments)[0]
+    }
+
+    /// One member serving TLS with certificates made for the test, requiring client certificates signed by the
+    /// same CA (`--client-cert-auth`).
+    public static func startWithTLS() async throws -> EtcdServer {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-etcd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let certificates = try TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let client = try freePort(), peer = try freePort()
+        let arguments = ["--name", "m0", "--data-dir", directory.appendingPathComponent("data").path,
+                         "--listen-client-urls", "https://127.0.0.1:\(client)", "--advertise-client-urls", "https://127.0.0.1:\(client)",
+                         "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+                         "--initial-cluster", "m0=http://127.0.0.1:\(peer)", "--log-level", "error", "--logger", "zap",
+                         "--cert-file", certificates.serverCertificate, "--key-file", certificates.serverKey,
+                         "--trusted-ca-file", certificates.ca, "--client-cert-auth"]
+        let server = EtcdServer(clientPort: client, arguments: arguments, process: try launch(arguments), directory: directory,
+            certificates: certificates)
+        do {
+            try await server.waitUntilHealthy()
+        } catch {
+            server.stop()
+            throw error
+        }
+        return server
     }
 
     /// `size` members forming one cluster, each on loopback ports of its own.
-    public static func startCluster(size: Int) async throws -> [EtcdServer] {
+    public static func startCluster(size: Int, extraArguments: [String] = []) async throws -> [EtcdServer] {
         let ports = try (0..<size).map { _ in (client: try freePort(), peer: try freePort()) }
         let cluster = ports.enumerated().map { "m\($0.offset)=http://127.0.0.1:\($0.element.peer)" }.joined(separator: ",")
         var members: [EtcdServer] = []
@@ -52,7 +80,7 @@ public final class EtcdServer: Sendable {
             let arguments = ["--name", "m\(i)", "--data-dir", directory.appendingPathComponent("data").path,
                              "--listen-client-urls", "http://127.0.0.1:\(port.client)", "--advertise-client-urls", "http://127.0.0.1:\(port.client)",
                              "--listen-peer-urls", "http://127.0.0.1:\(port.peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(port.peer)",
-                             "--initial-cluster", cluster, "--log-level", "error", "--logger", "zap"]
+                             "--initial-cluster", cluster, "--log-level", "error", "--logger", "zap"] + extraArguments
             members.append(EtcdServer(clientPort: port.client, arguments: arguments, process: try launch(arguments), directory: directory))
         }
         do {
@@ -93,17 +121,33 @@ public final class EtcdServer: Sendable {
 
     private func waitUntilHealthy() async throws {
         let client = clientPort
-        // Ready when its health endpoint says so.
-        let health = URL(string: "http://127.0.0.1:\(client)/health")!
         var last = "no answer"
         for _ in 0..<100 {
-            if let (data, _) = try? await URLSession.shared.data(from: health) {
+            // Ready when its health endpoint says so (asked with curl when etcd wants a client certificate).
+            if let certificates {
+                last = (try? Self.curl(["-s", "--cacert", certificates.ca, "--cert", certificates.clientCertificate,
+                    "--key", certificates.clientKey, "https://127.0.0.1:\(client)/health"])) ?? "no answer"
+                if last.contains("\"health\":\"true\"") { return }
+            } else if let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(client)/health")!) {
                 last = String(decoding: data, as: UTF8.self)
                 if last.contains("\"health\":\"true\"") { return }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw Missing(description: "etcd did not become healthy on 127.0.0.1:\(client) within 10 s (\(last))")
+    }
+
+    static func curl(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Kills etcd and removes its data.

@@ -31,16 +31,9 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "keelson")
         let store: any Store
-        let closeStore: () async throws -> Void
+        let closeStore: @Sendable () async throws -> Void
         do {
-            switch config.datastore {
-            case .sqlite(let path):
-                let sqlite = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "keelson.store"))
-                (store, closeStore) = (sqlite, { try sqlite.close() })
-            case .etcd(let url):
-                let etcd = try EtcdStore(configuration: EtcdStore.Configuration(url: url), logger: Logger(label: "keelson.store"))
-                (store, closeStore) = (etcd, { await etcd.close() })
-            }
+            (store, closeStore) = try config.datastore.open(logger: Logger(label: "keelson.store"))
         } catch {
             FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
             throw ExitCode(1)
@@ -51,6 +44,7 @@ struct ServerCommand: AsyncParsableCommand {
         var apiConfiguration = APIServerConfiguration(host: host, port: config.port)
         apiConfiguration.serviceRange = config.serviceRange
         apiConfiguration.nodePortRange = config.nodePortRange
+        apiConfiguration.eventTTL = config.eventTTL
         apiConfiguration.defaultTolerationSeconds = DefaultTolerationSeconds(notReadySeconds: config.defaultNotReadyTolerationSeconds,
             unreachableSeconds: config.defaultUnreachableTolerationSeconds)
         let apiServer = APIServer(
@@ -67,6 +61,7 @@ struct ServerCommand: AsyncParsableCommand {
         // Listed store-side first: shutdown runs in reverse, so clients stop before the server they talk to.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: Compactor(store: store, logger: Logger(label: "keelson.compactor"))),
+            .init(service: ExpirySweeper(store: store, logger: Logger(label: "keelson.expiry"))),
             .init(service: apiServer),
         ]
         // In-process components still talk to the API server over its REST API, as in Kubernetes; each has its

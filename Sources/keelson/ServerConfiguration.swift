@@ -7,18 +7,13 @@ import Logging
 
 /// `keelson server` flags, validated once into typed values.
 struct ServerConfiguration {
-    enum Datastore: Equatable {
-        case sqlite(path: String)
-        /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`
-        case etcd(url: String)
-    }
-
     var dataDir: String
     var bindAddress: String
     var port: Int
     var kubeconfigPath: String
     var kubeconfigMode: Int
     var datastore: Datastore
+    var eventTTL: Duration
     var logLevel: Logger.Level
     var runControllerManager: Bool
     var runScheduler: Bool
@@ -46,19 +41,15 @@ struct ServerConfiguration {
             throw Invalid(description: "--write-kubeconfig-mode must be an octal mode such as 0600, not \(flags.writeKubeconfigMode)")
         }
         kubeconfigMode = mode
-        let endpoint = flags.datastoreEndpoint ?? "sqlite://" + (flags.dataDir as NSString).appendingPathComponent("server/db/state.db")
-        if endpoint.hasPrefix("sqlite://") {
-            datastore = .sqlite(path: String(endpoint.dropFirst("sqlite://".count)))
-        } else if endpoint.hasPrefix("etcd://") {
-            do {
-                _ = try EtcdStore.Configuration(url: endpoint)
-            } catch {
-                throw Invalid(description: "--datastore-endpoint \(endpoint): \(error)")
-            }
-            datastore = .etcd(url: endpoint)
-        } else {
-            throw Invalid(description: "--datastore-endpoint \(endpoint): use sqlite://PATH or etcd://HOST:PORT[,HOST:PORT…]")
+        do {
+            datastore = try Datastore(flags.datastore, dataDir: flags.dataDir)
+        } catch {
+            throw Invalid(description: "\(error)")
         }
+        guard let ttl = GoDuration.parse(flags.eventTtl), ttl > .zero else {
+            throw Invalid(description: "--event-ttl must be a duration such as 1h, not \(flags.eventTtl)")
+        }
+        eventTTL = ttl
         guard let level = Logger.Level(rawValue: flags.logLevel) else {
             throw Invalid(description: "--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }

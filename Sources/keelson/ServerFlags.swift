@@ -17,8 +17,10 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(client) Write the kubeconfig with this mode (octal)")
     var writeKubeconfigMode: String = "0600"
 
-    @Option(help: "(db) Datastore: sqlite://PATH (default: sqlite://DATA_DIR/server/db/state.db) or etcd://HOST:PORT[,HOST:PORT…][/PREFIX]")
-    var datastoreEndpoint: String?
+    @OptionGroup var datastore: DatastoreFlags
+
+    @Option(help: "(db) How long Events are kept after their last change")
+    var eventTtl: String = "1h"
 
     @Flag(help: "(agent) Run the control plane only, without the node agent")
     var disableAgent = false

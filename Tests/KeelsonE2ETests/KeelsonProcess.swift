@@ -155,6 +155,16 @@ final class KeelsonProcess: @unchecked Sendable {
         return output.stdout
     }
 
+    /// Runs another `keelson` subcommand to its end, off the cooperative pool as `kubectl` does.
+    static func keelson(_ arguments: [String]) async throws -> Output {
+        let binary = Self.binary.path
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Self.run(binary, arguments) })
+            }
+        }
+    }
+
     static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

@@ -223,6 +223,126 @@ struct StoreConformanceTests {
         let fromCompacted = try await collect(store.watch(prefix: "/k/", after: r3), count: 2)
         #expect(fromCompacted.map(\.revision) == [r3 + 1, r5])
     }
+
+    @Test("a key with a time to live is deleted when it runs out; a write without one keeps its key", arguments: StoreFixture.all)
+    func timeToLive(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try await fixture.make()
+        defer { cleanup() }
+        let base = try await store.currentRevision()
+        let watch = store.watch(prefix: "/ttl/", after: base)
+        _ = try await store.create("/ttl/short", value: bytes("goes"), ttl: .seconds(2))
+        let kept = try await store.create("/ttl/kept", value: bytes("v1"), ttl: .seconds(2))
+        _ = try await store.update("/ttl/kept", value: bytes("v2"), ifModRevision: kept)
+        _ = try await store.create("/ttl/forever", value: bytes("stays"))
+        let start = ContinuousClock.now
+        // etcd rounds leases up to whole seconds (and to its minimum), so "runs out" is "within a few seconds".
+        while try await store.get("/ttl/short", at: nil) != nil {
+            #expect(ContinuousClock.now - start < .seconds(15), "the key outlived its time to live")
+            if ContinuousClock.now - start > .seconds(15) { return }
+            _ = try await store.removeExpired()
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(ContinuousClock.now - start >= .seconds(1), "the key went before its time to live")
+        _ = try await store.removeExpired()
+        #expect(try await store.get("/ttl/kept", at: nil)?.value == bytes("v2"))
+        #expect(try await store.get("/ttl/forever", at: nil) != nil)
+        let events = try await collect(watch, count: 5)
+        #expect(events.map(\.kind) == [.put, .put, .put, .put, .delete])
+        #expect(events.last?.value.key == "/ttl/short")
+        #expect(events.last?.value.value == bytes("goes"))
+    }
+
+    @Test("a snapshot holds every key at one revision and restores into an empty store; not into a full one", arguments: StoreFixture.all)
+    func snapshotRoundTrip(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try await fixture.make()
+        defer { cleanup() }
+        for i in 0..<2_500 { _ = try await store.create("/registry/things/\(i)", value: bytes("value \(i)")) }
+        let updated = try #require(try await store.get("/registry/things/7", at: nil))
+        _ = try await store.update("/registry/things/7", value: bytes("changed"), ifModRevision: updated.modRevision)
+        _ = try await store.delete("/registry/things/8", ifModRevision: nil)
+        _ = try await store.create("/registry/events/default/e1", value: bytes("event"), ttl: .seconds(3600))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-snap-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("snap").path
+        let summary = try await StoreSnapshot.save(store, source: fixture.description, to: path, pageSize: 1000)
+        #expect(summary.keys == 2_500)
+        #expect(summary.revision == (try await store.currentRevision()))
+        #expect(!FileManager.default.fileExists(atPath: path + ".part"))
+        #expect(try StoreSnapshot.header(of: path).revision == summary.revision)
+
+        let contents = try StoreSnapshot.read(path)
+        let (fresh, cleanupFresh) = try await fixture.make()
+        defer { cleanupFresh() }
+        let restored = try await StoreSnapshot.restore(contents, into: fresh, ttl: { $0.hasPrefix("/registry/events/") ? .seconds(3600) : nil })
+        #expect(restored == 2_500)
+        let original = try await store.range(prefix: "/", at: nil, startAfter: nil, limit: nil).items
+        let copy = try await fresh.range(prefix: "/", at: nil, startAfter: nil, limit: nil).items
+        #expect(copy.map(\.key) == original.map(\.key))
+        #expect(copy.map(\.value) == original.map(\.value))
+        #expect(try await fresh.get("/registry/things/7", at: nil)?.value == bytes("changed"))
+        #expect(try await fresh.get("/registry/things/8", at: nil) == nil)
+
+        // Restoring over existing keys is refused, and the keys are untouched.
+        await #expect(throws: StoreSnapshot.Invalid.self) {
+            _ = try await StoreSnapshot.restore(contents, into: fresh, ttl: { _ in nil })
+        }
+        #expect(try await fresh.range(prefix: "/", at: nil, startAfter: nil, limit: nil).items.count == 2_500)
+    }
+}
+
+@Suite("Store snapshots")
+struct StoreSnapshotTests {
+    @Test("restored into SQLite, keys keep their revisions; older revisions answer compacted")
+    func sqliteKeepsRevisions() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-snap-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("a/state.db").path))
+        var revisions: [String: Int64] = [:]
+        for i in 0..<50 { revisions["/registry/x/\(i)"] = try await store.create("/registry/x/\(i)", value: bytes("\(i)")) }
+        revisions["/registry/x/3"] = try await store.update("/registry/x/3", value: bytes("three"), ifModRevision: revisions["/registry/x/3"]!)
+        let path = directory.appendingPathComponent("snap").path
+        let summary = try await StoreSnapshot.save(store, source: "sqlite", to: path)
+        try store.close()
+
+        let target = directory.appendingPathComponent("b/state.db").path
+        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        #expect(try SQLiteStore.restore(StoreSnapshot.read(path), at: target, ttl: { _ in nil }) == 50)
+        #expect(throws: StoreSnapshot.Invalid.self) { _ = try SQLiteStore.restore(StoreSnapshot.read(path), at: target, ttl: { _ in nil }) }
+        let restored = try SQLiteStore(configuration: .init(path: target))
+        defer { try? restored.close() }
+        #expect(try await restored.currentRevision() == summary.revision)
+        for (key, revision) in revisions {
+            #expect(try await restored.get(key, at: nil)?.modRevision == revision)
+        }
+        #expect(try await restored.get("/registry/x/3", at: nil)?.value == bytes("three"))
+        await expectStoreError(.compacted(compactedRevision: summary.revision)) {
+            _ = try await restored.range(prefix: "/registry/", at: summary.revision - 1, startAfter: nil, limit: nil)
+        }
+        // Writes continue the revision sequence.
+        #expect(try await restored.create("/registry/x/new", value: bytes("n")) == summary.revision + 1)
+    }
+
+    @Test("a damaged or truncated snapshot is refused before anything is restored")
+    func damagedSnapshot() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-snap-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(configuration: .init(path: directory.appendingPathComponent("a/state.db").path))
+        for i in 0..<10 { _ = try await store.create("/registry/x/\(i)", value: bytes("value \(i)")) }
+        let path = directory.appendingPathComponent("snap").path
+        _ = try await StoreSnapshot.save(store, source: "sqlite", to: path)
+        try store.close()
+        var data = try #require(FileManager.default.contents(atPath: path))
+        var flipped = data
+        flipped[data.count / 2] ^= 0x01
+        try flipped.write(to: URL(fileURLWithPath: path + ".flipped"))
+        data.removeLast(20)
+        try data.write(to: URL(fileURLWithPath: path + ".short"))
+        for damaged in [path + ".flipped", path + ".short"] {
+            #expect(throws: StoreSnapshot.Invalid.self) { _ = try StoreSnapshot.read(damaged) }
+        }
+        #expect(throws: StoreSnapshot.Invalid.self) { _ = try StoreSnapshot.read(directory.appendingPathComponent("a/state.db").path) }
+    }
 }
 
 @Suite("SQLite store durability")

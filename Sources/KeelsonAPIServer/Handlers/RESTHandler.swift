@@ -16,17 +16,25 @@ final class RESTHandler: Sendable {
     let watchLines = WatchEventCache()
     /// Where `pods/log` goes; nil in tests without nodes.
     let kubelets: KubeletProxy?
+    /// How long an Event lives after its last write (`--event-ttl`); nil keeps Events for good.
+    let eventTTL: Duration?
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
-        tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil)
+        tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil)
     {
         self.store = store
+        self.eventTTL = eventTTL
         self.kubelets = kubelets
         self.tolerationDefaults = tolerationDefaults
         self.allocator = allocator
         self.registry = registry
         self.logger = logger
         self.namespaces = namespaces
+    }
+
+    /// The time to live of objects of this kind: only Events have one, renewed by every write, as in Kubernetes.
+    func ttl(_ definition: ResourceDefinition) -> Duration? {
+        definition.kind == "Event" ? eventTTL : nil
     }
 
     static func supportedFieldSelectors(_ definition: ResourceDefinition) -> Set<String> {
@@ -237,7 +245,8 @@ final class RESTHandler: Sendable {
         do {
             // One encoding serves both the store and the answer (the answer adds the new resourceVersion).
             let encoded = EncodedObject(object)
-            let revision = try await store.create(key, value: encoded?.bytes ?? ObjectCodec.encodeForStorage(object))
+            let revision = try await store.create(key, value: encoded?.bytes ?? ObjectCodec.encodeForStorage(object),
+                ttl: ttl(definition))
             object.resourceVersion = String(revision)
             return (object, encoded?.with(resourceVersion: String(revision)))
         } catch {
@@ -464,7 +473,8 @@ final class RESTHandler: Sendable {
             return object
         }
         do {
-            let revision = try await store.update(stored.key, value: ObjectCodec.encodeForStorage(object), ifModRevision: stored.modRevision)
+            let revision = try await store.update(stored.key, value: ObjectCodec.encodeForStorage(object),
+                ifModRevision: stored.modRevision, ttl: ttl(definition))
             object.resourceVersion = String(revision)
             await releaseAllocations(of: old, keeping: object, definition: definition)
             return object
@@ -590,7 +600,8 @@ final class RESTHandler: Sendable {
             }
             if options.dryRun { return (object, false) }
             do {
-                let revision = try await store.update(key, value: ObjectCodec.encodeForStorage(object), ifModRevision: stored.modRevision)
+                let revision = try await store.update(key, value: ObjectCodec.encodeForStorage(object),
+                    ifModRevision: stored.modRevision, ttl: ttl(definition))
                 object.resourceVersion = String(revision)
                 return (object, false)
             } catch let error as StoreError where error.code == .conflict {

@@ -18,6 +18,8 @@ public struct APIServerConfiguration: Sendable {
     public var nodePortRange = 30000...32767
     /// How long new pods tolerate a not-ready or unreachable node by default.
     public var defaultTolerationSeconds = DefaultTolerationSeconds()
+    /// How long Events live after their last write (`--event-ttl`, one hour as in kube-apiserver).
+    public var eventTTL: Duration = .seconds(3600)
 
     public init(host: String = "127.0.0.1", port: Int = 6443) {
         self.host = host
@@ -50,7 +52,7 @@ public final class APIServer: Service {
         self.allocator = ServiceAllocator(store: store, serviceRange: configuration.serviceRange, nodePorts: configuration.nodePortRange,
             logger: logger)
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
-            tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets)
+            tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL)
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger
