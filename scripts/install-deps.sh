@@ -28,10 +28,14 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
   # The store conformance suite and the etcd end-to-end tests start a real etcd (Debian's etcd-server).
-  if ! command -v etcd >/dev/null 2>&1; then
+  # The etcds:// tests make their certificates with the openssl command.
+  need_test=()
+  command -v etcd >/dev/null 2>&1 || need_test+=(etcd-server)
+  command -v openssl >/dev/null 2>&1 || need_test+=(openssl)
+  if [ ${#need_test[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq etcd-server
+    apt-get install -y -qq "${need_test[@]}"
   fi
   # The end-to-end tests drive the real clients: kubectl (expected on PATH) and the official Python client.
   python3 -c "import kubernetes, pytest, prometheus_client" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check kubernetes pytest prometheus_client

@@ -31,7 +31,8 @@ public final class EtcdStore: Store {
         public var endpoints: [(host: String, port: Int)]
         /// Prepended to every key (empty by default: keys are already `/registry/…`).
         public var prefix: String
-        /// How long one request may take before it fails as unavailable.
+        /// How long a request may wait for etcd's answer before etcd is taken to be unresponsive and the
+        /// requests waiting fail as unavailable (`RequestWatchdog`).
         public var requestTimeout: Duration
         /// Talk TLS to etcd (nil: plain HTTP/2).
         public var tls: TLSFiles?
@@ -103,6 +104,7 @@ public final class EtcdStore: Store {
     private let kv: Etcdserverpb_KV.Client<Transport>
     private let watcher: Etcdserverpb_Watch.Client<Transport>
     private let leases: Etcdserverpb_Lease.Client<Transport>
+    private let watchdog: RequestWatchdog
     private let currentLease = Mutex<GrantedLease?>(nil)
     /// Open watches, ended by `close()`: the transport's graceful shutdown waits for every open stream.
     private let watches = Mutex<[UInt64: Task<Void, Never>]>([:])
@@ -123,12 +125,15 @@ public final class EtcdStore: Store {
             : .ipv4(pairs: configuration.endpoints)
         // Round robin keeps a connection to every member and sends each request to one that is ready, so a dead
         // member costs nothing but its share of retries (pick-first stays with the first endpoint).
-        let clients = try (0..<2).map { _ in
+        let watchdog = RequestWatchdog(timeout: configuration.requestTimeout)
+        self.watchdog = watchdog
+        let clients = try [true, false].map { forRequests in
             GRPCClient(transport: try HTTP2ClientTransport.Posix(target: target, transportSecurity: configuration.transportSecurity,
                 config: .defaults { config in
                     // The transport's only hook into its pipeline; EtcdPingResponder says why it is needed.
                     config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
-                        channel.eventLoop.submit {
+                        if forRequests { watchdog.track(channel) }
+                        return channel.eventLoop.submit {
                             let pipeline = channel.pipeline.syncOperations
                             let http2 = try pipeline.handler(type: NIOHTTP2Handler.self)
                             try pipeline.addHandler(EtcdPingResponder(), position: .before(http2))
@@ -144,6 +149,11 @@ public final class EtcdStore: Store {
         self.connections = Task {
             await withDiscardingTaskGroup { group in
                 for client in clients { group.addTask { try? await client.runConnections() } }
+                group.addTask {
+                    await watchdog.run { waited in
+                        logger.warning("etcd did not answer; reconnecting", metadata: ["waited": "\(waited)"])
+                    }
+                }
             }
         }
     }
@@ -159,6 +169,7 @@ public final class EtcdStore: Store {
 
     /// Ends open watches and closes the connections; the store answers nothing afterwards.
     public func close() async {
+        connections.cancel()
         for task in watches.withLock({ $0.values }) { task.cancel() }
         for client in grpc { client.beginGracefulShutdown() }
         await connections.value
@@ -190,9 +201,11 @@ public final class EtcdStore: Store {
         StoredValue(key: userKey(kv.key), value: Array(kv.value), createRevision: kv.createRevision, modRevision: kv.modRevision)
     }
 
+    /// No per-call deadline (`RequestWatchdog` says why); a dead etcd fails calls at once (`waitForReady` off: no
+    /// queueing for a connection that is not there), an unresponsive one through the watchdog.
     private var options: CallOptions {
         var options = CallOptions.defaults
-        options.timeout = configuration.requestTimeout
+        options.waitForReady = false
         return options
     }
 
@@ -202,6 +215,8 @@ public final class EtcdStore: Store {
     private func call<T: Sendable>(_ key: String = "", read: Bool = false, _ body: () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
+            let request = watchdog.begin()
+            defer { watchdog.end(request) }
             do {
                 return try await body()
             } catch let error as RPCError where read && error.code == .unavailable && attempt < 2 {

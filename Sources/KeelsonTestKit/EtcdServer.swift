@@ -106,9 +106,22 @@ public final class EtcdServer: Sendable {
     public func kill() {
         let process = current.withLock { $0 }
         if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGCONT)
             Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+    }
+
+    /// Freezes etcd (SIGSTOP): its connections stay open and nothing answers, the outage a dead network or a
+    /// stuck disk looks like. `resume()` lets it go on.
+    public func pause() {
+        let process = current.withLock { $0 }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    public func resume() {
+        let process = current.withLock { $0 }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGCONT) }
     }
 
     /// Starts etcd again on the same ports and data, and waits until it is healthy.

@@ -67,6 +67,26 @@ struct EtcdDatastoreTests {
         }
     }
 
+    @Test("while etcd is frozen the API server answers 503 within seconds instead of hanging, and recovers when it thaws")
+    func frozenEtcd() async throws {
+        let etcd = try await EtcdServer.start()
+        defer { etcd.stop() }
+        try await withKeelson(extraArguments: ["--datastore-endpoint", etcd.endpoint, "--disable-controller-manager", "--disable-scheduler"]) { k in
+            try await k.kubectlOK(["create", "configmap", "before"])
+            etcd.pause()
+            let clock = ContinuousClock()
+            let start = clock.now
+            let refused = try await k.kubectl(["create", "configmap", "during", "--request-timeout=60s"])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("ServiceUnavailable") || refused.stderr.contains("datastore is unavailable"), "\(refused.stderr)")
+            #expect(clock.now - start < .seconds(40), "answered, not hung")
+            etcd.resume()
+            try await eventually(seconds: 30) { try await k.kubectl(["create", "configmap", "after"]).status == 0 }
+            let names = try await k.kubectlOK(["get", "configmaps", "-o", "jsonpath={.items[*].metadata.name}"])
+            #expect(names.contains("before") && names.contains("after"), "\(names)")
+        }
+    }
+
     @Test("an HA control plane on etcd: when the server leading the controller manager dies, the other takes over")
     func leaderFailover() async throws {
         let etcd = try await EtcdServer.start()
