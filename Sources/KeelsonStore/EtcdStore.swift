@@ -206,6 +206,10 @@ public final class EtcdStore: Store {
     private var options: CallOptions {
         var options = CallOptions.defaults
         options.waitForReady = false
+        // gRPC's default cap of 4 MiB per answer would fail lists of a few thousand objects; kube-apiserver
+        // lifts it the same way. This transport applies the request limit to what it decodes too.
+        options.maxResponseMessageBytes = Int(Int32.max)
+        options.maxRequestMessageBytes = Int(Int32.max)
         return options
     }
 
@@ -467,7 +471,7 @@ public final class EtcdStore: Store {
             let request = message
             let progressed = Atomic<Bool>(false)
             do {
-                try await watcher.watch { writer in
+                try await watcher.watch(options: options) { writer in
                     try await writer.write(request)
                     // Keep the request side open until the watch ends.
                     try await Task.sleep(for: .seconds(365 * 24 * 3600))

@@ -128,6 +128,20 @@ struct StoreConformanceTests {
         #expect(!second.more)
     }
 
+    @Test("a range larger than 4 MiB is read whole (gRPC's default cap on an answer)", arguments: StoreFixture.all)
+    func largeRange(fixture: StoreFixture) async throws {
+        let (store, cleanup) = try await fixture.make()
+        defer { cleanup() }
+        let value = [UInt8](repeating: 0x62, count: 10_000)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<600 { group.addTask { _ = try await store.create("/big/\(1000 + i)", value: value) } }
+            try await group.waitForAll()
+        }
+        let all = try await store.range(prefix: "/big/", at: nil, startAfter: nil, limit: nil)
+        #expect(all.items.count == 600)
+        #expect(all.items.allSatisfy { $0.value.count == 10_000 })
+    }
+
     @Test("reads at a past revision see the state of that revision", arguments: StoreFixture.all)
     func pastRevisions(fixture: StoreFixture) async throws {
         let (store, cleanup) = try await fixture.make()
