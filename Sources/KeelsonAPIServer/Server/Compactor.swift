@@ -17,12 +17,7 @@ public struct Compactor: Service {
 
     public func run() async throws {
         var previous: Int64?
-        while !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
+        await everyInterval(interval) {
             do {
                 let current = try await store.currentRevision()
                 if let previous, previous > 0 {

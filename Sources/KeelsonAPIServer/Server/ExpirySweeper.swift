@@ -16,12 +16,7 @@ public struct ExpirySweeper: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
+        await everyInterval(interval) {
             do {
                 let removed = try await store.removeExpired()
                 if removed > 0 { logger.debug("expired keys deleted", metadata: ["count": "\(removed)"]) }
