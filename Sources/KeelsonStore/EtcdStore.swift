@@ -164,6 +164,8 @@ public final class EtcdStore: Store {
     }
 
     deinit {
+        // The watchdog's loop runs until cancelled; the clients stop once shut down.
+        connections.cancel()
         for client in grpc { client.beginGracefulShutdown() }
     }
 
