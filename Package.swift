@@ -161,6 +161,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KeelsonProxy",
+            dependencies: [
+                "KeelsonAPI",
+                "KeelsonClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "keelson",
             dependencies: [
@@ -180,6 +191,7 @@ let package = Package(
         .testTarget(name: "KeelsonAPITests", dependencies: ["KeelsonAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonStatsTests", dependencies: ["KeelsonStats"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonKubeletTests", dependencies: ["KeelsonKubelet", "KeelsonTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonProxyTests", dependencies: ["KeelsonProxy", "KeelsonTestKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "KeelsonStoreTests",
             dependencies: ["KeelsonStore", "KeelsonTestKit", .product(name: "NIOEmbedded", package: "swift-nio")],
