@@ -176,6 +176,7 @@ let package = Package(
             name: "keelson",
             dependencies: [
                 "KeelsonAPI",
+                "KeelsonProxy",
                 "KeelsonStore",
                 "KeelsonAPIServer",
                 "KeelsonClient",

@@ -9,6 +9,6 @@ struct Keelson: AsyncParsableCommand {
         abstract: "A Kubernetes-compatible container orchestrator in one binary.",
         version: version,
         subcommands: [ServerCommand.self, AgentCommand.self, ControllerManagerCommand.self, SchedulerCommand.self, SimulateNodesCommand.self, TopCommand.self,
-            EtcdSnapshotCommand.self]
+            EtcdSnapshotCommand.self, ProxyCommand.self]
     )
 }
