@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "KeelsonKubeletForBenchmarks", targets: ["KeelsonKubelet"]),
         // For the benchmark package only: the stats housekeeping on its own.
         .library(name: "KeelsonStatsForBenchmarks", targets: ["KeelsonStats"]),
+        // For the benchmark package only: the proxier's rule syncs without an API server.
+        .library(name: "KeelsonProxyForBenchmarks", targets: ["KeelsonProxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),

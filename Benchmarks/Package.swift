@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "KeelsonStoreForBenchmarks", package: "keelson"),
                 .product(name: "KeelsonKubeletForBenchmarks", package: "keelson"),
                 .product(name: "KeelsonStatsForBenchmarks", package: "keelson"),
+                .product(name: "KeelsonProxyForBenchmarks", package: "keelson"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

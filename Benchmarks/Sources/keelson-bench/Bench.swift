@@ -10,7 +10,8 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keelson-bench",
         abstract: "Load generator for Keelson and its reference, etcd.",
-        subcommands: [StoreBench.self, APIBench.self, EtcdBench.self, WatchBench.self, DensityBench.self, ScheduleBench.self, PodStartBench.self, HousekeepingBench.self]
+        subcommands: [StoreBench.self, APIBench.self, EtcdBench.self, WatchBench.self, DensityBench.self, ScheduleBench.self, PodStartBench.self, HousekeepingBench.self,
+            ProxyBench.self]
     )
 }
 
