@@ -32,15 +32,15 @@ public actor IptablesProxier {
     }
 
     @discardableResult
-    public func sync(_ services: [ProxiedService], full: Bool = false) throws -> SyncResult {
+    public func sync(_ services: [ProxiedService], full: Bool = false) async throws -> SyncResult {
         let start = ContinuousClock.now
         if !prepared {
-            try iptables.ensureJumps()
+            try await offPool { [iptables] in try iptables.ensureJumps() }
             prepared = true
         }
         let (output, changed) = plan(services, full: full || applied.isEmpty)
         do {
-            try iptables.restore(output.text)
+            try await offPool { [iptables, text = output.text] in try iptables.restore(text) }
         } catch {
             // What the kernel holds is unknown now: the next sync rewrites everything.
             applied = [:]
@@ -49,5 +49,13 @@ public actor IptablesProxier {
         applied = Dictionary(services.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         chains = output.serviceChains
         return SyncResult(rules: output.ruleCount, changedServices: changed.count, duration: ContinuousClock.now - start)
+    }
+}
+
+/// Runs the iptables commands on a thread of their own: a restore takes seconds at scale, and must not hold one of
+/// Swift's few cooperative threads (the agent's other components run on them).
+private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
 }

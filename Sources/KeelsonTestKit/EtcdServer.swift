@@ -50,7 +50,8 @@ public final class EtcdServer: Sendable {
     public static func startWithTLS() async throws -> EtcdServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-etcd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let certificates = try TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let tls = directory.appendingPathComponent("tls")
+        let certificates = try await Command.offPool { try TestCertificates.make(in: tls) }
         let client = try freePort(), peer = try freePort()
         let arguments = ["--name", "m0", "--data-dir", directory.appendingPathComponent("data").path,
                          "--listen-client-urls", "https://127.0.0.1:\(client)", "--advertise-client-urls", "https://127.0.0.1:\(client)",
@@ -138,8 +139,9 @@ public final class EtcdServer: Sendable {
         for _ in 0..<100 {
             // Ready when its health endpoint says so (asked with curl when etcd wants a client certificate).
             if let certificates {
-                last = (try? Self.curl(["-s", "--cacert", certificates.ca, "--cert", certificates.clientCertificate,
-                    "--key", certificates.clientKey, "https://127.0.0.1:\(client)/health"])) ?? "no answer"
+                let arguments = ["-s", "--cacert", certificates.ca, "--cert", certificates.clientCertificate,
+                    "--key", certificates.clientKey, "https://127.0.0.1:\(client)/health"]
+                last = (try? await Command.offPool { try Command.run("/usr/bin/curl", arguments) }.stdout) ?? "no answer"
                 if last.contains("\"health\":\"true\"") { return }
             } else if let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(client)/health")!) {
                 last = String(decoding: data, as: UTF8.self)
@@ -148,19 +150,6 @@ public final class EtcdServer: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw Missing(description: "etcd did not become healthy on 127.0.0.1:\(client) within 10 s (\(last))")
-    }
-
-    static func curl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Kills etcd and removes its data.

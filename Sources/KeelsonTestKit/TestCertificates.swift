@@ -42,17 +42,9 @@ public struct TestCertificates: Sendable {
     }
 
     private static func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = errors
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "openssl \(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self))")
+        let output = try Command.run("/usr/bin/openssl", arguments)
+        guard output.status == 0 else {
+            throw Failed(description: "openssl \(arguments.first ?? "") failed: \(output.stderr)")
         }
     }
 }

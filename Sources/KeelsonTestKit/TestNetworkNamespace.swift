@@ -27,7 +27,7 @@ public final class TestNetworkNamespace: @unchecked Sendable {
     }
 
     /// An HTTP server answering its own address, inside the namespace.
-    public func serve(_ address: String, port: Int) throws {
+    public func serve(_ address: String, port: Int) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-proxy-www-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try address.write(to: directory.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
@@ -38,21 +38,17 @@ public final class TestNetworkNamespace: @unchecked Sendable {
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         servers.append(process)
-        for _ in 0..<100 where fetch("http://\(address):\(port)/").body != address { usleep(50_000) }
+        for _ in 0..<100 where await fetch("http://\(address):\(port)/").body != address {
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
-    /// curl inside the namespace: the body and curl's exit status (7: connection refused).
-    public func fetch(_ url: String) -> (status: Int32, body: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        process.arguments = ["--net=/run/netns/\(name)", "curl", "-s", "--max-time", "5", url]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        guard (try? process.run()) != nil else { return (-1, "") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// curl inside the namespace (at most 5 s, off the cooperative pool): the body and curl's exit status
+    /// (7: connection refused).
+    public func fetch(_ url: String) async -> (status: Int32, body: String) {
+        let arguments = ["--net=/run/netns/\(name)", "curl", "-s", "--max-time", "5", url]
+        guard let output = try? await Command.offPool({ try Command.run("/usr/bin/nsenter", arguments) }) else { return (-1, "") }
+        return (output.status, output.stdout)
     }
 
     public func destroy() {
@@ -68,11 +64,7 @@ public final class TestNetworkNamespace: @unchecked Sendable {
     }
 
     private func sh(_ command: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failed(description: "\(command) failed") }
+        let output = try Command.run("/bin/sh", ["-c", command])
+        guard output.status == 0 else { throw Failed(description: "\(command) failed: \(output.stderr)") }
     }
 }

@@ -113,11 +113,7 @@ final class KeelsonProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: logURL)
     }
 
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Output = Command.Output
 
     /// Runs kubectl (or a versioned `kubectl.1.xx`) against this server, off Swift's cooperative thread pool: a
     /// child process is waited for by blocking, which must never hold one of the pool's few threads.
@@ -138,11 +134,7 @@ final class KeelsonProcess: @unchecked Sendable {
         env.merge(environment) { $1 }
         let finalEnvironment = env
         let (executable, finalArguments) = (binary, args)
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try Self.run(executable, finalArguments, stdin: stdin, environment: finalEnvironment) })
-            }
-        }
+        return try await Command.offPool { try Command.run(executable, finalArguments, stdin: stdin, environment: finalEnvironment) }
     }
 
     /// kubectl that must succeed; its stdout.
@@ -158,40 +150,11 @@ final class KeelsonProcess: @unchecked Sendable {
     /// Runs another `keelson` subcommand to its end, off the cooperative pool as `kubectl` does.
     static func keelson(_ arguments: [String]) async throws -> Output {
         let binary = Self.binary.path
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try Self.run(binary, arguments) })
-            }
-        }
+        return try await Command.offPool { try Command.run(binary, arguments) }
     }
 
     static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        let input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+        try Command.run(executable, arguments, stdin: stdin, environment: environment)
     }
 }
 

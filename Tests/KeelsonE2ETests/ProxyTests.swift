@@ -39,8 +39,8 @@ struct ProxyTests {
         try #require(geteuid() == 0, "network namespaces and iptables need root")
         let namespace = try TestNetworkNamespace()
         defer { namespace.destroy() }
-        try namespace.serve("10.42.0.5", port: 8080)
-        try namespace.serve("10.42.0.6", port: 8080)
+        try await namespace.serve("10.42.0.5", port: 8080)
+        try await namespace.serve("10.42.0.6", port: 8080)
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-proxy-e2e-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDir) }
         let kubeconfig = dataDir.appendingPathComponent("kubeconfig.yaml").path
@@ -53,38 +53,33 @@ struct ProxyTests {
         defer { proxy.stop() }
         func kubectl(_ arguments: [String], stdin: String? = nil) async throws -> KeelsonProcess.Output {
             let prefix = ["--net=/run/netns/\(namespace.name)", "kubectl"]
-            return try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async {
-                    continuation.resume(with: Result {
-                        try KeelsonProcess.run("/usr/bin/nsenter", prefix + arguments, stdin: stdin,
-                            environment: ProcessInfo.processInfo.environment.merging(["KUBECONFIG": kubeconfig]) { $1 })
-                    })
-                }
-            }
+            let environment = ProcessInfo.processInfo.environment.merging(["KUBECONFIG": kubeconfig]) { $1 }
+            return try await Command.offPool { try Command.run("/usr/bin/nsenter", prefix + arguments, stdin: stdin, environment: environment) }
         }
         let applied = try await kubectl(["apply", "-f", "-"], stdin: service)
         #expect(applied.status == 0, "\(applied.stderr)")
 
         var seen: Set<String> = []
         try await eventually(seconds: 20) {
-            seen.insert(namespace.fetch("http://10.43.0.20/").body)
+            seen.insert(await namespace.fetch("http://10.43.0.20/").body)
             return seen.isSuperset(of: ["10.42.0.5", "10.42.0.6"])
         }
-        #expect(["10.42.0.5", "10.42.0.6"].contains(namespace.fetch("http://192.168.77.1:30090/").body))
+        #expect(["10.42.0.5", "10.42.0.6"].contains(await namespace.fetch("http://192.168.77.1:30090/").body))
 
         // No endpoints left: the cluster IP is refused (no hang) once the proxy has synced.
         let emptied = try await kubectl(["patch", "endpointslice", "web-manual", "--type=json", "-p", #"[{"op":"replace","path":"/endpoints","value":[]}]"#])
         #expect(emptied.status == 0, "\(emptied.stderr)")
-        try await eventually(seconds: 20) { namespace.fetch("http://10.43.0.20/").status == 7 }
+        try await eventually(seconds: 20) { await namespace.fetch("http://10.43.0.20/").status == 7 }
         let start = ContinuousClock.now
-        #expect(namespace.fetch("http://10.43.0.20/").status == 7)
+        #expect(await namespace.fetch("http://10.43.0.20/").status == 7)
         #expect(ContinuousClock.now - start < .seconds(2))
 
         proxy.stop()
-        let cleanup = try KeelsonProcess.run("/usr/bin/nsenter", nsenter + ["proxy", "--cleanup"])
+        let cleanup = try await Command.offPool { try Command.run("/usr/bin/nsenter", nsenter + ["proxy", "--cleanup"]) }
         #expect(cleanup.status == 0, "\(cleanup.stderr)")
+        let netns = "--net=/run/netns/\(namespace.name)"
         for table in ["nat", "filter"] {
-            let saved = try KeelsonProcess.run("/usr/bin/nsenter", ["--net=/run/netns/\(namespace.name)", "iptables-save", "-t", table])
+            let saved = try await Command.offPool { try Command.run("/usr/bin/nsenter", [netns, "iptables-save", "-t", table]) }
             #expect(!saved.stdout.contains("KEEL-"), "\(table) still has Keelson rules")
         }
     }
