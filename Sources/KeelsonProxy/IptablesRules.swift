@@ -62,7 +62,9 @@ public struct IptablesRules: Sendable {
             let cluster = service.usable(localOnly: false)
             let local = service.usable(localOnly: true)
             let internalEndpoints = service.internalLocal ? local : cluster
-            let internalChain = service.internalLocal ? service.localChain : service.serviceChain
+            // Each name is a SHA-256: computed once per service, not at every rule that names the chain.
+            let svcChain = service.serviceChain, extChain = service.externalChain, svlChain = service.localChain
+            let internalChain = service.internalLocal ? svlChain : svcChain
             var chains: [String] = []
 
             // Dispatch, always written.
@@ -80,52 +82,53 @@ public struct IptablesRules: Sendable {
                     if externalEndpoints.isEmpty {
                         filter.rule("-A KEEL-SERVICES \(comment) has no endpoints\" -d \(ip)/32 \(match) --dport \(service.port) -j REJECT")
                     } else {
-                        nat.rule("-A KEEL-SERVICES \(comment) external IP\" -d \(ip)/32 \(match) --dport \(service.port) -j \(service.externalChain)")
+                        nat.rule("-A KEEL-SERVICES \(comment) external IP\" -d \(ip)/32 \(match) --dport \(service.port) -j \(extChain)")
                     }
                 }
                 if let nodePort = service.nodePort {
                     if externalEndpoints.isEmpty {
                         filter.rule("-A KEEL-EXTERNAL-SERVICES \(comment) has no endpoints\" -m addrtype --dst-type LOCAL \(match) --dport \(nodePort) -j REJECT")
                     } else {
-                        nat.rule("-A KEEL-NODEPORTS \(comment)\" \(match) --dport \(nodePort) -j \(service.externalChain)")
+                        nat.rule("-A KEEL-NODEPORTS \(comment)\" \(match) --dport \(nodePort) -j \(extChain)")
                     }
                 }
             }
 
             // The service's own chains.
-            if !cluster.isEmpty { chains.append(service.serviceChain) }
-            if (service.internalLocal || service.externalLocal) && !local.isEmpty { chains.append(service.localChain) }
-            if service.hasExternal && !externalEndpoints.isEmpty { chains.append(service.externalChain) }
-            let endpointsInUse = Set(cluster + local)
-            chains += endpointsInUse.sorted { ($0.ip, $0.port) < ($1.ip, $1.port) }.map(service.endpointChain)
+            if !cluster.isEmpty { chains.append(svcChain) }
+            if (service.internalLocal || service.externalLocal) && !local.isEmpty { chains.append(svlChain) }
+            if service.hasExternal && !externalEndpoints.isEmpty { chains.append(extChain) }
+            let endpointsInUse = Set(cluster + local).sorted { ($0.ip, $0.port) < ($1.ip, $1.port) }
+            let endpointChains = Dictionary(uniqueKeysWithValues: endpointsInUse.map { ($0, service.endpointChain($0)) })
+            chains += endpointsInUse.map { endpointChains[$0]! }
             serviceChains.formUnion(chains)
             guard changed?.contains(service.name) ?? true else { continue }
             for chain in chains { nat.declare(chain) }
 
-            if !cluster.isEmpty, let ip = service.clusterIP {
-                nat.rule("-A \(service.serviceChain) \(comment) cluster IP\" ! -s \(options.clusterCIDR) -d \(ip)/32 \(match) --dport \(service.port) -j KEEL-MARK-MASQ")
-                spread(service, cluster, from: service.serviceChain, comment: comment, into: &nat)
-            } else if !cluster.isEmpty {
-                spread(service, cluster, from: service.serviceChain, comment: comment, into: &nat)
+            if !cluster.isEmpty {
+                if let ip = service.clusterIP {
+                    nat.rule("-A \(svcChain) \(comment) cluster IP\" ! -s \(options.clusterCIDR) -d \(ip)/32 \(match) --dport \(service.port) -j KEEL-MARK-MASQ")
+                }
+                spread(service, cluster, endpointChains, from: svcChain, comment: comment, into: &nat)
             }
-            if chains.contains(service.localChain) {
-                spread(service, local, from: service.localChain, comment: comment, into: &nat)
+            if chains.contains(svlChain) {
+                spread(service, local, endpointChains, from: svlChain, comment: comment, into: &nat)
             }
-            if chains.contains(service.externalChain) {
+            if chains.contains(extChain) {
                 if service.externalLocal {
                     // Pods reaching the external address go anywhere in the cluster; outside traffic keeps its
                     // source address and stays on this node.
                     if !cluster.isEmpty {
-                        nat.rule("-A \(service.externalChain) \(comment) pod traffic for external destinations\" -s \(options.clusterCIDR) -j \(service.serviceChain)")
+                        nat.rule("-A \(extChain) \(comment) pod traffic for external destinations\" -s \(options.clusterCIDR) -j \(svcChain)")
                     }
-                    nat.rule("-A \(service.externalChain) \(comment) local endpoints only\" -j \(service.localChain)")
+                    nat.rule("-A \(extChain) \(comment) local endpoints only\" -j \(svlChain)")
                 } else {
-                    nat.rule("-A \(service.externalChain) \(comment) masquerade traffic for external destinations\" -j KEEL-MARK-MASQ")
-                    nat.rule("-A \(service.externalChain) -j \(service.serviceChain)")
+                    nat.rule("-A \(extChain) \(comment) masquerade traffic for external destinations\" -j KEEL-MARK-MASQ")
+                    nat.rule("-A \(extChain) -j \(svcChain)")
                 }
             }
-            for endpoint in endpointsInUse.sorted(by: { ($0.ip, $0.port) < ($1.ip, $1.port) }) {
-                let chain = service.endpointChain(endpoint)
+            for endpoint in endpointsInUse {
+                let chain = endpointChains[endpoint]!
                 // Hairpin: a pod reaching itself through its service must see the reply come from the service.
                 nat.rule("-A \(chain) \(comment)\" -s \(endpoint.ip)/32 -j KEEL-MARK-MASQ")
                 let affinity = service.affinitySeconds != nil ? " -m recent --name \(chain) --set" : ""
@@ -149,18 +152,18 @@ public struct IptablesRules: Sendable {
 
     /// Random choice among `endpoints`: rule i matches with probability 1/(n−i), so each endpoint gets 1/n; with
     /// ClientIP affinity a client seen recently goes back to its endpoint first.
-    private static func spread(_ service: ProxiedService, _ endpoints: [ProxiedService.Endpoint], from chain: String, comment: String,
-        into nat: inout RuleWriter)
+    private static func spread(_ service: ProxiedService, _ endpoints: [ProxiedService.Endpoint],
+        _ endpointChains: [ProxiedService.Endpoint: String], from chain: String, comment: String, into nat: inout RuleWriter)
     {
         let sorted = endpoints.sorted { ($0.ip, $0.port) < ($1.ip, $1.port) }
         if let seconds = service.affinitySeconds {
             for endpoint in sorted {
-                let target = service.endpointChain(endpoint)
+                let target = endpointChains[endpoint]!
                 nat.rule("-A \(chain) \(comment) -> \(endpoint.ip):\(endpoint.port)\" -m recent --name \(target) --rcheck --seconds \(seconds) --reap -j \(target)")
             }
         }
         for (index, endpoint) in sorted.enumerated() {
-            let target = service.endpointChain(endpoint)
+            let target = endpointChains[endpoint]!
             let remaining = sorted.count - index
             let probability = remaining > 1 ? " -m statistic --mode random --probability \(String(format: "%0.10f", 1.0 / Double(remaining)))" : ""
             nat.rule("-A \(chain) \(comment) -> \(endpoint.ip):\(endpoint.port)\"\(probability) -j \(target)")
