@@ -170,6 +170,9 @@ let package = Package(
                 "KeelsonClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -194,7 +197,7 @@ let package = Package(
         .testTarget(name: "KeelsonAPITests", dependencies: ["KeelsonAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonStatsTests", dependencies: ["KeelsonStats"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonKubeletTests", dependencies: ["KeelsonKubelet", "KeelsonTestKit"], swiftSettings: swiftSettings),
-        .testTarget(name: "KeelsonProxyTests", dependencies: ["KeelsonProxy", "KeelsonTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonProxyTests", dependencies: ["KeelsonProxy", "KeelsonTestKit", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "KeelsonStoreTests",
             dependencies: ["KeelsonStore", "KeelsonTestKit", .product(name: "NIOEmbedded", package: "swift-nio")],

@@ -1,0 +1,83 @@
+import Foundation
+import KeelsonClient
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The cluster DNS of a node: follows Services and EndpointSlices through informers and answers for them on
+/// the cluster DNS address, which the agent puts on the node's loopback interface so that every pod of the
+/// node reaches its own node's server (as NodeLocal DNSCache does), without a pod or a proxy rule in between.
+public struct ClusterDNSService: Service {
+    public struct Configuration: Sendable {
+        public var addresses: [String]
+        public var port = 53
+        public var domain = "cluster.local"
+        /// resolv.conf whose nameservers receive the names outside the cluster.
+        public var resolvConf = "/etc/resolv.conf"
+
+        public init(addresses: [String]) { self.addresses = addresses }
+    }
+
+    let client: any KubernetesClient
+    let configuration: Configuration
+    let logger: Logger
+
+    public init(client: any KubernetesClient, configuration: Configuration, logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let zoneConfiguration = ClusterDNSZone.Configuration(domain: configuration.domain)
+        let upstreams = Self.upstreams(resolvConf: configuration.resolvConf, excluding: configuration.addresses)
+        if upstreams.isEmpty {
+            logger.warning("no resolver to forward names outside the cluster to; they will fail", metadata: ["resolv-conf": "\(configuration.resolvConf)"])
+        }
+        let forwarder = upstreams.isEmpty ? nil : try await DNSForwarder.start(upstreams: upstreams)
+        let server: ClusterDNSServer
+        do {
+            server = try await ClusterDNSServer.start(zone: ClusterDNSZone(configuration: zoneConfiguration), addresses: configuration.addresses,
+                                                      port: configuration.port, forwarder: forwarder)
+        } catch {
+            await forwarder?.close()
+            throw ClusterDNSError(description: "cannot listen on \(configuration.addresses.joined(separator: ", ")) port \(configuration.port): \(error)")
+        }
+        let services = Informer(client: client, resource: .services, logger: logger)
+        let slices = Informer(client: client, resource: .endpointSlices, logger: logger)
+        let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        for informer in [services, slices] { informer.addHandler { _ in signal.yield() } }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await services.run() }
+            group.addTask { try await slices.run() }
+            group.addTask {
+                try? await gracefulShutdown()
+                signal.finish()
+            }
+            for await _ in changes {
+                // Names appear once both lists are known, never from half of them.
+                guard services.hasSynced, slices.hasSynced else { continue }
+                server.update(ClusterDNSZone.build(services: services.list(), slices: slices.list(), configuration: zoneConfiguration))
+            }
+            group.cancelAll()
+        }
+        await server.close()
+        await forwarder?.close()
+    }
+
+    /// The node's resolvers. A resolver on loopback (systemd-resolved's 127.0.0.53) is not reachable from where
+    /// queries are forwarded for pods, so its upstream list is used instead, as the kubelet and k3s do.
+    static func upstreams(resolvConf: String, excluding own: [String]) -> [SocketAddress] {
+        let text = (try? String(contentsOfFile: resolvConf, encoding: .utf8)) ?? ""
+        var servers = DNSForwarder.nameservers(resolvConf: text)
+        if !servers.isEmpty, servers.allSatisfy({ $0.ipAddress?.hasPrefix("127.") == true }),
+           let resolved = try? String(contentsOfFile: "/run/systemd/resolve/resolv.conf", encoding: .utf8) {
+            servers = DNSForwarder.nameservers(resolvConf: resolved)
+        }
+        return servers.filter { !own.contains($0.ipAddress ?? "") }
+    }
+}
+
+public struct ClusterDNSError: Error, CustomStringConvertible {
+    public var description: String
+}

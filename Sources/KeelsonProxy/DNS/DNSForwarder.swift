@@ -1,0 +1,143 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Passes queries for names outside the cluster to the node's resolvers over one UDP socket, as CoreDNS's
+/// `forward` plugin does: each query goes out under an ID of its own, the reply comes back under the asker's,
+/// and a resolver that does not answer within `timeout` hands the query to the next (then SERVFAIL).
+public final class DNSForwarder: Sendable {
+    public let upstreams: [SocketAddress]
+    let timeout: TimeAmount
+    let channel: any Channel
+    private let pending: NIOLockedValueBox<[UInt16: Pending]>
+
+    private struct Pending {
+        var originalID: UInt16
+        var query: ByteBuffer
+        var attempt: Int
+        var timeout: Scheduled<Void>?
+        var completion: @Sendable (ByteBuffer?) -> Void
+    }
+
+    private init(upstreams: [SocketAddress], timeout: TimeAmount, channel: any Channel, pending: NIOLockedValueBox<[UInt16: Pending]>) {
+        self.upstreams = upstreams
+        self.timeout = timeout
+        self.channel = channel
+        self.pending = pending
+    }
+
+    public static func start(upstreams: [SocketAddress], timeout: TimeAmount = .seconds(2),
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DNSForwarder {
+        let pending = NIOLockedValueBox<[UInt16: Pending]>([:])
+        let box = NIOLockedValueBox<DNSForwarder?>(nil)
+        // One socket speaks one address family: the first resolver's.
+        let family = upstreams.first?.protocol
+        let upstreams = upstreams.filter { $0.protocol == family }
+        let anyAddress = family == .inet6 ? "::" : "0.0.0.0"
+        let channel = try await DatagramBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ReplyHandler(forwarder: box))
+                }
+            }
+            .bind(host: anyAddress, port: 0).get()
+        let forwarder = DNSForwarder(upstreams: upstreams, timeout: timeout, channel: channel, pending: pending)
+        box.withLockedValue { $0 = forwarder }
+        return forwarder
+    }
+
+    /// Sends `query` (a whole DNS message) on; `completion` gets the reply with the query's own ID, or nil when no
+    /// resolver answered.
+    public func forward(_ query: ByteBuffer, completion: @escaping @Sendable (ByteBuffer?) -> Void) {
+        guard !upstreams.isEmpty, let originalID = query.getInteger(at: query.readerIndex, as: UInt16.self) else {
+            completion(nil)
+            return
+        }
+        let id: UInt16? = pending.withLockedValue { pending in
+            guard pending.count < 32_768 else { return nil }
+            var id = UInt16.random(in: .min ... .max)
+            while pending[id] != nil { id = UInt16.random(in: .min ... .max) }
+            pending[id] = Pending(originalID: originalID, query: query, attempt: 0, completion: completion)
+            return id
+        }
+        guard let id else {
+            completion(nil)
+            return
+        }
+        send(id)
+    }
+
+    private func send(_ id: UInt16) {
+        let outgoing: (ByteBuffer, SocketAddress)? = pending.withLockedValue { pending in
+            guard var entry = pending[id] else { return nil }
+            var packet = entry.query
+            packet.setInteger(id, at: packet.readerIndex)
+            let upstream = upstreams[entry.attempt % upstreams.count]
+            entry.timeout = channel.eventLoop.scheduleTask(in: timeout) { [weak self] in self?.timedOut(id) }
+            pending[id] = entry
+            return (packet, upstream)
+        }
+        guard let (packet, upstream) = outgoing else { return }
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: upstream, data: packet), promise: nil)
+    }
+
+    private func timedOut(_ id: UInt16) {
+        let giveUp: (@Sendable (ByteBuffer?) -> Void)? = pending.withLockedValue { pending in
+            guard var entry = pending[id] else { return nil }
+            entry.attempt += 1
+            if entry.attempt < max(2, upstreams.count) {
+                pending[id] = entry
+                return nil
+            }
+            pending[id] = nil
+            return entry.completion
+        }
+        if let giveUp { giveUp(nil) } else { send(id) }
+    }
+
+    fileprivate func received(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        // Only a configured resolver's reply is taken, so that nobody else can answer in its name.
+        guard upstreams.contains(where: { $0.ipAddress == envelope.remoteAddress.ipAddress && $0.port == envelope.remoteAddress.port }),
+              let id = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self) else { return }
+        let entry: Pending? = pending.withLockedValue { pending in pending.removeValue(forKey: id) }
+        guard let entry else { return }
+        entry.timeout?.cancel()
+        var reply = envelope.data
+        reply.setInteger(entry.originalID, at: reply.readerIndex)
+        entry.completion(reply)
+    }
+
+    public func close() async {
+        try? await channel.close()
+        let waiting = pending.withLockedValue { pending in
+            defer { pending.removeAll() }
+            return Array(pending.values)
+        }
+        for entry in waiting {
+            entry.timeout?.cancel()
+            entry.completion(nil)
+        }
+    }
+
+    private final class ReplyHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let forwarder: NIOLockedValueBox<DNSForwarder?>
+
+        init(forwarder: NIOLockedValueBox<DNSForwarder?>) { self.forwarder = forwarder }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            forwarder.withLockedValue { $0 }?.received(Self.unwrapInboundIn(data))
+        }
+    }
+}
+
+extension DNSForwarder {
+    /// The nameservers of a resolv.conf text, on port 53.
+    public static func nameservers(resolvConf text: String) -> [SocketAddress] {
+        text.split(whereSeparator: \.isNewline).compactMap { line in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, fields[0] == "nameserver" else { return nil }
+            return try? SocketAddress(ipAddress: String(fields[1].split(separator: "%").first ?? fields[1]), port: 53)
+        }
+    }
+}
