@@ -20,6 +20,8 @@ public struct Kubelet: Service {
         public var cgroupRoot = "/keelson"
         public var clusterDNS: [String] = []
         public var clusterDomain = "cluster.local"
+        /// The node's resolv.conf, for pods with dnsPolicy Default (and the search domains ClusterFirst adds).
+        public var resolvConf: String?
         public var maxPods = 110
         /// Subtracted from capacity for allocatable (`--system-reserved` and `--kube-reserved` together).
         public var reserved: [String: Quantity] = [:]
@@ -86,7 +88,8 @@ public struct Kubelet: Service {
                 probes: probes, nodeName: configuration.nodeName, hostIP: configuration.nodeIP,
                 podsDirectory: configuration.directory.appendingPathComponent("pods"),
                 logsDirectory: configuration.directory.appendingPathComponent("logs"), cgroupRoot: configuration.cgroupRoot,
-                dns: .init(servers: configuration.clusterDNS, searchDomain: configuration.clusterDomain), events: events,
+                dns: .init(clusterServers: configuration.clusterDNS, clusterDomain: configuration.clusterDomain,
+                           node: PodDNS.Settings.nodeResolvConf(configuration.resolvConf)), events: events,
                 logger: logger),
             pods: pods, runtime: runtime, client: client, evicted: evicted, logger: logger)
         let relist = RuntimeRelist(runtime: runtime, pods: pods, queue: queue, snapshot: stats.snapshot)

@@ -14,7 +14,8 @@ public enum ServiceSnapshot {
             let spec = service["spec"]
             let type = spec?["type"]?.stringValue ?? "ClusterIP"
             let clusterIP = spec?["clusterIP"]?.stringValue
-            guard type != "ExternalName" else { continue }
+            guard type != "ExternalName",
+                  service["metadata"]?["annotations"]?[ServiceAnnotations.nodeLocal]?.stringValue != "true" else { continue }
             let proxiedIP = clusterIP.flatMap { $0.isEmpty || $0 == "None" ? nil : $0 }
             let externalIPs = (spec?["externalIPs"]?.arrayValue ?? []).compactMap(\.stringValue)
             let loadBalancerIPs = type == "LoadBalancer"

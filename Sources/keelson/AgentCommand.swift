@@ -23,6 +23,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "(logging) Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel: String = "warning"
 
+    @Option(help: "(networking) IPv4 network CIDR of the cluster's pods (the server's --cluster-cidr)")
+    var clusterCidr: String = "10.42.0.0/16"
+
     @OptionGroup var agent: AgentFlags
 
     func validate() throws {
@@ -42,7 +45,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         try await ComponentCommand.run(kubeconfig: kubeconfigPath, userAgent: "keelson-agent", logLevel: logLevel, label: "keelson.agent") { (client: APIClient, _) -> [any Service] in
             do {
-                return try AgentServices.make(client: client, flags: agent, dataDir: dataDir, controlPlane: false)
+                return try AgentServices.make(client: client, flags: agent, dataDir: dataDir, clusterCIDR: clusterCidr, controlPlane: false)
             } catch {
                 throw ValidationError("\(error)")
             }

@@ -27,6 +27,15 @@ struct AgentFlags: ParsableArguments {
     @Option(help: "(agent/networking) Cluster domain")
     var clusterDomain: String = "cluster.local"
 
+    @Option(help: "(agent/networking) resolv.conf of the node: its nameservers answer names outside the cluster, for pods with dnsPolicy Default too")
+    var resolvConf: String = "/etc/resolv.conf"
+
+    @Flag(help: "(agent/networking) Do not run the service proxy")
+    var disableKubeProxy = false
+
+    @Flag(help: "(agent/networking) Do not serve cluster DNS on the --cluster-dns address")
+    var disableClusterDns = false
+
     @Option(help: "(agent/kubelet) Resources reserved for the system (cpu=100m,memory=100Mi)")
     var systemReserved: String?
 

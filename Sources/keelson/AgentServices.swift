@@ -3,6 +3,7 @@ import Foundation
 import KeelsonAPI
 import KeelsonClient
 import KeelsonKubelet
+import KeelsonProxy
 import Logging
 import ServiceLifecycle
 
@@ -11,14 +12,16 @@ import ServiceLifecycle
 enum AgentServices {
     struct Invalid: Error, CustomStringConvertible { var description: String }
 
-    static func make(client: any KubernetesClient, flags: AgentFlags, dataDir: String, controlPlane: Bool) throws -> [any Service] {
+    /// - Parameter clusterCIDR: the pods' network, whose traffic to service addresses the proxy does not masquerade.
+    static func make(client: any KubernetesClient, flags: AgentFlags, dataDir: String, clusterCIDR: String, controlPlane: Bool) throws -> [any Service] {
         raiseOpenFileLimit()
         let agentDirectory = URL(fileURLWithPath: dataDir).appendingPathComponent("agent")
         let nodeName = (flags.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
         let nodeIP = flags.nodeIp ?? NodeAddress.firstNonLoopbackIPv4() ?? "127.0.0.1"
         var configuration = Kubelet.Configuration(nodeName: nodeName, nodeIP: nodeIP, directory: agentDirectory)
-        configuration.clusterDNS = [flags.clusterDns]
+        configuration.clusterDNS = flags.disableClusterDns ? [] : [flags.clusterDns]
         configuration.clusterDomain = flags.clusterDomain
+        configuration.resolvConf = flags.resolvConf
         configuration.cgroupRoot = flags.cgroupRoot
         configuration.kubeletPort = flags.kubeletPort
         guard let logSize = Quantity(flags.containerLogMaxSize), logSize.value > 0, flags.containerLogMaxFiles >= 2 else {
@@ -90,6 +93,19 @@ enum AgentServices {
         }
         services.append(WaitingForRuntime(supervisor: supervisor, service: kubelet))
         services.append(KubeletServer(kubelet: kubelet, host: nodeIP, port: flags.kubeletPort, logger: Logger(label: "keelson.kubelet-api")))
+        if !flags.disableKubeProxy {
+            guard IPv4Range(clusterCIDR) != nil else { throw Invalid(description: "--cluster-cidr must be an IPv4 CIDR, not \(clusterCIDR)") }
+            services.append(ProxyService(client: client, configuration: .init(nodeName: nodeName, clusterCIDR: clusterCIDR),
+                                         logger: Logger(label: "keelson.proxy")))
+        }
+        if !flags.disableClusterDns {
+            guard IPv4Range.parse(flags.clusterDns) != nil else { throw Invalid(description: "--cluster-dns must be an IPv4 address, not \(flags.clusterDns)") }
+            var dns = ClusterDNSService.Configuration(addresses: [flags.clusterDns])
+            dns.domain = flags.clusterDomain
+            dns.resolvConf = flags.resolvConf
+            dns.addToLoopback = true
+            services.append(ClusterDNSService(client: client, configuration: dns, logger: Logger(label: "keelson.dns")))
+        }
         return services
     }
 

@@ -45,6 +45,7 @@ struct ServerCommand: AsyncParsableCommand {
         apiConfiguration.serviceRange = config.serviceRange
         apiConfiguration.nodePortRange = config.nodePortRange
         apiConfiguration.eventTTL = config.eventTTL
+        apiConfiguration.clusterDNS = agent.clusterDns
         apiConfiguration.defaultTolerationSeconds = DefaultTolerationSeconds(notReadySeconds: config.defaultNotReadyTolerationSeconds,
             unreachableSeconds: config.defaultUnreachableTolerationSeconds)
         let apiServer = APIServer(
@@ -90,7 +91,7 @@ struct ServerCommand: AsyncParsableCommand {
         if !flags.disableAgent {
             do {
                 for service in try AgentServices.make(client: loopbackClient("keelson-agent"), flags: agent, dataDir: config.dataDir,
-                    controlPlane: true) {
+                    clusterCIDR: flags.clusterCidr, controlPlane: true) {
                     services.append(.init(service: service))
                 }
             } catch {

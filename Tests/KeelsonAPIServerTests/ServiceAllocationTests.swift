@@ -35,6 +35,19 @@ struct ServiceAllocationTests {
         }
     }
 
+    @Test("the cluster DNS address is held by kube-system/kube-dns, marked for the nodes to answer on; no other Service gets it")
+    func clusterDNSService() async throws {
+        try await TestServer.run(configure: { $0.clusterDNS = "10.43.0.10" }) { client, _ in
+            let dns = try await client.request(.get, "/api/v1/namespaces/kube-system/services/kube-dns")
+            #expect(dns.status == 200)
+            #expect(dns.body.value(at: ["spec", "clusterIP"]) == "10.43.0.10")
+            #expect(dns.body.value(at: ["metadata", "annotations", "keelson.io/node-local"]) == "true")
+            #expect(dns.body.value(at: ["spec", "ports"])?.arrayValue?.first?["port"] == 53)
+            let taken = try await client.json(.post, Self.path, Self.service("squatter", clusterIP: "10.43.0.10"))
+            #expect(taken.status == 422)
+        }
+    }
+
     @Test("a requested address outside the range or already taken is a 422 naming spec.clusterIPs[0], and nothing is stored")
     func requestedAddress() async throws {
         try await TestServer.run { client in

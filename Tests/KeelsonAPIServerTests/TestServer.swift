@@ -25,13 +25,16 @@ struct TestServer {
         try await run { client, _ in try await body(client) }
     }
 
-    static func run(_ body: @escaping @Sendable (TestServer.Client, SQLiteStore) async throws -> Void) async throws {
+    static func run(configure: (inout APIServerConfiguration) -> Void = { _ in },
+                    _ body: @escaping @Sendable (TestServer.Client, SQLiteStore) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-api-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: dir.appendingPathComponent("state.db").path))
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let server = APIServer(configuration: APIServerConfiguration(host: "127.0.0.1", port: 0), store: store, logger: logger)
+        var configuration = APIServerConfiguration(host: "127.0.0.1", port: 0)
+        configure(&configuration)
+        let server = APIServer(configuration: configuration, store: store, logger: logger)
         try await server.bootstrap()
         try await server.makeApplication().test(.router) { client in
             try await body(Client(client: client), store)

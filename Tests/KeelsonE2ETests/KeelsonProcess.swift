@@ -55,7 +55,11 @@ final class KeelsonProcess: @unchecked Sendable {
         let arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port)]
         if let node {
             try node.installImages(into: dataDir)
-            let agent = ["--node-name", "node-1", "--node-ip", "127.0.0.1", "--cgroup-root", node.cgroupRoot]
+            // Names outside the cluster go to a resolver inside the node's namespace, where nothing answers: no
+            // query of a test leaves it.
+            let resolvConf = dataDir.appendingPathComponent("resolv.conf")
+            try "nameserver 127.0.0.1\n".write(to: resolvConf, atomically: true, encoding: .utf8)
+            let agent = ["--node-name", "node-1", "--node-ip", "127.0.0.1", "--cgroup-root", node.cgroupRoot, "--resolv-conf", resolvConf.path]
             let (executable, wrapped) = node.wrap(Self.binary.path, arguments + agent + extraArguments)
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = wrapped

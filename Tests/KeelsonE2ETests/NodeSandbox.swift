@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-/// A network namespace of its own for a cluster whose node runs real containers: only `lo` and the pods' bridge,
-/// no route out of the machine. The server (and so its containerd) and kubectl run inside it through
+/// A network namespace of its own for a cluster whose node runs real containers: `lo`, the pods' bridge and a
+/// dead-end uplink, no route out of the machine. The server (and so its containerd) and kubectl run inside it through
 /// `nsenter --net=` — not `ip netns exec`, which remounts /sys and hides the cgroup hierarchy runc needs.
 ///
 /// `destroy()` leaves nothing behind: it kills the runtime shims of this node's containerd, unmounts what
@@ -18,6 +18,12 @@ final class NodeSandbox: Sendable {
         cgroupRoot = "/keelson-e2e-\(id)"
         try Self.sh("ip", "netns", "add", name)
         try Self.sh("ip", "-n", name, "link", "set", "lo", "up")
+        // A host has a default route; without one, traffic to a service with no endpoints fails at routing
+        // ("no route to host") before the filter rules that REJECT it are reached. This one leads into a veth
+        // whose other end stays down, inside the namespace: nothing leaves it.
+        try Self.sh("ip", "-n", name, "link", "add", "uplink", "type", "veth", "peer", "name", "uplink-void")
+        try Self.sh("ip", "-n", name, "link", "set", "uplink", "up")
+        try Self.sh("ip", "-n", name, "route", "add", "default", "dev", "uplink")
     }
 
     /// The arguments that run `executable` inside the namespace.

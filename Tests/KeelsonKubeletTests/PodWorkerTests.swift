@@ -19,7 +19,7 @@ struct PodWorkerFixture {
         var worker = PodWorker(runtime: runtime, client: api, backoff: CrashBackoff(), images: ImagePuller(runtime: runtime, client: api),
             probes: ProbeManager(runtime: runtime, logger: InformerFixture.logger) { _ in }, nodeName: "node-1", hostIP: "192.0.2.10",
             podsDirectory: directory.appendingPathComponent("pods"), logsDirectory: directory.appendingPathComponent("logs"),
-            cgroupRoot: "", dns: .init(servers: ["10.43.0.10"]), events: EventRecorder(client: api, component: "kubelet", logger: InformerFixture.logger),
+            cgroupRoot: "", dns: .init(clusterServers: ["10.43.0.10"]), events: EventRecorder(client: api, component: "kubelet", logger: InformerFixture.logger),
             logger: InformerFixture.logger)
         worker.now = { runtime.now }
         self.worker = worker

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("service snapshot")
 struct ServiceSnapshotTests {
-    @Test("Services and EndpointSlices become one proxied port per service port, with each port's endpoints and conditions")
+    @Test("Services and EndpointSlices become one proxied port per service port, with each port's endpoints and conditions; node-local and headless services are left out")
     func build() {
         let services: [JSONValue] = [
             ["metadata": ["name": "web", "namespace": "shop"],
@@ -14,6 +14,8 @@ struct ServiceSnapshotTests {
                                 ["name": "metrics", "port": 9090, "protocol": "TCP"]]]],
             ["metadata": ["name": "headless", "namespace": "shop"], "spec": ["clusterIP": "None", "ports": [["port": 80]]]],
             ["metadata": ["name": "alias", "namespace": "shop"], "spec": ["type": "ExternalName", "externalName": "example.com"]],
+            ["metadata": ["name": "kube-dns", "namespace": "kube-system", "annotations": ["keelson.io/node-local": "true"]],
+             "spec": ["clusterIP": "10.43.0.10", "ports": [["name": "dns", "port": 53, "protocol": "UDP"]]]],
         ]
         let slices: [JSONValue] = [
             ["metadata": ["name": "web-abc", "namespace": "shop", "labels": ["kubernetes.io/service-name": "web"]],

@@ -20,6 +20,9 @@ public struct APIServerConfiguration: Sendable {
     public var defaultTolerationSeconds = DefaultTolerationSeconds()
     /// How long Events live after their last write (`--event-ttl`, one hour as in kube-apiserver).
     public var eventTTL: Duration = .seconds(3600)
+    /// The cluster DNS address (`--cluster-dns`): reserved by a `kube-system/kube-dns` Service, as clusters
+    /// running CoreDNS have one, so that no other Service is given it.
+    public var clusterDNS: String?
 
     public init(host: String = "127.0.0.1", port: Int = 6443) {
         self.host = host
@@ -75,6 +78,7 @@ public final class APIServer: Service {
                 continue
             }
         }
+        try await createClusterDNSService(services)
         if try await handler.store.get(services.key(namespace: "default", name: "kubernetes"), at: nil) != nil { return }
         var kubernetes: JSONValue = [
             "apiVersion": "v1", "kind": "Service",
@@ -88,6 +92,32 @@ public final class APIServer: Service {
             _ = try await handler.create(object: &kubernetes, namespace: "default", definition: services, dryRun: false)
         } catch let status as Status where status.code == 409 {
             return
+        }
+    }
+
+    /// Every agent answers on the cluster DNS address itself; the annotation tells proxies to leave the address
+    /// to the node rather than send it to endpoints this Service does not have.
+    private func createClusterDNSService(_ services: ResourceDefinition) async throws {
+        guard let address = configuration.clusterDNS, let ip = IPv4Range.parse(address), configuration.serviceRange.contains(ip),
+              try await handler.store.get(services.key(namespace: "kube-system", name: "kube-dns"), at: nil) == nil else { return }
+        var service: JSONValue = [
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": [
+                "name": "kube-dns",
+                "labels": ["k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "KeelsonDNS"],
+                "annotations": [ServiceAnnotations.nodeLocal: "true"],
+            ],
+            "spec": [
+                "type": "ClusterIP", "clusterIP": .string(address),
+                "ports": [["name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53],
+                          ["name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53]],
+            ],
+        ]
+        do {
+            _ = try await handler.create(object: &service, namespace: "kube-system", definition: services, dryRun: false)
+        } catch let status as Status where status.code == 409 || status.code == 422 {
+            // Taken by a Service created before; the address is not Keelson's to reclaim.
+            logger.warning("the cluster DNS address is held by another Service", metadata: ["address": "\(address)", "reason": "\(status.message)"])
         }
     }
 

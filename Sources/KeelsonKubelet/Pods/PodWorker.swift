@@ -17,16 +17,11 @@ struct PodWorker: Sendable {
     let podsDirectory: URL
     let logsDirectory: URL
     let cgroupRoot: String
-    let dns: DNSSettings
+    let dns: PodDNS.Settings
     let events: EventRecorder
     let logger: Logger
     /// Nanoseconds since the epoch, on the clock the runtime stamps containers with.
     var now: @Sendable () -> Int64 = { PodWorker.nowNanoseconds() }
-
-    struct DNSSettings: Sendable {
-        var servers: [String] = []
-        var searchDomain = "cluster.local"
-    }
 
     struct Outcome {
         /// Sync again after this long even if nothing changes (a back-off ending, say).
@@ -44,11 +39,10 @@ struct PodWorker: Sendable {
         }
         config.annotations = [RuntimeLabels.terminationGracePeriod: String(spec.gracePeriod)]
         config.cgroupParent = cgroupRoot.isEmpty ? "" : "\(cgroupRoot)/pod\(spec.uid)"
-        let policy = spec.pod["spec"]?["dnsPolicy"]?.stringValue ?? "ClusterFirst"
-        if !spec.hostNetwork && policy != "Default" && !dns.servers.isEmpty {
-            config.dnsServers = dns.servers
-            config.dnsSearches = ["\(spec.namespace).svc.\(dns.searchDomain)", "svc.\(dns.searchDomain)", dns.searchDomain]
-            config.dnsOptions = ["ndots:5"]
+        if let resolver = PodDNS.forPod(spec.pod, namespace: spec.namespace, hostNetwork: spec.hostNetwork, settings: dns) {
+            config.dnsServers = resolver.servers
+            config.dnsSearches = resolver.searches
+            config.dnsOptions = resolver.options
         }
         for container in spec.containers {
             for port in container["ports"]?.arrayValue ?? [] {

@@ -14,6 +14,8 @@ public struct ClusterDNSService: Service {
         public var domain = "cluster.local"
         /// resolv.conf whose nameservers receive the names outside the cluster.
         public var resolvConf = "/etc/resolv.conf"
+        /// Put the addresses on the loopback interface first, so that this node owns them.
+        public var addToLoopback = false
 
         public init(addresses: [String]) { self.addresses = addresses }
     }
@@ -33,6 +35,9 @@ public struct ClusterDNSService: Service {
         let upstreams = Self.upstreams(resolvConf: configuration.resolvConf, excluding: configuration.addresses)
         if upstreams.isEmpty {
             logger.warning("no resolver to forward names outside the cluster to; they will fail", metadata: ["resolv-conf": "\(configuration.resolvConf)"])
+        }
+        if configuration.addToLoopback {
+            for address in configuration.addresses { try await Self.addToLoopback(address) }
         }
         let forwarder = upstreams.isEmpty ? nil : try await DNSForwarder.start(upstreams: upstreams)
         let server: ClusterDNSServer
@@ -54,8 +59,13 @@ public struct ClusterDNSService: Service {
                 try? await gracefulShutdown()
                 signal.finish()
             }
-            for await _ in changes {
+            group.addTask {
                 // Names appear once both lists are known, never from half of them.
+                try await services.waitUntilSynced()
+                try await slices.waitUntilSynced()
+                signal.yield()
+            }
+            for await _ in changes {
                 guard services.hasSynced, slices.hasSynced else { continue }
                 server.update(ClusterDNSZone.build(services: services.list(), slices: slices.list(), configuration: zoneConfiguration))
             }
@@ -65,12 +75,39 @@ public struct ClusterDNSService: Service {
         await forwarder?.close()
     }
 
-    /// The node's resolvers. A resolver on loopback (systemd-resolved's 127.0.0.53) is not reachable from where
-    /// queries are forwarded for pods, so its upstream list is used instead, as the kubelet and k3s do.
+    /// `ip address replace` is idempotent: a restarted agent finds the address where it left it.
+    static func addToLoopback(_ address: String) async throws {
+        let arguments = ["ip", "address", "replace", address.contains(":") ? "\(address)/128" : "\(address)/32", "dev", "lo"]
+        let failure: String? = await withCheckedContinuation { continuation in
+            // A child process is waited for off Swift's cooperative threads.
+            DispatchQueue.global().async {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = arguments
+                let errors = Pipe()
+                process.standardError = errors
+                process.standardOutput = FileHandle.nullDevice
+                do {
+                    try process.run()
+                    let message = errors.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    continuation.resume(returning: process.terminationStatus == 0 ? nil : String(decoding: message, as: UTF8.self))
+                } catch {
+                    continuation.resume(returning: "\(error)")
+                }
+            }
+        }
+        if let failure {
+            throw ClusterDNSError(description: "cannot put the cluster DNS address \(address) on the loopback interface: \(failure)")
+        }
+    }
+
+    /// The node's resolvers. systemd-resolved's stub (127.0.0.53) would send back to itself what it cannot
+    /// answer, so the upstream list it keeps is used instead, as k3s does.
     static func upstreams(resolvConf: String, excluding own: [String]) -> [SocketAddress] {
         let text = (try? String(contentsOfFile: resolvConf, encoding: .utf8)) ?? ""
         var servers = DNSForwarder.nameservers(resolvConf: text)
-        if !servers.isEmpty, servers.allSatisfy({ $0.ipAddress?.hasPrefix("127.") == true }),
+        if !servers.isEmpty, servers.allSatisfy({ $0.ipAddress == "127.0.0.53" }),
            let resolved = try? String(contentsOfFile: "/run/systemd/resolve/resolv.conf", encoding: .utf8) {
             servers = DNSForwarder.nameservers(resolvConf: resolved)
         }
