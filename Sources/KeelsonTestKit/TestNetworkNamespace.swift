@@ -9,6 +9,8 @@ import Glibc
 public final class TestNetworkNamespace: @unchecked Sendable {
     public let name = "keelson-proxy-\(UInt32.random(in: 0...UInt32.max))"
     var servers: [Process] = []
+    /// The HTTP servers' document folders, removed with the namespace.
+    var directories: [URL] = []
     public var prefix: [String] { ["nsenter", "--net=/run/netns/\(name)"] }
 
     public init() throws {
@@ -30,6 +32,7 @@ public final class TestNetworkNamespace: @unchecked Sendable {
     public func serve(_ address: String, port: Int) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-proxy-www-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directories.append(directory)
         try address.write(to: directory.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
@@ -57,6 +60,7 @@ public final class TestNetworkNamespace: @unchecked Sendable {
             server.waitUntilExit()
         }
         try? sh("ip netns del \(name)")
+        for directory in directories { try? FileManager.default.removeItem(at: directory) }
     }
 
     public struct Failed: Error, CustomStringConvertible {

@@ -27,8 +27,9 @@ struct DatastoreLifecycleTests {
         let datastore = etcd.map { ["--datastore-endpoint", $0.endpoint] } ?? []
         try await withKeelson(extraArguments: datastore + ["--event-ttl", "3s", "--disable-controller-manager", "--disable-scheduler"]) { k in
             try await k.kubectlOK(["create", "configmap", "kept"])
-            try await k.kubectlOK(["apply", "-f", "-"], stdin: shortLivedEvent)
+            // Taken before the write: the time to live runs from the server's write, somewhere inside kubectl's run.
             let created = ContinuousClock.now
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: shortLivedEvent)
             #expect(try await k.kubectlOK(["get", "event", "short-lived", "-o", "jsonpath={.reason}"]) == "Testing")
             try await eventually(seconds: 20) {
                 try await k.kubectl(["get", "event", "short-lived"]).stderr.contains("NotFound")
