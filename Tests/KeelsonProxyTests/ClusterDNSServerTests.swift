@@ -1,5 +1,6 @@
 import KeelsonAPI
 import NIOCore
+import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
 @testable import KeelsonProxy
@@ -36,6 +37,19 @@ struct ClusterDNSServerTests {
         #expect(overTCP.answers.map(\.data) == [.a(IPv4Address("10.43.0.7")!)])
         server.update(ClusterDNSZone.build(services: [], slices: [], configuration: .init()))
         #expect(try await DNSTestClient.udp(Self.query("web.default.svc.cluster.local"), to: address).responseCode == .nameError)
+        await server.close()
+    }
+
+    @Test("a query with a long name (glibc's first search-path try of a full name) is read whole over UDP")
+    func longQuery() async throws {
+        let server = try await ClusterDNSServer.start(zone: Self.zone(), addresses: ["127.0.0.1"], port: 0, forwarder: nil)
+        let address = try #require(server.boundAddresses.first)
+        let long = "web.default.svc.cluster.local.default.svc.cluster.local"
+        let searched = try await DNSTestClient.udp(Self.query(long), to: address)
+        #expect(searched.responseCode == .nameError && searched.questions.first?.name == long)
+        let name = (0..<3).map { _ in String(repeating: "a", count: 60) }.joined(separator: ".") + ".cluster.local"
+        let longest = try await DNSTestClient.udp(Self.query(name), to: address)
+        #expect(longest.responseCode == .nameError && longest.questions.first?.name == name)
         await server.close()
     }
 
@@ -165,6 +179,61 @@ enum DNSTestClient {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             promise.succeed(Self.unwrapInboundIn(data).data)
+        }
+    }
+}
+
+@Suite("cluster DNS server, parallel queries")
+struct ClusterDNSParallelQueryTests {
+    @Test("queries sent back to back from one socket (glibc's A and AAAA) are all answered")
+    func backToBack() async throws {
+        let server = try await ClusterDNSServer.start(zone: ClusterDNSServerTests.zone(), addresses: ["127.0.0.1"], port: 0, forwarder: nil)
+        let address = try #require(server.boundAddresses.first)
+        let group = MultiThreadedEventLoopGroup.singleton
+        for round in 0..<50 {
+            let replies = NIOLockedValueBox<[UInt16]>([])
+            let promise = group.next().makePromise(of: Void.self)
+            let channel = try await DatagramBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Collector(replies: replies, expected: 2, done: promise))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            let timeout = channel.eventLoop.scheduleTask(in: .seconds(2)) { promise.succeed() }
+            var a = ClusterDNSServerTests.query("web.default.svc.cluster.local", .a)
+            a.id = UInt16(round * 2 + 1)
+            var aaaa = ClusterDNSServerTests.query("web.default.svc.cluster.local", .aaaa)
+            aaaa.id = UInt16(round * 2 + 2)
+            channel.write(AddressedEnvelope(remoteAddress: address, data: a.encoded()), promise: nil)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: aaaa.encoded()), promise: nil)
+            try await promise.futureResult.get()
+            timeout.cancel()
+            try await channel.close()
+            #expect(Set(replies.withLockedValue { $0 }) == [a.id, aaaa.id], "round \(round)")
+        }
+        await server.close()
+    }
+
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let replies: NIOLockedValueBox<[UInt16]>
+        let expected: Int
+        let done: EventLoopPromise<Void>
+
+        init(replies: NIOLockedValueBox<[UInt16]>, expected: Int, done: EventLoopPromise<Void>) {
+            self.replies = replies
+            self.expected = expected
+            self.done = done
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let data = Self.unwrapInboundIn(data).data
+            let count = replies.withLockedValue { replies in
+                replies.append(data.getInteger(at: data.readerIndex, as: UInt16.self) ?? 0)
+                return replies.count
+            }
+            if count == expected { done.succeed() }
         }
     }
 }

@@ -16,6 +16,8 @@ public final class ClusterDNSServer: Sendable {
         self.boundAddresses = boundAddresses
     }
 
+    static let queriesPerRead = 32
+
     /// Listens on each address; with port 0 each address gets a free port, the same for UDP and TCP.
     public static func start(zone: ClusterDNSZone, addresses: [String], port: Int, forwarder: DNSForwarder?,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ClusterDNSServer {
@@ -26,8 +28,11 @@ public final class ClusterDNSServer: Sendable {
             for address in addresses {
                 let udp = try await DatagramBootstrap(group: group)
                     .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    // recvmmsg: one system call reads many queries under load.
-                    .channelOption(.datagramVectorReadMessageCount, value: 32)
+                    // recvmmsg: one system call reads many queries under load. The receive buffer is split evenly
+                    // between the messages of one read, so it is sized for 32 queries of up to 2 KiB each (the
+                    // default would leave each 64 bytes and cut longer names off).
+                    .channelOption(.datagramVectorReadMessageCount, value: Self.queriesPerRead)
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.queriesPerRead * 2048))
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(DatagramHandler(responder: responder))

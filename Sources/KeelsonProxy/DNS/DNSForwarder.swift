@@ -35,6 +35,8 @@ public final class DNSForwarder: Sendable {
         let upstreams = upstreams.filter { $0.protocol == family }
         let anyAddress = family == .inet6 ? "::" : "0.0.0.0"
         let channel = try await DatagramBootstrap(group: group)
+            // A reply may be as large as a UDP datagram; an adaptive buffer shrunk by small replies would cut it.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ReplyHandler(forwarder: box))
