@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonAPI
 
 /// Runs `iptables-restore`, `iptables` and `iptables-save`, optionally inside another network namespace (the
 /// command prefix, e.g. `nsenter --net=/run/netns/NAME`, for tests).
@@ -76,30 +77,10 @@ public struct Iptables: Sendable {
 
     @discardableResult
     func run(_ command: String, _ arguments: [String], input: String? = nil, allowFailure: Bool = false) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = prefix + [command] + arguments
-        let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        nonisolated(unsafe) var errors = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errors = stderr.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
+        let result = try SystemCommand.run(prefix + [command] + arguments, input: input)
+        if result.status != 0 && !allowFailure {
+            throw Failed(description: "\(command) \(arguments.prefix(4).joined(separator: " ")) failed (\(result.status)): " + result.stderr)
         }
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 && !allowFailure {
-            throw Failed(description: "\(command) \(arguments.prefix(4).joined(separator: " ")) failed (\(process.terminationStatus)): "
-                + String(decoding: errors, as: UTF8.self))
-        }
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        return (result.status, result.stdout)
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
+import KeelsonAPI
 
-/// Runs a command to its end: its exit status and output. Both pipes are read at once, so a child that writes a
-/// lot to one of them cannot block on the other. It blocks the calling thread: call it off Swift's cooperative pool.
+/// Runs a command to its end: its exit status and output (through `SystemCommand`). It blocks the calling
+/// thread: call it off Swift's cooperative pool.
 public enum Command {
     public struct Output: Sendable {
         public var status: Int32
@@ -19,28 +20,8 @@ public enum Command {
 
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+        // The test process starts long-lived servers while it runs commands: the pipes must be close-on-exec.
+        let result = try SystemCommand.run(executable: executable, arguments, input: stdin, environment: environment)
+        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 }

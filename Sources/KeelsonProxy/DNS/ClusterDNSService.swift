@@ -1,4 +1,5 @@
 import Foundation
+import KeelsonAPI
 import KeelsonClient
 import Logging
 import NIOCore
@@ -77,28 +78,10 @@ public struct ClusterDNSService: Service {
 
     /// `ip address replace` is idempotent: a restarted agent finds the address where it left it.
     static func addToLoopback(_ address: String) async throws {
-        let arguments = ["ip", "address", "replace", address.contains(":") ? "\(address)/128" : "\(address)/32", "dev", "lo"]
-        let failure: String? = await withCheckedContinuation { continuation in
-            // A child process is waited for off Swift's cooperative threads.
-            DispatchQueue.global().async {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = arguments
-                let errors = Pipe()
-                process.standardError = errors
-                process.standardOutput = FileHandle.nullDevice
-                do {
-                    try process.run()
-                    let message = errors.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    continuation.resume(returning: process.terminationStatus == 0 ? nil : String(decoding: message, as: UTF8.self))
-                } catch {
-                    continuation.resume(returning: "\(error)")
-                }
-            }
-        }
-        if let failure {
-            throw ClusterDNSError(description: "cannot put the cluster DNS address \(address) on the loopback interface: \(failure)")
+        do {
+            try await SystemCommand.output(["ip", "address", "replace", address.contains(":") ? "\(address)/128" : "\(address)/32", "dev", "lo"])
+        } catch {
+            throw ClusterDNSError(description: "cannot put the cluster DNS address \(address) on the loopback interface: \(error)")
         }
     }
 
