@@ -30,6 +30,9 @@ struct AgentFlags: ParsableArguments {
     @Option(help: "(agent/networking) resolv.conf of the node: its nameservers answer names outside the cluster, for pods with dnsPolicy Default too")
     var resolvConf: String = "/etc/resolv.conf"
 
+    @Option(help: "(agent/networking) How pods reach pods of other nodes: host-gw (routes through the nodes' addresses) or none")
+    var flannelBackend: String = "host-gw"
+
     @Flag(help: "(agent/networking) Do not run the service proxy")
     var disableKubeProxy = false
 

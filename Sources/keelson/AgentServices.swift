@@ -93,8 +93,14 @@ enum AgentServices {
         }
         services.append(WaitingForRuntime(supervisor: supervisor, service: kubelet))
         services.append(KubeletServer(kubelet: kubelet, host: nodeIP, port: flags.kubeletPort, logger: Logger(label: "keelson.kubelet-api")))
+        guard ["host-gw", "none"].contains(flags.flannelBackend) else {
+            throw Invalid(description: "--flannel-backend must be host-gw or none, not \(flags.flannelBackend)")
+        }
+        guard IPv4Range(clusterCIDR) != nil else { throw Invalid(description: "--cluster-cidr must be an IPv4 CIDR, not \(clusterCIDR)") }
+        var network = HostGatewayNetwork.Configuration(nodeName: nodeName, clusterCIDR: clusterCIDR)
+        network.routes = flags.flannelBackend == "host-gw"
+        services.append(HostGatewayNetwork(client: client, configuration: network, logger: Logger(label: "keelson.network")))
         if !flags.disableKubeProxy {
-            guard IPv4Range(clusterCIDR) != nil else { throw Invalid(description: "--cluster-cidr must be an IPv4 CIDR, not \(clusterCIDR)") }
             services.append(ProxyService(client: client, configuration: .init(nodeName: nodeName, clusterCIDR: clusterCIDR),
                                          logger: Logger(label: "keelson.proxy")))
         }

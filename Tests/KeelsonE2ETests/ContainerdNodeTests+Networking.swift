@@ -69,8 +69,14 @@ extension ContainerdNodeTests {
             try await Self.waitFor(k, ["get", "endpointslices", "-l", "kubernetes.io/service-name=web"], "the endpoints to go") { list in
                 (list["items"]?.arrayValue ?? []).allSatisfy { ($0["endpoints"]?.arrayValue ?? []).isEmpty }
             }
-            try await Self.waitForExec(k, Self.httpGet("web", timeout: 10), "the emptied Service to be refused") {
-                $0.contains("refused")
+            do {
+                try await Self.waitForExec(k, Self.httpGet("web", timeout: 10), "the emptied Service to be refused") {
+                    $0.contains("refused")
+                }
+            } catch {
+                let podRoute = try await k.kubectl(["exec", "client", "--", "ip", "route", "get", clusterIP])
+                Issue.record("the client's route to the service: \(podRoute.stdout)\nthe node's routes and rules:\n\(Self.networkState(k.node!))")
+                throw error
             }
             // REJECT answers at once; a DROP or a missing rule would run into the 10 s timeout.
             let started = ContinuousClock.now
@@ -80,21 +86,32 @@ extension ContainerdNodeTests {
         }
     }
 
+    /// The routes and iptables rules of a node's namespace, for failure messages.
+    static func networkState(_ node: NodeSandbox) -> String {
+        let (executable, arguments) = node.wrap("/usr/bin/env", ["sh", "-c", "ip route; ip neigh; iptables-save -c; cat /proc/net/nf_conntrack 2>/dev/null | grep 10.43 | head -20; sysctl net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward"])
+        return (try? KeelsonProcess.run(executable, arguments).stdout) ?? "(unavailable)"
+    }
+
     /// An HTTP GET from the client pod with busybox nc (the static busybox's wget crashes before it connects).
-    static func httpGet(_ host: String, timeout: Int = 3) -> [String] {
-        ["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w \(timeout) \(host) 80"]
+    /// `timeout` bounds the whole attempt: nc's own `-w` does not cover a connect whose SYNs go unanswered, which
+    /// a connection started just before a dead endpoint's rules went away keeps doing for over a minute.
+    static func httpGet(_ host: String, port: Int = 80, timeout: Int = 3) -> [String] {
+        ["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout \(timeout + 2) nc -w \(timeout) \(host) \(port)"]
     }
 
     /// Runs a command in the client pod until its output (stdout, then stderr) satisfies `condition` (every 300 ms, up to 60 s).
-    static func waitForExec(_ k: KeelsonProcess, _ command: [String], _ what: String, _ condition: (String) -> Bool) async throws {
+    static func waitForExec(_ k: KeelsonProcess, pod: String = "client", _ command: [String], _ what: String,
+                            _ condition: (String) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
-        var last = ""
+        var attempts: [String] = []
         while ContinuousClock.now < deadline {
-            let output = try await k.kubectl(["exec", "client", "--"] + command)
-            last = output.stdout + output.stderr
+            let started = ContinuousClock.now
+            let output = try await k.kubectl(["exec", pod, "--"] + command)
+            let last = output.stdout + output.stderr
             if condition(last) { return }
+            attempts.append("after \(ContinuousClock.now - started): \(last)")
             try await Task.sleep(for: .milliseconds(300))
         }
-        throw KeelsonProcess.Failure("timed out waiting for \(what); last output: \(last)")
+        throw KeelsonProcess.Failure("timed out waiting for \(what); attempts:\n\(attempts.joined(separator: "\n"))")
     }
 }

@@ -11,6 +11,8 @@ final class KeelsonProcess: @unchecked Sendable {
     let extraArguments: [String]
     /// Set when the server runs its node agent with real containers, inside this namespace.
     let node: NodeSandbox?
+    /// The address the node agent advertises (`--node-ip`).
+    let nodeIP: String
     private var process: Process?
     private let logURL: URL
 
@@ -32,9 +34,10 @@ final class KeelsonProcess: @unchecked Sendable {
         return (onPath.trimmingCharacters(in: .whitespacesAndNewlines) as NSString).deletingLastPathComponent
     }()
 
-    init(dataDir: URL? = nil, extraArguments: [String] = [], node: NodeSandbox? = nil) throws {
+    init(dataDir: URL? = nil, extraArguments: [String] = [], node: NodeSandbox? = nil, nodeIP: String = "127.0.0.1") throws {
         self.extraArguments = extraArguments
         self.node = node
+        self.nodeIP = nodeIP
         self.dataDir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("keelson-e2e-\(UUID().uuidString)")
         self.port = try Self.freePort()
         self.logURL = self.dataDir.deletingLastPathComponent().appendingPathComponent("\(self.dataDir.lastPathComponent).log")
@@ -55,11 +58,11 @@ final class KeelsonProcess: @unchecked Sendable {
         let arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port)]
         if let node {
             try node.installImages(into: dataDir)
-            // Names outside the cluster go to a resolver inside the node's namespace, where nothing answers: no
-            // query of a test leaves it.
+            // The node has no resolver: names outside the cluster fail at once, and no query of a test leaves
+            // its namespace.
             let resolvConf = dataDir.appendingPathComponent("resolv.conf")
-            try "nameserver 127.0.0.1\n".write(to: resolvConf, atomically: true, encoding: .utf8)
-            let agent = ["--node-name", "node-1", "--node-ip", "127.0.0.1", "--cgroup-root", node.cgroupRoot, "--resolv-conf", resolvConf.path]
+            try "# no nameserver\n".write(to: resolvConf, atomically: true, encoding: .utf8)
+            let agent = ["--node-name", "node-1", "--node-ip", nodeIP, "--cgroup-root", node.cgroupRoot, "--resolv-conf", resolvConf.path]
             let (executable, wrapped) = node.wrap(Self.binary.path, arguments + agent + extraArguments)
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = wrapped

@@ -72,7 +72,8 @@ public final class ContainerdSupervisor: Service, Sendable {
     }
 
     /// The bridge network of the node's pods: one bridge, host-local addresses from the pod CIDR, the bridge as
-    /// the pods' gateway, masquerade for traffic leaving the cluster range, and portmap for hostPorts.
+    /// the pods' gateway, and portmap for hostPorts. No masquerade here: the bridge plugin's would hide pods'
+    /// addresses from pods on other nodes; `HostGatewayNetwork` masquerades only what leaves the cluster network.
     public func writeNetworkConfig(podCIDR: String) throws {
         let directory = configuration.cniConfigDirectory
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -82,7 +83,7 @@ public final class ContainerdSupervisor: Service, Sendable {
               "cniVersion": "1.0.0",
               "name": "keelson",
               "plugins": [
-                {"type": "bridge", "bridge": "\(configuration.bridgeName)", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+                {"type": "bridge", "bridge": "\(configuration.bridgeName)", "isGateway": true, "ipMasq": false, "hairpinMode": true,
                  "ipam": {"type": "host-local", "dataDir": "\(ipam)", "ranges": [[{"subnet": "\(podCIDR)"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
                 {"type": "portmap", "capabilities": {"portMappings": true}}
               ]

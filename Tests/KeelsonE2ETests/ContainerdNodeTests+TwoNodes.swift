@@ -1,0 +1,144 @@
+import Foundation
+import KeelsonAPI
+import Testing
+
+extension ContainerdNodeTests {
+    @Test("two nodes: pods reach pods of the other node with their own addresses, services and DNS answer on both, a NodePort on each node's address")
+    func twoNodes() async throws {
+        // Two "hosts", each a network namespace, joined by a veth pair: 192.168.90.1 and 192.168.90.2.
+        let hostA = try NodeSandbox()
+        let hostB = try NodeSandbox()
+        let server = try KeelsonProcess(extraArguments: ["--bind-address", "0.0.0.0"], node: hostA, nodeIP: "192.168.90.1")
+        let agentDir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-e2e-agent-\(UUID().uuidString)")
+        var agent: AgentChild?
+        defer {
+            agent?.stop()
+            hostB.destroy(dataDir: agentDir)
+            try? FileManager.default.removeItem(at: agentDir)
+            server.cleanUp()
+        }
+        try NodeSandbox.sh("ip", "-n", hostA.name, "link", "add", "wire", "type", "veth", "peer", "name", "wire", "netns", hostB.name)
+        for (host, address) in [(hostA, "192.168.90.1/24"), (hostB, "192.168.90.2/24")] {
+            try NodeSandbox.sh("ip", "-n", host.name, "address", "add", address, "dev", "wire")
+            try NodeSandbox.sh("ip", "-n", host.name, "link", "set", "wire", "up")
+        }
+        do {
+            try await server.start()
+            try await Self.waitForReadyNode(server)
+            try hostB.installImages(into: agentDir)
+            let resolvConf = agentDir.appendingPathComponent("resolv.conf")
+            try "# no nameserver\n".write(to: resolvConf, atomically: true, encoding: .utf8)
+            agent = try AgentChild(hostB, ["agent", "--server", "http://192.168.90.1:\(server.port)", "--data-dir", agentDir.path,
+                "--node-name", "node-2", "--node-ip", "192.168.90.2", "--cgroup-root", hostB.cgroupRoot, "--resolv-conf", resolvConf.path])
+            try await Self.waitFor(server, ["get", "node", "node-2"], timeout: .seconds(90), "node-2 Ready") { node in
+                node["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } == true
+            }
+            try await Self.crossNodeTraffic(server, hostA: hostA, hostB: hostB)
+        } catch {
+            Issue.record("server log:\n\(server.log)\nagent log:\n\(agent?.log ?? "")")
+            throw error
+        }
+    }
+
+    private static func crossNodeTraffic(_ k: KeelsonProcess, hostA: NodeSandbox, hostB: NodeSandbox) async throws {
+        func pod(_ name: String, node: String, labels: String, command: String) -> String {
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: \(name), labels: {\(labels)}}
+            spec:
+              nodeName: \(node)
+              terminationGracePeriodSeconds: 1
+              containers:
+              - {name: main, image: "keelson.local/busybox:1.0", command: [sh, -c, "\(command)"]}
+            ---
+
+            """
+        }
+        let manifest = pod("web-1", node: "node-1", labels: "app: web", command: "exec httpd -f -v -p 8080 -h /www")
+            + pod("web-2", node: "node-2", labels: "app: web", command: "exec httpd -f -v -p 8080 -h /www")
+            + pod("client-1", node: "node-1", labels: "role: client", command: "exec sleep 3600")
+            + pod("client-2", node: "node-2", labels: "role: client", command: "exec sleep 3600")
+            + """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web}
+            spec:
+              type: NodePort
+              selector: {app: web}
+              ports: [{name: http, port: 80, targetPort: 8080}]
+            """
+        try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
+        try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/web-1", "pod/web-2", "pod/client-1", "pod/client-2", "--timeout=90s"])
+        let pods = try await Self.json(k, ["get", "pods"])
+        var addresses: [String: String] = [:]
+        for item in pods["items"]?.arrayValue ?? [] {
+            if let name = item.name, let ip = item["status"]?["podIP"]?.stringValue { addresses[name] = ip }
+        }
+        let web2 = try #require(addresses["web-2"]), client1 = try #require(addresses["client-1"])
+        #expect(web2.hasPrefix("10.42.") && !web2.hasPrefix(String(client1.prefix(8))), "each node's pods come from its own pod CIDR: \(addresses)")
+
+        // Pod to pod across nodes, through the host-gw route (each agent adds it once it sees the other node's pod
+        // CIDR and address); the server sees the client's own address.
+        do {
+            try await Self.waitForExec(k, pod: "client-1", Self.httpGet(web2, port: 8080), "client-1 to reach web-2 on the other node") {
+                $0.hasSuffix("hello from keelson\n")
+            }
+        } catch {
+            Issue.record("node-1:\n\(Self.networkState(hostA))\nnode-2:\n\(Self.networkState(hostB))")
+            throw error
+        }
+        let log = try await k.kubectlOK(["logs", "web-2"])
+        #expect(log.contains(client1), "the request reached web-2 from client-1's address, not masqueraded: \(log)")
+
+        // Service by name from either node; every backend is reached from the other node's client.
+        for client in ["client-1", "client-2"] {
+            try await Self.waitForExec(k, pod: client, Self.httpGet("web.default.svc.cluster.local"), "\(client) to reach the service") {
+                $0.hasSuffix("hello from keelson\n")
+            }
+        }
+        var served: Set<String> = []
+        for _ in 0..<20 where served.count < 2 {
+            _ = try await k.kubectlOK(["exec", "client-2", "--"] + Self.httpGet("web"))
+            for name in ["web-1", "web-2"] where try await k.kubectlOK(["logs", name]).contains(addresses["client-2"] ?? "-") {
+                served.insert(name)
+            }
+        }
+        #expect(served == ["web-1", "web-2"], "the service spreads over both nodes' endpoints")
+
+        // A NodePort answers on each node's address.
+        let nodePort = try #require(try await Self.json(k, ["get", "service", "web"])["spec"]?["ports"]?[0]?["nodePort"]?.intValue)
+        for address in ["192.168.90.1", "192.168.90.2"] {
+            #expect(try await Self.fetch(hostA, "http://\(address):\(nodePort)/") == "hello from keelson\n", "node port on \(address)")
+        }
+    }
+}
+
+/// `keelson agent` of a second node, inside that node's namespace; killed when the test ends.
+final class AgentChild: @unchecked Sendable {
+    let process = Process()
+    let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-agent-\(UUID().uuidString).log")
+
+    init(_ host: NodeSandbox, _ arguments: [String]) throws {
+        let (executable, wrapped) = host.wrap(KeelsonProcess.binary.path, arguments)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = wrapped
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            let deadline = Date().addingTimeInterval(15)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        try? FileManager.default.removeItem(at: logURL)
+    }
+}
