@@ -103,9 +103,9 @@ public struct HostGatewayNetwork: Service {
     }
 
     /// A node forwards a pod's packet for a service back out of the bridge it came in on (DNAT to a pod beside
-    /// it), which by default makes it send the pod an ICMP redirect: "for this cluster IP, go to that pod
-    /// directly". The pod would keep sending there for minutes, past the endpoint's death and every rule change
-    /// ("no route to host" instead of the REJECT of an emptied service). Routers of pods send no redirects.
+    /// it), which by default makes it send the pod an ICMP redirect, translated back by conntrack to "for this
+    /// cluster IP, go to that pod directly": the pod would then bypass the service rules for that address, to one
+    /// endpoint, until the redirect expires. Routers of pods send no redirects.
     func disableRedirects() {
         let base = "/proc/sys/net/ipv4/conf"
         for device in ["all", "default"] + ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []) {
