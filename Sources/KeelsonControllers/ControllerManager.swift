@@ -140,6 +140,9 @@ public struct ControllerManager: Service {
         add(ResourceQuotaController.name, workers: 2, waitFor: [quotas, pods, services, claims], register: quota.register,
             reconcile: quota.reconcile)
 
+        let serviceLB = ServiceLBController(client: client, services: services, nodes: nodes, logger: logger)
+        add(ServiceLBController.name, workers: 1, waitFor: [services, nodes], register: serviceLB.register, reconcile: serviceLB.reconcile)
+
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {
             // Resources no controller reads in full are watched for their metadata only.

@@ -3,7 +3,7 @@ import KeelsonAPI
 import Testing
 
 extension ContainerdNodeTests {
-    @Test("two nodes: pods reach pods of the other node with their own addresses, services and DNS answer on both, a NodePort on each node's address")
+    @Test("two nodes: pods reach pods of the other node with their own addresses, services and DNS answer on both, a NodePort and the load balancer on each node's address")
     func twoNodes() async throws {
         // Two "hosts", each a network namespace, joined by a veth pair: 192.168.90.1 and 192.168.90.2.
         let hostA = try NodeSandbox()
@@ -67,6 +67,14 @@ extension ContainerdNodeTests {
               type: NodePort
               selector: {app: web}
               ports: [{name: http, port: 80, targetPort: 8080}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web-lb}
+            spec:
+              type: LoadBalancer
+              selector: {app: web}
+              ports: [{name: http, port: 8088, targetPort: 8080}]
             """
         try await k.kubectlOK(["apply", "-f", "-"], stdin: manifest)
         try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/web-1", "pod/web-2", "pod/client-1", "pod/client-2", "--timeout=90s"])
@@ -110,6 +118,16 @@ extension ContainerdNodeTests {
         let nodePort = try #require(try await Self.json(k, ["get", "service", "web"])["spec"]?["ports"]?[0]?["nodePort"]?.intValue)
         for address in ["192.168.90.1", "192.168.90.2"] {
             #expect(try await Self.fetch(hostA, "http://\(address):\(nodePort)/") == "hello from keelson\n", "node port on \(address)")
+        }
+
+        // The built-in load balancer publishes both nodes' addresses, and each answers on the service's port.
+        try await Self.waitFor(k, ["get", "service", "web-lb"], "the load balancer's addresses") { service in
+            (service["status"]?["loadBalancer"]?["ingress"]?.arrayValue ?? []).compactMap { $0["ip"]?.stringValue } == ["192.168.90.1", "192.168.90.2"]
+        }
+        let listed = try await k.kubectlOK(["get", "service", "web-lb"])
+        #expect(listed.contains("192.168.90.1,192.168.90.2"), "EXTERNAL-IP: \(listed)")
+        for address in ["192.168.90.1", "192.168.90.2"] {
+            try await eventually(seconds: 20) { (try? await Self.fetch(hostA, "http://\(address):8088/")) == "hello from keelson\n" }
         }
     }
 }
