@@ -48,28 +48,14 @@ public struct HostGatewayNetwork: Service {
             return
         }
         let nodes = Informer(client: client, resource: .nodes, logger: logger)
-        let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        nodes.addHandler { _ in signal.yield() }
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await nodes.run() }
-            group.addTask {
-                try? await gracefulShutdown()
-                signal.finish()
+        try await InformerSync.run([nodes]) {
+            do {
+                try await reconcile(wanted: Self.routes(nodes: nodes.list(), except: configuration.nodeName))
+                return nil
+            } catch {
+                logger.warning("cannot set the routes to other nodes' pods; retrying", metadata: ["error": "\(error)"])
+                return .seconds(1)
             }
-            group.addTask {
-                try await nodes.waitUntilSynced()
-                signal.yield()
-            }
-            for await _ in changes where nodes.hasSynced {
-                do {
-                    try await reconcile(wanted: Self.routes(nodes: nodes.list(), except: configuration.nodeName))
-                } catch {
-                    logger.warning("cannot set the routes to other nodes' pods; retrying", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: .seconds(1))
-                    signal.yield()
-                }
-            }
-            group.cancelAll()
         }
     }
 

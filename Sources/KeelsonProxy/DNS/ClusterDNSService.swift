@@ -51,29 +51,18 @@ public struct ClusterDNSService: Service {
         }
         let services = Informer(client: client, resource: .services, logger: logger)
         let slices = Informer(client: client, resource: .endpointSlices, logger: logger)
-        let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        for informer in [services, slices] { informer.addHandler { _ in signal.yield() } }
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await services.run() }
-            group.addTask { try await slices.run() }
-            group.addTask {
-                try? await gracefulShutdown()
-                signal.finish()
-            }
-            group.addTask {
-                // Names appear once both lists are known, never from half of them.
-                try await services.waitUntilSynced()
-                try await slices.waitUntilSynced()
-                signal.yield()
-            }
-            for await _ in changes {
-                guard services.hasSynced, slices.hasSynced else { continue }
+        var failure: (any Error)?
+        do {
+            try await InformerSync.run([services, slices]) {
                 server.update(ClusterDNSZone.build(services: services.list(), slices: slices.list(), configuration: zoneConfiguration))
+                return nil
             }
-            group.cancelAll()
+        } catch {
+            failure = error
         }
         await server.close()
         await forwarder?.close()
+        if let failure { throw failure }
     }
 
     /// `ip address replace` is idempotent: a restarted agent finds the address where it left it.
