@@ -4,11 +4,7 @@ import KeelsonAPI
 public enum ServiceSnapshot {
     /// - Parameter nodeName: this proxy's node, for the `Local` traffic policies.
     public static func build(services: [JSONValue], slices: [JSONValue], nodeName: String) -> [ProxiedService] {
-        var slicesByService: [String: [JSONValue]] = [:]
-        for slice in slices where (slice["addressType"]?.stringValue ?? "IPv4") == "IPv4" {
-            guard let service = slice["metadata"]?["labels"]?["kubernetes.io/service-name"]?.stringValue else { continue }
-            slicesByService["\(slice.namespace ?? "")/\(service)", default: []].append(slice)
-        }
+        let slicesByService = Self.slicesByService(slices.filter { ($0["addressType"]?.stringValue ?? "IPv4") == "IPv4" })
         var result: [ProxiedService] = []
         for service in services {
             let spec = service["spec"]
@@ -39,6 +35,16 @@ public enum ServiceSnapshot {
                     externalLocal: spec?["externalTrafficPolicy"]?.stringValue == "Local",
                     endpoints: endpoints(slices, portName: portName, protocol: proto, nodeName: nodeName)))
             }
+        }
+        return result
+    }
+
+    /// EndpointSlices by the Service they belong to (`NAMESPACE/NAME`, from the `kubernetes.io/service-name` label).
+    static func slicesByService(_ slices: [JSONValue]) -> [String: [JSONValue]] {
+        var result: [String: [JSONValue]] = [:]
+        for slice in slices {
+            guard let service = slice["metadata"]?["labels"]?["kubernetes.io/service-name"]?.stringValue else { continue }
+            result["\(slice.namespace ?? "")/\(service)", default: []].append(slice)
         }
         return result
     }

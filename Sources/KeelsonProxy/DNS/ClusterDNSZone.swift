@@ -49,11 +49,7 @@ public struct ClusterDNSZone: Sendable {
     ///   - slices: EndpointSlices as the API serves them.
     public static func build(services: [JSONValue], slices: [JSONValue], configuration: Configuration) -> ClusterDNSZone {
         var zone = ClusterDNSZone(configuration: configuration)
-        var slicesByService: [String: [JSONValue]] = [:]
-        for slice in slices {
-            guard let service = slice["metadata"]?["labels"]?["kubernetes.io/service-name"]?.stringValue else { continue }
-            slicesByService["\(slice.namespace ?? "")/\(service)", default: []].append(slice)
-        }
+        let slicesByService = ServiceSnapshot.slicesByService(slices)
         for service in services {
             guard let namespace = service.namespace, let name = service.name else { continue }
             zone.add(service: service, named: "\(name).\(namespace).svc.\(configuration.domain)",
@@ -73,19 +69,18 @@ public struct ClusterDNSZone: Sendable {
         }
         let clusterIPs = (spec?["clusterIPs"]?.arrayValue?.compactMap(\.stringValue) ?? [spec?["clusterIP"]?.stringValue].compactMap { $0 })
             .filter { !$0.isEmpty && $0 != "None" }
-        let ports = (spec?["ports"]?.arrayValue ?? []).compactMap { port -> (name: String, proto: String)? in
-            guard let name = port["name"]?.stringValue, !name.isEmpty else { return nil }
-            return (name.lowercased(), (port["protocol"]?.stringValue ?? "TCP").lowercased())
+        // Named ports only: SRV names are made of the port's name.
+        let ports = (spec?["ports"]?.arrayValue ?? []).compactMap { port -> (name: String, proto: String, number: UInt16)? in
+            guard let name = port["name"]?.stringValue, !name.isEmpty, let number = port["port"]?.intValue else { return nil }
+            return (name.lowercased(), (port["protocol"]?.stringValue ?? "TCP").lowercased(), UInt16(truncatingIfNeeded: number))
         }
         if !clusterIPs.isEmpty {
             for ip in clusterIPs {
                 addAddress(ip, to: serviceName)
                 addPointer(from: ip, to: serviceName)
             }
-            for port in spec?["ports"]?.arrayValue ?? [] {
-                guard let name = port["name"]?.stringValue, !name.isEmpty, let number = port["port"]?.intValue else { continue }
-                let proto = (port["protocol"]?.stringValue ?? "TCP").lowercased()
-                addService("_\(name.lowercased())._\(proto).\(serviceName)", .init(port: UInt16(truncatingIfNeeded: number), weight: 100, target: serviceName))
+            for port in ports {
+                addService("_\(port.name)._\(port.proto).\(serviceName)", .init(port: port.number, weight: 100, target: serviceName))
             }
             return
         }
