@@ -87,6 +87,7 @@ public final class APIClient: KubernetesClient {
             // Every watch holds an HTTP/1.1 connection for minutes, and a controller manager watches some 40
             // resources: the pool must leave room for ordinary requests beside them, or those queue behind watches.
             config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            config.tlsConfiguration = configuration.tls
             self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
             self.ownsHTTPClient = true
         }

@@ -50,5 +50,9 @@ extension ResourceReference {
     public static let persistentVolumes = ResourceReference(group: "", version: "v1", resource: "persistentvolumes", namespaced: false)
     public static let storageClasses = ResourceReference(group: "storage.k8s.io", version: "v1", resource: "storageclasses", namespaced: false)
     public static let resourceQuotas = ResourceReference(group: "", version: "v1", resource: "resourcequotas", namespaced: true)
+    public static let certificateSigningRequests = ResourceReference(group: "certificates.k8s.io", version: "v1",
+        resource: "certificatesigningrequests", namespaced: false)
+    public static let clusterRoles = ResourceReference(group: "rbac.authorization.k8s.io", version: "v1", resource: "clusterroles",
+        namespaced: false)
     public static let leases = ResourceReference(group: "coordination.k8s.io", version: "v1", resource: "leases", namespaced: true)
 }

@@ -20,6 +20,9 @@ public struct ControllerManager: Service {
         public var nodeLifecycle = NodeLifecycleController.Configuration()
         /// Finished pods kept before the oldest are deleted (`--terminated-pod-gc-threshold`).
         public var terminatedPodThreshold = 12_500
+        /// Signs approved certificate requests; without one (a controller manager without the CA's key) requests
+        /// wait for another signer.
+        public var certificateSigner: CertificateSigner?
 
         public init(leaderElection: LeaderElector.Configuration? = nil) {
             self.leaderElection = leaderElection
@@ -142,6 +145,17 @@ public struct ControllerManager: Service {
 
         let serviceLB = ServiceLBController(client: client, services: services, nodes: nodes, logger: logger)
         add(ServiceLBController.name, workers: 1, waitFor: [services, nodes], register: serviceLB.register, reconcile: serviceLB.reconcile)
+
+        let clusterRoles = informers.informer(.clusterRoles)
+        let aggregation = ClusterRoleAggregationController(client: client, roles: clusterRoles, logger: logger)
+        add(ClusterRoleAggregationController.name, workers: 1, waitFor: [clusterRoles], register: aggregation.register,
+            reconcile: aggregation.reconcile)
+
+        if let signer = configuration.certificateSigner {
+            let requests = informers.informer(.certificateSigningRequests)
+            let signing = CertificateSigningController(client: client, requests: requests, signer: signer, logger: logger)
+            add(CertificateSigningController.name, workers: 1, waitFor: [requests], register: signing.register, reconcile: signing.reconcile)
+        }
 
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {

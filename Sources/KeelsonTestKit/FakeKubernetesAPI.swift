@@ -53,6 +53,7 @@ public final class FakeKubernetesAPI: KubernetesClient {
     public static let resourcesWithStatus: Set<String> = [
         "pods", "replicasets", "deployments", "statefulsets", "daemonsets", "jobs", "cronjobs", "nodes", "services",
         "namespaces", "persistentvolumeclaims", "persistentvolumes", "resourcequotas", "poddisruptionbudgets", "replicationcontrollers",
+        "certificatesigningrequests",
     ]
 
     private let state = Mutex(State())
@@ -292,6 +293,9 @@ public final class FakeKubernetesAPI: KubernetesClient {
         case "finalize":
             next = current
             next.setValue(proposed["spec"]?["finalizers"], at: ["spec", "finalizers"])
+        case "approval" where resource.resource == "certificatesigningrequests":
+            next = current
+            next.setValue(proposed["status"]?["conditions"], at: ["status", "conditions"])
         case nil:
             next = proposed
             for field in ["uid", "creationTimestamp", "deletionTimestamp", "namespace", "generation"] {

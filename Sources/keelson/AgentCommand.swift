@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonClient
+import Logging
 import ServiceLifecycle
 
 /// `keelson agent`: a node that joins a cluster — its own containerd, the kubelet and the kubelet API.
@@ -8,11 +9,14 @@ struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent",
         abstract: "Run a node agent: containerd, the kubelet and its API, joined to a Keelson server.")
 
-    @Option(help: "(cluster) Server to connect to (e.g. http://10.0.0.1:6443); or use --kubeconfig")
+    @Option(help: "(cluster) Server to connect to (e.g. https://10.0.0.1:6443); or use --kubeconfig")
     var server: String?
 
-    @Option(help: "(cluster) Token to join the cluster with (checked once authentication lands; accepted now)")
+    @Option(help: "(cluster) Token to join the cluster with (the server's DATA_DIR/server/token)")
     var token: String?
+
+    @Option(help: "(cluster) File holding the join token")
+    var tokenFile: String?
 
     @Option(help: "(cluster) A kubeconfig naming the server and credentials, instead of --server")
     var kubeconfig: String?
@@ -30,6 +34,7 @@ struct AgentCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (server == nil) != (kubeconfig == nil) else { throw ValidationError("give either --server or --kubeconfig") }
+        if server != nil && token == nil && tokenFile == nil { throw ValidationError("--server needs --token or --token-file to join") }
         try ComponentCommand.validateLogLevel(logLevel)
     }
 
@@ -38,10 +43,33 @@ struct AgentCommand: AsyncParsableCommand {
         if let kubeconfig {
             kubeconfigPath = kubeconfig
         } else {
-            // The agent keeps its own kubeconfig for the server it joined, as k3s does.
-            kubeconfigPath = (dataDir as NSString).appendingPathComponent("agent/kubeconfig.yaml")
-            try FileManager.default.createDirectory(atPath: (kubeconfigPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Kubeconfig.write(server: server ?? "", to: kubeconfigPath, mode: 0o600)
+            // The agent keeps its own kubeconfig for the server it joined, as k3s does, with the client certificate
+            // it obtained with the join token.
+            let agentDirectory = (dataDir as NSString).appendingPathComponent("agent")
+            kubeconfigPath = (agentDirectory as NSString).appendingPathComponent("kubeconfig.yaml")
+            let server = self.server ?? ""
+            var joinToken = token ?? ""
+            if let tokenFile {
+                do {
+                    joinToken = try String(contentsOfFile: tokenFile, encoding: .utf8)
+                } catch {
+                    throw ValidationError("--token-file \(tokenFile): \(error.localizedDescription)")
+                }
+            }
+            let nodeName = (agent.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
+            let join = NodeJoin(server: server, token: joinToken, nodeName: nodeName,
+                directory: (agentDirectory as NSString).appendingPathComponent("tls"))
+            let credentials: NodeJoin.Credentials
+            do {
+                var logger = Logger(label: "keelson.agent")
+                logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+                credentials = try await join.credentials(logger: logger)
+            } catch {
+                FileHandle.standardError.write(Data("keelson: cannot join \(server): \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            try Kubeconfig.write(server: server, credentials: Kubeconfig.Credentials(certificateAuthorityPEM: credentials.serverCAPEM,
+                clientCertificatePEM: credentials.certificatePEM, clientKeyPEM: credentials.keyPEM), to: kubeconfigPath, mode: 0o600)
         }
         try await ComponentCommand.run(kubeconfig: kubeconfigPath, userAgent: "keelson-agent", logLevel: logLevel, label: "keelson.agent") { (client: APIClient, _) -> [any Service] in
             do {

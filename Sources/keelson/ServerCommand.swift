@@ -41,19 +41,34 @@ struct ServerCommand: AsyncParsableCommand {
         let host = config.bindAddress
         let kubeconfigPath = config.kubeconfigPath
         let kubeconfigMode = config.kubeconfigMode
+        let nodeName = (agent.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
+        let pki: ClusterPKI
+        let security: APIServerSecurity
+        do {
+            (pki, security) = try ServerSecurity.make(config: config, flags: flags, agent: agent, nodeName: nodeName)
+        } catch {
+            try? await closeStore()
+            FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let adminCredentials = Kubeconfig.Credentials(certificateAuthorityPEM: try pki.serverCAPEM,
+            clientCertificatePEM: try pki.admin.certificatePEM, clientKeyPEM: pki.admin.keyPEM)
         var apiConfiguration = APIServerConfiguration(host: host, port: config.port)
         apiConfiguration.serviceRange = config.serviceRange
         apiConfiguration.nodePortRange = config.nodePortRange
         apiConfiguration.eventTTL = config.eventTTL
         apiConfiguration.clusterDNS = agent.clusterDns
+        apiConfiguration.security = security
         apiConfiguration.defaultTolerationSeconds = DefaultTolerationSeconds(notReadySeconds: config.defaultNotReadyTolerationSeconds,
             unreachableSeconds: config.defaultUnreachableTolerationSeconds)
         let apiServer = APIServer(
-            configuration: apiConfiguration, store: store, logger: Logger(label: "keelson.apiserver"),
+            configuration: apiConfiguration, store: store, logger: Logger(label: "keelson.apiserver"), httpLogger: Self.httpLogger(config.logLevel),
             onListening: { port in
                 let address = host.contains(":") ? "[\(host)]" : host
                 do {
-                    try Kubeconfig.write(server: "http://\(address):\(port)", to: kubeconfigPath, mode: kubeconfigMode)
+                    // A wildcard bind is reached on loopback, which the serving certificate names (as k3s writes it).
+                    try Kubeconfig.write(server: "https://\(Self.loopback(host)):\(port)", credentials: adminCredentials, to: kubeconfigPath,
+                        mode: kubeconfigMode)
                     FileHandle.standardError.write(Data("keelson: API server listening on \(address):\(port); kubeconfig written to \(kubeconfigPath)\n".utf8))
                 } catch {
                     FileHandle.standardError.write(Data("keelson: cannot write kubeconfig \(kubeconfigPath): \(error)\n".utf8))
@@ -67,40 +82,55 @@ struct ServerCommand: AsyncParsableCommand {
         ]
         // In-process components still talk to the API server over its REST API, as in Kubernetes; each has its
         // own client (and connection pool), as separate processes would.
+        // Each has its own identity, a client certificate issued at start, as k3s gives its components.
         var clients: [APIClient] = []
-        func loopbackClient(_ userAgent: String) -> APIClient {
-            let loopback = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
-            let address = loopback.contains(":") ? "[\(loopback)]" : loopback
-            let client = APIClient(configuration: ClientConfiguration(server: "http://\(address):\(config.port)", userAgent: userAgent))
+        func loopbackClient(_ userAgent: String, user: String, groups: [String] = []) throws -> APIClient {
+            let address = Self.loopback(host)
+            let identity = try pki.issueClient(commonName: user, organizations: groups)
+            let tls = try ClientConfiguration.tls(certificateAuthorityPEM: try pki.serverCAPEM,
+                clientCertificatePEM: try identity.certificatePEM, clientKeyPEM: identity.keyPEM)
+            let client = APIClient(configuration: ClientConfiguration(server: "https://\(address):\(config.port)", userAgent: userAgent, tls: tls))
             clients.append(client)
             return client
         }
-        if config.runControllerManager {
-            var controllers = ControllerManager.Configuration(
-                leaderElection: .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity()))
-            controllers.clusterRange = config.clusterRange
-            controllers.nodeLifecycle.gracePeriod = config.nodeMonitorGracePeriod
-            services.append(.init(service: ControllerManager(client: loopbackClient("keelson-controller-manager"),
-                logger: Logger(label: "keelson.controllers"), configuration: controllers)))
-        }
-        if config.runScheduler {
-            services.append(.init(service: SchedulerService(client: loopbackClient("keelson-scheduler"),
-                leaderElection: .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()),
-                profiles: config.schedulerProfiles, logger: Logger(label: "keelson.scheduler"))))
-        }
-        if !flags.disableAgent {
-            do {
-                for service in try AgentServices.make(client: loopbackClient("keelson-agent"), flags: agent, dataDir: config.dataDir,
+        func addComponents() throws {
+            if config.runControllerManager {
+                var controllers = ControllerManager.Configuration(
+                    leaderElection: .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity()))
+                controllers.clusterRange = config.clusterRange
+                controllers.nodeLifecycle.gracePeriod = config.nodeMonitorGracePeriod
+                let clientCA = pki.clientCA
+                controllers.certificateSigner = CertificateSigner { commonName, organizations, publicKey, validity in
+                    try clientCA.issue(commonName: commonName, organizations: organizations, usage: .client, publicKey: publicKey,
+                        validity: validity).serializeAsPEM().pemString + "\n"
+                }
+                services.append(.init(service: ControllerManager(client: try loopbackClient("keelson-controller-manager", user: "system:kube-controller-manager"),
+                    logger: Logger(label: "keelson.controllers"), configuration: controllers)))
+            }
+            if config.runScheduler {
+                services.append(.init(service: SchedulerService(client: try loopbackClient("keelson-scheduler", user: "system:kube-scheduler"),
+                    leaderElection: .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()),
+                    profiles: config.schedulerProfiles, logger: Logger(label: "keelson.scheduler"))))
+            }
+            if !flags.disableAgent {
+                let client = try loopbackClient("keelson-agent", user: "system:node:\(nodeName)", groups: ["system:nodes"])
+                for service in try AgentServices.make(client: client, flags: agent, dataDir: config.dataDir,
                     clusterCIDR: flags.clusterCidr, controlPlane: true) {
                     services.append(.init(service: service))
                 }
-            } catch {
-                for client in clients { try? await client.shutdown() }
-                try? await closeStore()
-                FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
-                throw ExitCode(1)
             }
         }
+        do {
+            try addComponents()
+        } catch {
+            for client in clients { try? await client.shutdown() }
+            try? await closeStore()
+            FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        // Placed after the API server, so that it is stopped (in reverse order) once every component has stopped
+        // and while the server still answers: TLS connections close with an exchange the server must take part in.
+        services.insert(.init(service: ClientCloser(clients: clients)), at: 3)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -112,7 +142,32 @@ struct ServerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        for client in clients { try await client.shutdown() }
         try await closeStore()
+    }
+}
+
+extension ServerCommand {
+    /// The HTTP server's own log: each connection that fails (a client that gives up its TLS handshake, a scanner)
+    /// would be an error line; kube-apiserver mentions them only when asked for detail, and so does Keelson.
+    static func httpLogger(_ level: Logger.Level) -> Logger {
+        var logger = Logger(label: "keelson.apiserver.http")
+        logger.logLevel = level <= .debug ? level : .critical
+        return logger
+    }
+
+    /// Where a local client reaches a server bound to `host`, bracketed for a URL.
+    static func loopback(_ host: String) -> String {
+        let address = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        return address.contains(":") ? "[\(address)]" : address
+    }
+}
+
+/// Shuts the in-process components' API clients down when the group stops it.
+struct ClientCloser: Service {
+    let clients: [APIClient]
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        for client in clients { try? await client.shutdown() }
     }
 }

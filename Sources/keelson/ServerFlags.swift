@@ -17,6 +17,15 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(client) Write the kubeconfig with this mode (octal)")
     var writeKubeconfigMode: String = "0600"
 
+    @Option(help: "(listener) Add additional hostnames or IPv4/IPv6 addresses as Subject Alternative Names on the server TLS cert")
+    var tlsSan: [String] = []
+
+    @Option(help: "(cluster) Shared secret used to join agents to the cluster (default: kept in DATA_DIR/server/token)")
+    var token: String?
+
+    @Option(help: "(auth) A CSV file of bearer tokens: token,user,uid,\"group1,group2\" (as kube-apiserver's --token-auth-file)")
+    var tokenAuthFile: String?
+
     @OptionGroup var datastore: DatastoreFlags
 
     @Option(help: "(db) How long Events are kept after their last change")

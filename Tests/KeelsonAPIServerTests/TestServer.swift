@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdTesting
 import KeelsonAPI
 import KeelsonAPIServer
@@ -36,9 +37,18 @@ struct TestServer {
         configure(&configuration)
         let server = APIServer(configuration: configuration, store: store, logger: logger)
         try await server.bootstrap()
-        try await server.makeApplication().test(.router) { client in
-            try await body(Client(client: client), store)
+        let caches = Task { try await server.followStore() }
+        do {
+            try await server.makeApplication().test(.router) { client in
+                try await body(Client(client: client), store)
+            }
+        } catch {
+            caches.cancel()
+            _ = await caches.result
+            throw error
         }
+        caches.cancel()
+        _ = await caches.result
         try store.close()
     }
 
@@ -47,9 +57,10 @@ struct TestServer {
 
         @discardableResult
         func request(_ method: HTTPRequest.Method, _ uri: String, body: String? = nil, contentType: String = "application/json",
-            accept: String = "application/json") async throws -> Reply
+            accept: String = "application/json", headers extra: [(String, String)] = []) async throws -> Reply
         {
             var headers: HTTPFields = [.accept: accept]
+            for (name, value) in extra { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
             if body != nil { headers[.contentType] = contentType }
             let response = try await client.execute(uri: uri, method: method, headers: headers,
                 body: body.map { ByteBuffer(string: $0) })
@@ -58,8 +69,10 @@ struct TestServer {
             return Reply(status: Int(response.status.code), body: value, contentType: response.headers[.contentType])
         }
 
-        func json(_ method: HTTPRequest.Method, _ uri: String, _ body: JSONValue, contentType: String = "application/json") async throws -> Reply {
-            try await request(method, uri, body: body.encodedString(), contentType: contentType)
+        func json(_ method: HTTPRequest.Method, _ uri: String, _ body: JSONValue, contentType: String = "application/json",
+            headers: [(String, String)] = []) async throws -> Reply
+        {
+            try await request(method, uri, body: body.encodedString(), contentType: contentType, headers: headers)
         }
     }
 }

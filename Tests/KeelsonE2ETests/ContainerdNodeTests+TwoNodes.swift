@@ -28,11 +28,19 @@ extension ContainerdNodeTests {
             try hostB.installImages(into: agentDir)
             let resolvConf = agentDir.appendingPathComponent("resolv.conf")
             try "# no nameserver\n".write(to: resolvConf, atomically: true, encoding: .utf8)
-            agent = try AgentChild(hostB, ["agent", "--server", "http://192.168.90.1:\(server.port)", "--data-dir", agentDir.path,
+            // The agent joins with the server's token: it checks the server's CA against the token's hash and
+            // obtains its node certificate through a CertificateSigningRequest.
+            let token = server.dataDir.appendingPathComponent("server/token").path
+            agent = try AgentChild(hostB, ["agent", "--server", "https://192.168.90.1:\(server.port)", "--token-file", token,
+                "--data-dir", agentDir.path,
                 "--node-name", "node-2", "--node-ip", "192.168.90.2", "--cgroup-root", hostB.cgroupRoot, "--resolv-conf", resolvConf.path])
             try await Self.waitFor(server, ["get", "node", "node-2"], timeout: .seconds(90), "node-2 Ready") { node in
                 node["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } == true
             }
+            let requests = try await server.kubectlOK(["get", "csr", "-o",
+                "jsonpath={range .items[*]}{.spec.username} {.status.conditions[0].type} {.status.certificate}{\"\\n\"}{end}"])
+            #expect(requests.split(separator: "\n").contains { $0.hasPrefix("system:bootstrap:node-join Approved ") && $0.count > 100 },
+                "the agent's certificate request was approved and signed: \(requests)")
             try await Self.crossNodeTraffic(server, hostA: hostA, hostB: hostB)
         } catch {
             Issue.record("server log:\n\(server.log)\nagent log:\n\(agent?.log ?? "")")

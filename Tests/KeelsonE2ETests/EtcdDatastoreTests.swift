@@ -2,6 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import KeelsonAPI
+import KeelsonClient
 import KeelsonTestKit
 import Testing
 
@@ -135,7 +137,8 @@ struct EtcdDatastoreTests {
         let etcd = try await EtcdServer.start()
         defer { etcd.stop() }
         try await withKeelson(extraArguments: ["--datastore-endpoint", etcd.endpoint, "--disable-controller-manager", "--disable-scheduler"]) { k in
-            let url = URL(string: "http://127.0.0.1:\(k.port)/api/v1/namespaces/default/configmaps")!
+            let client = APIClient(configuration: try ClientConfiguration.kubeconfig(at: k.kubeconfig))
+            defer { Task { try? await client.shutdown() } }
             // Four writers create ConfigMaps one after another until the deadline (past the outage), noting which
             // creates were acknowledged (201) and how many were refused (anything else).
             let deadline = ContinuousClock.now + .seconds(18)
@@ -148,12 +151,8 @@ struct EtcdDatastoreTests {
                         while ContinuousClock.now < deadline {
                             let name = "w\(writer)-\(i)"
                             i += 1
-                            var request = URLRequest(url: url)
-                            request.httpMethod = "POST"
-                            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                            request.httpBody = Data(#"{"metadata":{"name":"\#(name)"}}"#.utf8)
-                            request.timeoutInterval = 30
-                            let status = (try? await URLSession.shared.data(for: request)).flatMap { ($0.1 as? HTTPURLResponse)?.statusCode }
+                            let created = (try? await client.create(.configMaps, namespace: "default", ["metadata": ["name": .string(name)]])) != nil
+                            let status = created ? 201 : 0
                             if status == 201 { acknowledged.append(name) } else { refused += 1 }
                             if status != 201 { try? await Task.sleep(for: .milliseconds(50)) }
                         }

@@ -6,7 +6,7 @@ import KeelsonClient
 /// marked Running and Ready through the status subresource, as a kubelet would report them, for as long as the body
 /// runs.
 func withSimulatedKubelet<T: Sendable>(_ k: KeelsonProcess, _ body: @Sendable () async throws -> T) async throws -> T {
-    let client = APIClient(configuration: ClientConfiguration(server: "http://127.0.0.1:\(k.port)"))
+    let client = APIClient(configuration: try ClientConfiguration.kubeconfig(at: k.kubeconfig))
     defer { Task { try? await client.shutdown() } }
     let marker = Task {
         var nextIP = 2

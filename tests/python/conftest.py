@@ -3,6 +3,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -81,7 +82,15 @@ class Server:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    def ssl_context(self, client_certificate=True):
+        """Trusts the cluster's server CA; presents the admin's certificate unless told not to."""
+        tls = os.path.join(self.data_dir, "server", "tls")
+        context = ssl.create_default_context(cafile=os.path.join(tls, "server-ca.crt"))
+        if client_certificate:
+            context.load_cert_chain(os.path.join(tls, "client-admin.crt"), os.path.join(tls, "client-admin.key"))
+        return context
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The official Python client against keelson: CRUD, conflicts, pagination, watch, restarts and bad input."""
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -108,10 +109,10 @@ def test_watch_from_a_compacted_or_future_version_tells_the_client_to_relist(ser
     assert bad.value.status == 400
 
 
-def raw(server, method, path, body=None, content_type="application/json"):
+def raw(server, method, path, body=None, content_type="application/json", client_certificate=True):
     request = urllib.request.Request(server.url + path, data=body, method=method, headers={"Content-Type": content_type})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=server.ssl_context(client_certificate)) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
@@ -178,3 +179,44 @@ def test_kill9_loses_no_acknowledged_write_and_a_resumed_watch_misses_nothing(se
         w.stop()
     assert seen == [("ADDED", "after-restart")]
     assert server.stop() == 0
+
+
+def test_no_credentials_is_401_but_health_and_version_are_public(server):
+    status, body = raw(server, "GET", "/api/v1/namespaces", client_certificate=False)
+    assert status == 401 and body["reason"] == "Unauthorized"
+    for path in ("/healthz", "/readyz", "/livez"):
+        request = urllib.request.Request(server.url + path)
+        with urllib.request.urlopen(request, timeout=30, context=server.ssl_context(False)) as response:
+            assert response.status == 200 and response.read() == b"ok"
+    status, version = raw(server, "GET", "/version", client_certificate=False)
+    assert status == 200 and version["major"] == "1"
+
+
+def test_access_reviews_and_impersonation_through_the_client(server, core):
+    authorization = client.AuthorizationV1Api(server.api_client())
+    review = authorization.create_self_subject_access_review(client.V1SelfSubjectAccessReview(
+        spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=client.V1ResourceAttributes(verb="delete", resource="nodes"))))
+    assert review.status.allowed is True
+
+    asking = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
+        user="carol", resource_attributes=client.V1ResourceAttributes(verb="list", resource="configmaps", namespace="default")))
+    assert authorization.create_subject_access_review(asking).status.allowed is False
+    rbac = client.RbacAuthorizationV1Api(server.api_client())
+    rbac.create_namespaced_role_binding("default", client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="carol-view"),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="view"),
+        subjects=[client.RbacV1Subject(kind="User", name="carol", api_group="rbac.authorization.k8s.io")]))
+    deadline = time.time() + 10
+    while not authorization.create_subject_access_review(asking).status.allowed:
+        assert time.time() < deadline, "the binding takes effect"
+        time.sleep(0.05)
+
+    # The same question answered by acting as carol: reading is allowed, writing is a 403 in Kubernetes' words.
+    as_carol = server.api_client()
+    as_carol.default_headers["Impersonate-User"] = "carol"
+    carol = client.CoreV1Api(as_carol)
+    assert carol.list_namespaced_config_map("default").items is not None
+    with pytest.raises(ApiException) as refused:
+        carol.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="nope")))
+    assert refused.value.status == 403
+    assert 'User "carol" cannot create resource "configmaps" in API group "" in the namespace "default"' in json.loads(refused.value.body)["message"]

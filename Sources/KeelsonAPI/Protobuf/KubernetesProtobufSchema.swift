@@ -19,6 +19,13 @@ enum KubernetesProtobufSchema {
         "policy/v1/PodDisruptionBudget": "PodDisruptionBudget", "policy/v1/Eviction": "Eviction",
         "coordination.k8s.io/v1/Lease": "Lease",
         "autoscaling/v1/Scale": "Scale",
+        "authorization.k8s.io/v1/SelfSubjectAccessReview": "SelfSubjectAccessReview",
+        "authorization.k8s.io/v1/SelfSubjectRulesReview": "SelfSubjectRulesReview",
+        "authorization.k8s.io/v1/SubjectAccessReview": "SubjectAccessReview",
+        "authorization.k8s.io/v1/LocalSubjectAccessReview": "SubjectAccessReview",
+        "authentication.k8s.io/v1/SelfSubjectReview": "SelfSubjectReview",
+        "authentication.k8s.io/v1/TokenRequest": "TokenRequest",
+        "certificates.k8s.io/v1/CertificateSigningRequest": "CertificateSigningRequest",
         "meta.k8s.io/v1/DeleteOptions": "DeleteOptions", "v1/DeleteOptions": "DeleteOptions",
     ]
 
@@ -282,5 +289,46 @@ enum KubernetesProtobufSchema {
         "Scale": .init([.m(1, "metadata", "ObjectMeta"), .m(2, "spec", "ScaleSpec"), .m(3, "status", "ScaleStatus")]),
         "ScaleSpec": .init([.i32(1, "replicas", ptr: true)]),
         "ScaleStatus": .init([.i32(1, "replicas"), .s(2, "selector")]),
+
+        // authorization.k8s.io/v1 (the `extra` map of SubjectAccessReviewSpec, field 5, is not read)
+        "SelfSubjectAccessReview": .init([.m(1, "metadata", "ObjectMeta"), .m(2, "spec", "SelfSubjectAccessReviewSpec"),
+            .m(3, "status", "SubjectAccessReviewStatus")]),
+        "SelfSubjectAccessReviewSpec": .init([.m(1, "resourceAttributes", "ResourceAttributes", ptr: true),
+            .m(2, "nonResourceAttributes", "NonResourceAttributes", ptr: true)]),
+        "SubjectAccessReview": .init([.m(1, "metadata", "ObjectMeta"), .m(2, "spec", "SubjectAccessReviewSpec"),
+            .m(3, "status", "SubjectAccessReviewStatus")]),
+        "SubjectAccessReviewSpec": .init([.m(1, "resourceAttributes", "ResourceAttributes", ptr: true),
+            .m(2, "nonResourceAttributes", "NonResourceAttributes", ptr: true), .s(3, "user"), .rs(4, "groups"), .s(6, "uid")]),
+        "ResourceAttributes": .init([.s(1, "namespace"), .s(2, "verb"), .s(3, "group"), .s(4, "version"), .s(5, "resource"),
+            .s(6, "subresource"), .s(7, "name")]),
+        "NonResourceAttributes": .init([.s(1, "path"), .s(2, "verb")]),
+        "SubjectAccessReviewStatus": .init([.b(1, "allowed"), .b(4, "denied"), .s(2, "reason"), .s(3, "evaluationError")]),
+        "SelfSubjectRulesReview": .init([.m(1, "metadata", "ObjectMeta"), .m(2, "spec", "SelfSubjectRulesReviewSpec"),
+            .m(3, "status", "SubjectRulesReviewStatus")]),
+        // Status parts are the server's to fill; clients send them empty.
+        "SubjectRulesReviewStatus": .init([.b(3, "incomplete"), .s(4, "evaluationError")]),
+        "SelfSubjectRulesReviewSpec": .init([.s(1, "namespace")]),
+
+        // certificates.k8s.io/v1 (the `extra` map of the spec, field 6, is not read)
+        "CertificateSigningRequest": .init([.m(1, "metadata", "ObjectMeta"), .m(2, "spec", "CertificateSigningRequestSpec"),
+            .m(3, "status", "CertificateSigningRequestStatus")]),
+        "CertificateSigningRequestSpec": .init([
+            .init(number: 1, name: "request", type: .bytes), .s(7, "signerName"), .i32(8, "expirationSeconds", ptr: true),
+            .rs(5, "usages"), .s(2, "username"), .s(3, "uid"), .rs(4, "groups"),
+        ]),
+        "CertificateSigningRequestStatus": .init([.rm(1, "conditions", "CertificateSigningRequestCondition"),
+            .init(number: 2, name: "certificate", type: .bytes)]),
+        "CertificateSigningRequestCondition": .init([.s(1, "type"), .s(6, "status"), .s(2, "reason"), .s(3, "message"),
+            .t(4, "lastUpdateTime"), .t(5, "lastTransitionTime")]),
+
+        // authentication.k8s.io/v1
+        "SelfSubjectReview": .init([.m(1, "metadata", "ObjectMeta"), .m(2, "status", "SelfSubjectReviewStatus")]),
+        "SelfSubjectReviewStatus": .init([.m(1, "userInfo", "UserInfo")]),
+        "UserInfo": .init([.s(1, "username"), .s(2, "uid"), .rs(3, "groups")]),
+        "TokenRequest": .init([.m(1, "metadata", "ObjectMeta"), .m(2, "spec", "TokenRequestSpec"), .m(3, "status", "TokenRequestStatus")]),
+        "TokenRequestStatus": .init([.s(1, "token")]),
+        "TokenRequestSpec": .init([.rs(1, "audiences"), .i64(4, "expirationSeconds", ptr: true),
+            .m(3, "boundObjectRef", "BoundObjectReference", ptr: true)]),
+        "BoundObjectReference": .init([.s(1, "kind"), .s(2, "apiVersion"), .s(3, "name"), .s(4, "uid")]),
     ]
 }

@@ -4,6 +4,34 @@ import KeelsonAPI
 import KeelsonStore
 
 extension RESTHandler {
+    /// Conditions of a CertificateSigningRequest as the server keeps them: lastUpdateTime and lastTransitionTime
+    /// filled when a client left them out, Approved and Denied mutually exclusive.
+    static func stampConditionTimes(_ conditions: JSONValue, old: JSONValue) -> JSONValue {
+        let now = JSONValue.string(Timestamp.format(Date()))
+        let previous = old.value(at: ["status", "conditions"])?.arrayValue ?? []
+        let stamped: [JSONValue] = (conditions.arrayValue ?? []).map { condition in
+            var condition = condition
+            let same = previous.first { $0["type"] == condition["type"] && $0["status"] == condition["status"] }
+            if condition["lastUpdateTime"] == nil || condition["lastUpdateTime"] == .null { condition["lastUpdateTime"] = same?["lastUpdateTime"] ?? now }
+            if condition["lastTransitionTime"] == nil || condition["lastTransitionTime"] == .null {
+                condition["lastTransitionTime"] = same?["lastTransitionTime"] ?? now
+            }
+            return condition
+        }
+        return .array(stamped)
+    }
+
+    /// Who asked for a CertificateSigningRequest, written by the server over whatever the client sent.
+    static func stampRequester(_ object: inout JSONValue, user: UserInfo?) {
+        guard let user else { return }
+        var spec = object["spec"] ?? [:]
+        spec["username"] = .string(user.name)
+        spec["uid"] = user.uid.isEmpty ? nil : .string(user.uid)
+        spec["groups"] = .array(user.groups.map(JSONValue.string))
+        spec["extra"] = user.extra.isEmpty ? nil : .object(user.extra.mapValues { .array($0.map(JSONValue.string)) })
+        object["spec"] = spec
+    }
+
     func handleSubresource(_ sub: String, request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> Response {
         guard let name = path.name else { throw Status.notFound(definition.plural, group: definition.group, name: "") }
         switch (sub, request.method) {
@@ -23,6 +51,24 @@ extension RESTHandler {
             return Self.json(updated)
         case ("status", "PATCH") where definition.hasStatus:
             return Self.json(try await patch(request: request, path: path, name: name, definition: definition, subresource: "status"))
+        case ("approval", "GET") where definition.kind == "CertificateSigningRequest":
+            return respond(try await get(definition, namespace: nil, name: name), request: request, definition: definition)
+        case ("approval", "PUT") where definition.kind == "CertificateSigningRequest":
+            // Only the conditions change through approval; the certificate is the signer's, through /status.
+            let proposed = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+            try checkKind(proposed, definition)
+            let key = definition.key(namespace: nil, name: name)
+            guard let stored = try await store.get(key, at: nil) else {
+                throw Status.notFound(definition.plural, group: definition.group, name: name)
+            }
+            let old = try ObjectCodec.decodeStored(stored)
+            var object = old
+            object.resourceVersion = proposed.resourceVersion
+            var status = old["status"] ?? [:]
+            status["conditions"] = Self.stampConditionTimes(proposed.value(at: ["status", "conditions"]) ?? [], old: old)
+            object["status"] = status
+            return Self.json(try await commitUpdate(object, old: old, stored: stored, definition: definition, statusOnly: true,
+                dryRun: request.query["dryRun"] == "All"))
         case ("scale", _) where definition.scale != nil:
             return try await scale(request: request, path: path, name: name, definition: definition)
         case ("binding", "POST") where definition.kind == "Pod" && definition.group.isEmpty:

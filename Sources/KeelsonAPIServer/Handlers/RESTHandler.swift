@@ -18,11 +18,15 @@ final class RESTHandler: Sendable {
     let kubelets: KubeletProxy?
     /// How long an Event lives after its last write (`--event-ttl`); nil keeps Events for good.
     let eventTTL: Duration?
+    /// RBAC's escalation rule on role and binding writes; nil when the server authorizes nothing (unit tests).
+    let escalation: EscalationCheck?
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
-        tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil)
+        tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil,
+        escalation: EscalationCheck? = nil)
     {
         self.store = store
+        self.escalation = escalation
         self.eventTTL = eventTTL
         self.kubelets = kubelets
         self.tolerationDefaults = tolerationDefaults
@@ -228,6 +232,7 @@ final class RESTHandler: Sendable {
         definition.strategy.applyDefaults(&object)
         definition.strategy.prepareForCreate(&object)
         if definition.group.isEmpty && definition.kind == "Pod" { tolerationDefaults?.admit(&object) }
+        if definition.kind == "CertificateSigningRequest" { Self.stampRequester(&object, user: RequestUser.current) }
         try validate(object, definition: definition, old: nil)
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
         let name = object.name ?? ""
@@ -322,6 +327,7 @@ final class RESTHandler: Sendable {
         if !errors.isEmpty {
             throw Status.invalid(kind: definition.kind, group: definition.group, name: object.name ?? "", errors)
         }
+        if let escalation, let user = RequestUser.current { try escalation.check(object, definition: definition, user: user) }
     }
 
     private func validateMetadata(_ object: JSONValue, definition: ResourceDefinition) -> [FieldError] {

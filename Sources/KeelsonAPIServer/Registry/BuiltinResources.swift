@@ -69,7 +69,7 @@ enum BuiltinResources {
         // discovery.k8s.io/v1
         ResourceDefinition(group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", plural: "endpointslices",
             singular: "endpointslice", namespaced: true, strategy: CoreStrategies.endpointSlice),
-        // rbac.authorization.k8s.io/v1 (stored; enforcement comes with authorization)
+        // rbac.authorization.k8s.io/v1, enforced by RBACAuthorizer
         ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", singular: "role",
             namespaced: true, nameRule: .pathSegment, strategy: CoreStrategies.role),
         ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles",
@@ -79,6 +79,13 @@ enum BuiltinResources {
         ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding",
             plural: "clusterrolebindings", singular: "clusterrolebinding", namespaced: false, nameRule: .pathSegment,
             strategy: CoreStrategies.roleBinding),
+        // certificates.k8s.io/v1
+        ResourceDefinition(group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest",
+            plural: "certificatesigningrequests", singular: "certificatesigningrequest", namespaced: false, shortNames: ["csr"],
+            hasStatus: true,
+            extraSubresources: [(name: "approval", kind: "CertificateSigningRequest", group: "certificates.k8s.io", version: "v1",
+                                 verbs: ["get", "patch", "update"])],
+            strategy: CertificateStrategies.signingRequest),
         // storage.k8s.io/v1
         ResourceDefinition(group: "storage.k8s.io", version: "v1", kind: "StorageClass", plural: "storageclasses",
             singular: "storageclass", namespaced: false, shortNames: ["sc"], strategy: StorageStrategies.storageClass),
@@ -91,6 +98,18 @@ enum BuiltinResources {
             namespaced: false, verbs: ["get", "list"]),
         ResourceDefinition(group: "metrics.k8s.io", version: "v1beta1", kind: "PodMetrics", plural: "pods", singular: "",
             namespaced: true, verbs: ["get", "list"]),
+        // authorization.k8s.io/v1 and authentication.k8s.io/v1: questions about access, answered, never stored
+        // (see AccessReviewAPI).
+        ResourceDefinition(group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview",
+            plural: "selfsubjectaccessreviews", singular: "", namespaced: false, verbs: ["create"]),
+        ResourceDefinition(group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectRulesReview",
+            plural: "selfsubjectrulesreviews", singular: "", namespaced: false, verbs: ["create"]),
+        ResourceDefinition(group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview",
+            plural: "subjectaccessreviews", singular: "", namespaced: false, verbs: ["create"]),
+        ResourceDefinition(group: "authorization.k8s.io", version: "v1", kind: "LocalSubjectAccessReview",
+            plural: "localsubjectaccessreviews", singular: "", namespaced: true, verbs: ["create"]),
+        ResourceDefinition(group: "authentication.k8s.io", version: "v1", kind: "SelfSubjectReview",
+            plural: "selfsubjectreviews", singular: "", namespaced: false, verbs: ["create"]),
     ]
 }
 

@@ -1,9 +1,12 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import KeelsonAPI
 import KeelsonStore
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Where the API server listens and how much it accepts.
@@ -23,6 +26,8 @@ public struct APIServerConfiguration: Sendable {
     /// The cluster DNS address (`--cluster-dns`): reserved by a `kube-system/kube-dns` Service, as clusters
     /// running CoreDNS have one, so that no other Service is given it.
     public var clusterDNS: String?
+    /// TLS and authentication; nil serves plain HTTP and treats every request as the cluster admin's (tests only).
+    public var security: APIServerSecurity?
 
     public init(host: String = "127.0.0.1", port: Int = 6443) {
         self.host = host
@@ -40,13 +45,18 @@ public final class APIServer: Service {
     let allocator: ServiceAllocator
     let metrics = APIMetrics()
     let kubelets = KubeletProxy()
+    let authorizer: RBACAuthorizer
     let logger: Logger
     private let onListening: @Sendable (Int) async -> Void
 
     /// - Parameter onListening: called with the bound port once the server accepts connections.
-    public init(configuration: APIServerConfiguration, store: any Store, logger: Logger,
+    /// Logs of the HTTP server itself (connections, handshakes), apart from the API's.
+    let httpLogger: Logger
+
+    public init(configuration: APIServerConfiguration, store: any Store, logger: Logger, httpLogger: Logger? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in })
     {
+        self.httpLogger = httpLogger ?? logger
         self.configuration = configuration
         let registry = ResourceRegistry(BuiltinResources.all)
         let namespaceCache = NamespaceCache(store: store, prefix: registry.lookup(group: "", version: "v1", resource: "namespaces")!.keyPrefix,
@@ -54,8 +64,11 @@ public final class APIServer: Service {
         self.namespaceCache = namespaceCache
         self.allocator = ServiceAllocator(store: store, serviceRange: configuration.serviceRange, nodePorts: configuration.nodePortRange,
             logger: logger)
+        let authorizer = RBACAuthorizer(store: store, logger: logger)
+        self.authorizer = authorizer
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
-            tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL)
+            tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL,
+            escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer))
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger
@@ -79,6 +92,8 @@ public final class APIServer: Service {
             }
         }
         try await createClusterDNSService(services)
+        try await reconcileBootstrapPolicy()
+        try await authorizer.prime()
         if try await handler.store.get(services.key(namespace: "default", name: "kubernetes"), at: nil) != nil { return }
         var kubernetes: JSONValue = [
             "apiVersion": "v1", "kind": "Service",
@@ -124,32 +139,48 @@ public final class APIServer: Service {
     public func run() async throws {
         try await bootstrap()
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.namespaceCache.run() }
+            group.addTask { try await self.followStore() }
             try await self.makeApplication().run()
             group.cancelAll()
         }
     }
 
+    /// The caches kept current from the store (namespaces, the RBAC policy), until cancelled or shut down; exposed
+    /// so tests driving the application without a socket can run them.
+    public func followStore() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.namespaceCache.run() }
+            group.addTask { try await self.authorizer.run() }
+        }
+    }
+
     /// The HTTP application serving this API (exposed so tests can drive it without a socket).
-    public func makeApplication() -> some ApplicationProtocol {
+    public func makeApplication() throws -> some ApplicationProtocol {
         let streams = PodStreamProxy(handler: handler, logger: logger)
+        let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(additionalChannelHandlers: [CloseWhenPeerFinishes()]))
+        let http: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: channelConfiguration) { [self] request, channel, _ in
+            guard await self.mayStream(request, channel: channel) else { return .dontUpgrade }
+            return await streams.shouldUpgrade(request)
+        }
         return Application(
-            responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in
-                await self.respond(to: request)
+            responder: CallbackResponder { [self] (request: Request, context: APIRequestContext) in
+                await self.respond(to: request, channel: context.channel)
             },
-            server: .http1WebSocketUpgrade { request, _, _ in await streams.shouldUpgrade(request) },
+            server: try configuration.security.map { try .tls(http, configuration: try $0.tlsConfiguration()) } ?? http,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { [onListening] channel in
                 await onListening(channel.localAddress?.port ?? 0)
             },
-            logger: logger
+            logger: httpLogger
         )
     }
 
     /// Answers one request; every failure becomes a `Status`.
-    func respond(to request: Request) async -> Response {
+    func respond(to request: Request, channel: (any Channel)?) async -> Response {
         do {
+            let user = try await identify(headers: request.headers, path: request.uri.path, channel: channel)
             let body = try await readBody(of: request)
             let apiRequest = APIRequest(
                 method: request.method.rawValue, path: request.uri.path, query: APIRequest.parseQuery(request.uri.query),
@@ -161,7 +192,11 @@ public final class APIServer: Service {
             let resourcePath = APIRequest.parseResourcePath(apiRequest.path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
             let response: Response
             do {
-                response = try await route(apiRequest, resourcePath: resourcePath)
+                try authorize(AuthorizationAttributes.of(method: apiRequest.method, path: apiRequest.path, query: apiRequest.query,
+                    resourcePath: resourcePath, user: user))
+                response = try await RequestUser.$current.withValue(user) {
+                    try await route(apiRequest, resourcePath: resourcePath, user: user)
+                }
             } catch {
                 recordMetrics(apiRequest, resourcePath, code: (error as? Status)?.code ?? Status(mapping: error, definition: nil, name: "").code, since: start)
                 throw error
@@ -207,7 +242,7 @@ public final class APIServer: Service {
         metrics.record(verb: verb, resource: path?.resource ?? "", code: code, duration: ContinuousClock.now - start)
     }
 
-    private func route(_ request: APIRequest, resourcePath: ResourcePath?) async throws -> Response {
+    private func route(_ request: APIRequest, resourcePath: ResourcePath?, user: UserInfo) async throws -> Response {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
         switch path {
         case "/healthz", "/livez", "/readyz":
@@ -218,6 +253,9 @@ public final class APIServer: Service {
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render())))
         case "/version":
             return RESTHandler.json(Discovery.version)
+        case "/cacerts" where configuration.security != nil:
+            // Public like k3s's: what it serves is checked by the agent against the hash in its join token.
+            return Self.text(configuration.security?.serverCAPEM ?? "")
         case "/api":
             if let version = request.aggregatedDiscoveryVersion { return aggregated(core: true, version: version) }
             return RESTHandler.json(discovery.apiVersions())
@@ -254,6 +292,9 @@ public final class APIServer: Service {
             let definition = handler.registry.lookup(group: resourcePath.group, version: resourcePath.version, resource: resourcePath.resource)
         else {
             throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        if AccessReviewAPI.groups.contains(definition.group) {
+            return try AccessReviewAPI(authorizer: authorizer).handle(request, path: resourcePath, definition: definition, user: user)
         }
         if definition.group == ResourceMetricsAPI.group {
             return try await ResourceMetricsAPI(handler: handler).handle(request, path: resourcePath, definition: definition)

@@ -1,0 +1,162 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import KeelsonAPI
+import NIOCore
+import NIOSSL
+
+/// How the API server knows who is asking: TLS with the cluster's serving certificate, and an authenticator for
+/// client certificates and bearer tokens. Without it (unit tests driving the router) every request acts as a
+/// member of `system:masters`.
+public struct APIServerSecurity: Sendable {
+    public var serving: IssuedCertificate
+    public var authenticator: RequestAuthenticator
+    /// Offered to clients in the handshake as the authorities whose certificates are accepted.
+    public var clientCA: IssuedCertificate.CertificateOnly
+    /// The server CA, served at `/cacerts` for agents to check against their join token's hash.
+    public var serverCAPEM: String
+
+    public init(serving: IssuedCertificate, clientCA: IssuedCertificate.CertificateOnly, serverCAPEM: String, authenticator: RequestAuthenticator) {
+        self.serving = serving
+        self.clientCA = clientCA
+        self.serverCAPEM = serverCAPEM
+        self.authenticator = authenticator
+    }
+
+    /// TLS 1.2 or newer. A client certificate is asked for but not required, and not checked in the handshake:
+    /// the authenticator checks it, so a bad one gets kube-apiserver's 401 instead of a failed handshake.
+    func tlsConfiguration() throws -> TLSChannelConfiguration {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: try serving.certificate.derBytes, format: .der))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serving.keyPEM.utf8), format: .pem)))
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .optionalVerification
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: clientCA.der, format: .der)])
+        tls.applicationProtocols = ["http/1.1"]
+        // Closing waits this long for the client's close_notify; Go's TLS clients may never send one, and shutdown
+        // would otherwise wait five seconds for each of their connections.
+        tls.shutdownTimeout = .seconds(1)
+        return TLSChannelConfiguration(tlsConfiguration: tls, customVerificationCallback: { _, promise in
+            promise.succeed(.certificateVerified)
+        })
+    }
+}
+
+extension IssuedCertificate {
+    /// A CA certificate without its key, as the serving side needs it.
+    public struct CertificateOnly: Sendable {
+        public let der: [UInt8]
+
+        public init(der: [UInt8]) {
+            self.der = der
+        }
+    }
+}
+
+/// Closes a connection whose client has finished its side. The server accepts half-closed connections, but a TLS
+/// client that ends with close_notify waits (five seconds) for the server's own before it lets go — and a watch
+/// still streaming on that connection would never send it.
+final class CloseWhenPeerFinishes: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed? = event as? ChannelEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// The request context of the API server's routes: Hummingbird's, plus the connection, whose TLS session holds
+/// the client certificate.
+struct APIRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+}
+
+extension APIServer {
+    /// Paths anyone may read without credentials, as kube-apiserver's `system:public-info-viewer` allows.
+    static let publicPaths: Set<String> = ["/healthz", "/livez", "/readyz", "/version", "/version/", "/healthz/", "/livez/", "/readyz/",
+        "/cacerts"]
+
+    /// The user of a request: authenticated by certificate or token, then impersonation applied. Throws 401 for
+    /// a request with bad credentials, or with none outside the public paths.
+    func identify(headers: HTTPFields, path: String, channel: (any Channel)?) async throws -> UserInfo {
+        guard let security = configuration.security else {
+            return UserInfo(name: "system:admin", groups: [UserInfo.masters, UserInfo.authenticated])
+        }
+        var certificate: [UInt8]?
+        if let channel, let peer = try? await channel.nioSSL_peerCertificate().get() {
+            certificate = try? peer.toDERBytes()
+        }
+        let user: UserInfo
+        switch await security.authenticator.authenticate(clientCertificate: certificate, authorization: headers[.authorization]) {
+        case .authenticated(let authenticated):
+            user = authenticated
+        case .anonymous where Self.publicPaths.contains(path):
+            user = UserInfo.anonymous
+        case .anonymous:
+            throw Status(code: 401, reason: .unauthorized, message: "Unauthorized")
+        case .rejected(let reason):
+            logger.debug("authentication failed", metadata: ["path": "\(path)", "reason": "\(reason)"])
+            throw Status(code: 401, reason: .unauthorized, message: "Unauthorized")
+        }
+        let impersonation = Impersonation.request(headers: headers.map { ($0.name.rawName, $0.value) })
+        if impersonation.isEmpty { return user }
+        return try Impersonation.impersonate(impersonation, as: user) { attributes in
+            authorizer.authorize(attributes) != .noOpinion
+        }
+    }
+
+    /// 403 unless an authorizer allows the request.
+    func authorize(_ attributes: AuthorizationAttributes) throws {
+        guard configuration.security != nil else { return }
+        if case .noOpinion = authorizer.authorize(attributes) { throw attributes.forbidden() }
+    }
+
+    /// Whether an exec/attach upgrade may go ahead; when not, the request is left to the REST path, which answers
+    /// with the 401 or 403 a client expects before any upgrade.
+    func mayStream(_ request: HTTPRequest, channel: any Channel) async -> Bool {
+        guard configuration.security != nil else { return true }
+        let components = URLComponents(string: request.path ?? "")
+        let path = components?.path ?? ""
+        guard let user = try? await identify(headers: request.headerFields, path: path, channel: channel) else { return false }
+        let registry = handler.registry
+        let resourcePath = APIRequest.parseResourcePath(path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
+        let attributes = AuthorizationAttributes.of(method: request.method.rawValue, path: path,
+            query: APIRequest.parseQuery(components?.percentEncodedQuery), resourcePath: resourcePath, user: user)
+        return authorizer.authorize(attributes) != .noOpinion
+    }
+
+    /// Writes the default roles and bindings, adding to those still marked for automatic update what they lack.
+    func reconcileBootstrapPolicy() async throws {
+        let registry = handler.registry
+        guard let clusterRoles = registry.lookup(group: EscalationCheck.group, version: "v1", resource: "clusterroles"),
+              let bindings = registry.lookup(group: EscalationCheck.group, version: "v1", resource: "clusterrolebindings") else { return }
+        for (objects, definition, field) in [(BootstrapPolicy.roleObjects(), clusterRoles, "rules"), (BootstrapPolicy.bindingObjects(), bindings, "subjects")] {
+            for var wanted in objects {
+                let name = wanted.name ?? ""
+                guard let stored = try await handler.store.get(definition.key(namespace: nil, name: name), at: nil) else {
+                    do {
+                        _ = try await handler.create(object: &wanted, namespace: nil, definition: definition, dryRun: false)
+                    } catch let status as Status where status.code == 409 {}
+                    continue
+                }
+                let existing = try ObjectCodec.decodeStored(stored)
+                guard existing.metadata?["annotations"]?[BootstrapPolicy.autoupdate]?.stringValue == "true" else { continue }
+                let have = existing[field]?.arrayValue ?? []
+                let missing = (wanted[field]?.arrayValue ?? []).filter { !have.contains($0) }
+                if missing.isEmpty { continue }
+                var updated = existing
+                updated[field] = .array(have + missing)
+                _ = try await handler.commitUpdate(updated, old: existing, stored: stored, definition: definition, statusOnly: false, dryRun: false)
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import KeelsonAPI
+import Testing
+
+@testable import KeelsonAPIServer
+
+/// The API server with authentication on, driven in process with bearer tokens: an admin in `system:masters`,
+/// two ordinary users, and the join token.
+enum SecuredServer {
+    static let admin = [("Authorization", "Bearer admin-token")]
+    static let bob = [("Authorization", "Bearer bob-token")]
+    static let joinToken = JoinToken(caHash: nil, secret: "join-secret")
+
+    static func run(_ body: @escaping @Sendable (TestServer.Client) async throws -> Void) async throws {
+        let ca = try CertificateAuthority.create(commonName: "test-ca")
+        let serving = try ca.issueWithKey(commonName: "kube-apiserver", usage: .server(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
+        let tokens = StaticTokenAuthenticator(users: [
+            "admin-token": UserInfo(name: "admin", groups: [UserInfo.masters]),
+            "bob-token": UserInfo(name: "bob", uid: "b-1"),
+            "carol-token": UserInfo(name: "carol", groups: ["devs"]),
+        ])
+        let security = APIServerSecurity(serving: serving, clientCA: .init(der: try ca.certificate.derBytes), serverCAPEM: "",
+            authenticator: RequestAuthenticator(clientCA: ca.certificate, tokenAuthenticators: [JoinTokenAuthenticator(token: joinToken), tokens]))
+        try await TestServer.run(configure: { $0.security = security }) { client, _ in try await body(client) }
+    }
+
+    /// Retries until RBAC has seen the latest policy change (it follows the store by a watch).
+    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { throw Status.internalError("not within 10 s: \(what)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    static func binding(_ name: String, namespace: String? = nil, role: String, roleKind: String = "ClusterRole", user: String) -> JSONValue {
+        var metadata: JSONValue = ["name": .string(name)]
+        if let namespace { metadata["namespace"] = .string(namespace) }
+        return [
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": namespace == nil ? "ClusterRoleBinding" : "RoleBinding", "metadata": metadata,
+            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": .string(roleKind), "name": .string(role)],
+            "subjects": [["apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": .string(user)]],
+        ]
+    }
+}
+
+@Suite("Authentication and authorization")
+struct AuthorizationTests {
+    @Test("no credentials: 401 everywhere but health and version; a wrong token is 401 even there")
+    func anonymous() async throws {
+        try await SecuredServer.run { client in
+            let refused = try await client.request(.get, "/api/v1/namespaces")
+            #expect(refused.status == 401 && refused.body["reason"] == "Unauthorized" && refused.body["kind"] == "Status")
+            for path in ["/healthz", "/livez", "/readyz", "/version"] {
+                #expect(try await client.request(.get, path).status == 200, "\(path) is public")
+            }
+            #expect(try await client.request(.get, "/metrics").status == 401)
+            #expect(try await client.request(.get, "/healthz", headers: [("Authorization", "Bearer wrong")]).status == 401)
+            #expect(try await client.request(.get, "/api", headers: [("Authorization", "Basic Ym9iOmJvYg==")]).status == 401,
+                "another scheme is no credential at all")
+            #expect(try await client.request(.get, "/api", headers: SecuredServer.admin).status == 200)
+        }
+    }
+
+    @Test("RBAC: a user may do nothing until bound; a RoleBinding grants its namespace only, and only the role's verbs")
+    func roleBindings() async throws {
+        try await SecuredServer.run { client in
+            let denied = try await client.request(.get, "/api/v1/namespaces/default/pods", headers: SecuredServer.bob)
+            #expect(denied.status == 403 && denied.body["reason"] == "Forbidden")
+            #expect(denied.body["message"]?.stringValue
+                == "pods is forbidden: User \"bob\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\"")
+            #expect(try await client.request(.get, "/api", headers: SecuredServer.bob).status == 200, "discovery is for every authenticated user")
+            let created = try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+                SecuredServer.binding("bob-view", namespace: "default", role: "view", user: "bob"), headers: SecuredServer.admin)
+            #expect(created.status == 201)
+            try await SecuredServer.eventually("the binding applies") {
+                try await client.request(.get, "/api/v1/namespaces/default/pods", headers: SecuredServer.bob).status == 200
+            }
+            #expect(try await client.request(.get, "/api/v1/namespaces/kube-system/pods", headers: SecuredServer.bob).status == 403)
+            #expect(try await client.request(.get, "/api/v1/pods", headers: SecuredServer.bob).status == 403, "all namespaces is cluster scope")
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/secrets", headers: SecuredServer.bob).status == 403,
+                "view does not read secrets")
+            let write = try await client.json(.post, "/api/v1/namespaces/default/configmaps", ["metadata": ["name": "x"]], headers: SecuredServer.bob)
+            #expect(write.status == 403)
+            // A role limited to one name.
+            let role: JSONValue = ["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ["name": "one", "namespace": "default"],
+                "rules": [["verbs": ["get", "update"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["settings"]]]]
+            #expect(try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", role, headers: SecuredServer.admin).status == 201)
+            #expect(try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+                SecuredServer.binding("bob-one", namespace: "default", role: "one", roleKind: "Role", user: "bob"), headers: SecuredServer.admin).status == 201)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/configmaps", ["metadata": ["name": "settings"]],
+                headers: SecuredServer.admin).status == 201)
+            try await SecuredServer.eventually("the named rule applies") {
+                try await client.request(.get, "/api/v1/namespaces/default/configmaps/settings", headers: SecuredServer.bob).status == 200
+            }
+            #expect(try await client.request(.delete, "/api/v1/namespaces/default/configmaps/settings", headers: SecuredServer.bob).status == 403)
+        }
+    }
+
+    @Test("escalation: a user cannot create a role or binding granting more than they hold, unless allowed to escalate or bind")
+    func escalation() async throws {
+        try await SecuredServer.run { client in
+            // bob administers namespace default.
+            #expect(try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+                SecuredServer.binding("bob-admin", namespace: "default", role: "admin", user: "bob"), headers: SecuredServer.admin).status == 201)
+            try await SecuredServer.eventually("bob is admin of default") {
+                try await client.request(.get, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", headers: SecuredServer.bob).status == 200
+            }
+            let lower = try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+                SecuredServer.binding("carol-view", namespace: "default", role: "view", user: "carol"), headers: SecuredServer.bob)
+            #expect(lower.status == 201, "view is within what bob holds in default: \(lower.body)")
+            let higher = try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+                SecuredServer.binding("carol-all", namespace: "default", role: "cluster-admin", user: "carol"), headers: SecuredServer.bob)
+            #expect(higher.status == 403)
+            #expect(higher.body["message"]?.stringValue?.contains("is attempting to grant RBAC permissions not currently held") == true,
+                "\(higher.body)")
+            let nodesRole: JSONValue = ["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ["name": "nodes", "namespace": "default"],
+                "rules": [["verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]], ["verbs": ["escalate"], "apiGroups": ["*"], "resources": ["*"]]]]
+            let escalating = try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", nodesRole, headers: SecuredServer.bob)
+            #expect(escalating.status == 403, "admin reads secrets but does not hold escalate")
+            // Allowed to bind cluster-admin by name: then the binding is allowed without holding it.
+            let binder: JSONValue = ["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": ["name": "bind-cluster-admin"],
+                "rules": [["verbs": ["bind"], "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": ["cluster-admin"]]]]
+            #expect(try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/clusterroles", binder, headers: SecuredServer.admin).status == 201)
+            #expect(try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                SecuredServer.binding("bob-binds", role: "bind-cluster-admin", user: "bob"), headers: SecuredServer.admin).status == 201)
+            try await SecuredServer.eventually("bob may bind cluster-admin") {
+                try await client.json(.post, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+                    SecuredServer.binding("carol-all", namespace: "default", role: "cluster-admin", user: "carol"), headers: SecuredServer.bob).status == 201
+            }
+        }
+    }
+
+    @Test("impersonation needs the impersonate verb; an impersonated request is decided as that user; groups need a user")
+    func impersonation() async throws {
+        try await SecuredServer.run { client in
+            let asAlice = SecuredServer.bob + [("Impersonate-User", "alice")]
+            let refused = try await client.request(.get, "/api/v1/namespaces", headers: asAlice)
+            #expect(refused.status == 403)
+            #expect(refused.body["message"]?.stringValue?.contains("User \"bob\" cannot impersonate resource \"users\"") == true, "\(refused.body)")
+            let adminAsBob = SecuredServer.admin + [("Impersonate-User", "bob")]
+            let asBob = try await client.request(.get, "/api/v1/namespaces", headers: adminAsBob)
+            #expect(asBob.status == 403 && asBob.body["message"]?.stringValue?.contains("User \"bob\"") == true)
+            let asBobInMasters = try await client.request(.get, "/api/v1/namespaces", headers: adminAsBob + [("Impersonate-Group", "system:masters")])
+            #expect(asBobInMasters.status == 200)
+            #expect(try await client.request(.get, "/api/v1/namespaces", headers: SecuredServer.admin + [("Impersonate-Group", "devs")]).status == 400)
+            let whoami = try await client.json(.post, "/apis/authentication.k8s.io/v1/selfsubjectreviews", ["apiVersion": "authentication.k8s.io/v1",
+                "kind": "SelfSubjectReview"], headers: SecuredServer.admin + [("Impersonate-User", "system:serviceaccount:default:robot")])
+            #expect(whoami.body["status"]?["userInfo"]?["username"] == "system:serviceaccount:default:robot")
+            #expect(whoami.body["status"]?["userInfo"]?["groups"]
+                == ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"])
+        }
+    }
+
+    @Test("access reviews answer for oneself, for another user and per namespace; rules reviews list what applies")
+    func reviews() async throws {
+        try await SecuredServer.run { client in
+            func selfReview(_ verb: String, _ resource: String, namespace: String = "", headers: [(String, String)]) async throws -> JSONValue? {
+                try await client.json(.post, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", ["kind": "SelfSubjectAccessReview",
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "spec": ["resourceAttributes": ["verb": .string(verb), "resource": .string(resource), "namespace": .string(namespace)]]],
+                    headers: headers).body["status"]?["allowed"]
+            }
+            #expect(try await selfReview("delete", "nodes", headers: SecuredServer.admin) == true)
+            #expect(try await selfReview("list", "pods", namespace: "default", headers: SecuredServer.bob) == false)
+            let review: JSONValue = ["kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                "spec": ["user": "bob", "nonResourceAttributes": ["path": "/version", "verb": "get"]]]
+            let answer = try await client.json(.post, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review, headers: SecuredServer.admin)
+            #expect(answer.status == 201 && answer.body["status"]?["allowed"] == false, "a bare user is in no group, not even authenticated")
+            #expect(try await client.json(.post, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review, headers: SecuredServer.bob).status == 403,
+                "asking about others needs permission")
+            let local: JSONValue = ["kind": "LocalSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                "spec": ["user": "bob", "resourceAttributes": ["verb": "get", "resource": "pods", "namespace": "other"]]]
+            #expect(try await client.json(.post, "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews", local,
+                headers: SecuredServer.admin).status == 422, "the namespace must be the request's")
+            let rules = try await client.json(.post, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", ["kind": "SelfSubjectRulesReview",
+                "apiVersion": "authorization.k8s.io/v1", "spec": ["namespace": "default"]], headers: SecuredServer.bob)
+            let resources = (rules.body["status"]?["resourceRules"]?.arrayValue ?? []).flatMap { $0["resources"]?.arrayValue ?? [] }
+            #expect(resources.contains("selfsubjectaccessreviews") && !resources.contains("pods"), "\(resources)")
+            #expect((rules.body["status"]?["nonResourceRules"]?.arrayValue ?? []).contains { $0["nonResourceURLs"]?.arrayValue?.contains("/api") == true })
+        }
+    }
+
+    @Test("a certificate request records who made it, whatever the client wrote; approval changes only the conditions")
+    func certificateRequests() async throws {
+        try await SecuredServer.run { client in
+            let pem = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+            let request: JSONValue = ["apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": ["name": "n1"],
+                "spec": ["request": .string(Data(pem.utf8).base64EncodedString()), "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                         "usages": ["client auth"], "username": "system:admin", "groups": ["system:masters"]]]
+            let join = [("Authorization", "Bearer join-secret")]
+            let created = try await client.json(.post, "/apis/certificates.k8s.io/v1/certificatesigningrequests", request, headers: join)
+            #expect(created.status == 201, "\(created.body)")
+            #expect(created.body["spec"]?["username"] == "system:bootstrap:node-join")
+            #expect(created.body["spec"]?["groups"] == ["system:bootstrappers", "system:authenticated"])
+            #expect(try await client.request(.get, "/api/v1/namespaces", headers: join).status == 403, "the join token can do nothing else")
+            var approved = created.body
+            approved["status"] = ["conditions": [["type": "Approved", "status": "True", "reason": "Test"]], "certificate": "Zm9yZ2Vk"]
+            approved.setValue("example.com/other", at: ["spec", "signerName"])
+            let answer = try await client.json(.put, "/apis/certificates.k8s.io/v1/certificatesigningrequests/n1/approval", approved,
+                headers: SecuredServer.admin)
+            #expect(answer.status == 200)
+            let condition = answer.body["status"]?["conditions"]?.arrayValue?.first
+            #expect(condition?["type"] == "Approved" && condition?["lastUpdateTime"] != nil)
+            #expect(answer.body["status"]?["certificate"] == nil && answer.body["spec"]?["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet")
+            let bad = try await client.json(.post, "/apis/certificates.k8s.io/v1/certificatesigningrequests", ["apiVersion": "certificates.k8s.io/v1",
+                "kind": "CertificateSigningRequest", "metadata": ["name": "bad"], "spec": ["request": "bm90IGEgcmVxdWVzdA==", "signerName": "x/y",
+                "usages": []]], headers: SecuredServer.admin)
+            #expect(bad.status == 422 && bad.body["details"]?["causes"]?.arrayValue?.count == 2, "\(bad.body)")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Crypto
+import Foundation
+import KeelsonAPI
+import KeelsonClient
+import KeelsonTestKit
+import Synchronization
+import Testing
+import X509
+
+@testable import KeelsonControllers
+
+@Suite("Certificate signing requests")
+struct CertificateSigningControllerTests {
+    static func request(_ name: String, commonName: String, organizations: [String], signer: String = CertificateSigningController.kubeletClientSigner,
+        usages: [String] = ["digital signature", "key encipherment", "client auth"], username: String, groups: [String],
+        approved: Bool = false) throws -> JSONValue
+    {
+        let key = P256.Signing.PrivateKey()
+        let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedName {
+            for organization in organizations { OrganizationName(organization) }
+            CommonName(commonName)
+        }, privateKey: .init(key), attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256)
+        var object: JSONValue = [
+            "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": ["name": .string(name), "uid": .string("uid-\(name)")],
+            "spec": ["request": .string(Data((try csr.serializeAsPEM().pemString).utf8).base64EncodedString()), "signerName": .string(signer),
+                     "usages": .array(usages.map(JSONValue.string)), "username": .string(username), "groups": .array(groups.map(JSONValue.string))],
+        ]
+        if approved { object["status"] = ["conditions": [["type": "Approved", "status": "True", "reason": "ByHand"]]] }
+        return object
+    }
+
+    /// A signer that records what it signed and answers with a recognisable text instead of a certificate.
+    final class RecordingSigner: Sendable {
+        let signed = Mutex<[(String, [String], TimeInterval)]>([])
+        var signer: CertificateSigner {
+            CertificateSigner { commonName, organizations, _, validity in
+                self.signed.withLock { $0.append((commonName, organizations, validity)) }
+                return "-----BEGIN CERTIFICATE-----\nfor \(commonName)\n-----END CERTIFICATE-----\n"
+            }
+        }
+    }
+
+    @Test("a node's request made with the join token is approved, then signed; a stranger's waits; a manual approval of a client request is signed")
+    func approvesAndSigns() async throws {
+        let api = FakeKubernetesAPI()
+        api.seed(.certificateSigningRequests,
+            try Self.request("node", commonName: "system:node:n1", organizations: ["system:nodes"], username: "system:bootstrap:node-join",
+                groups: ["system:bootstrappers", "system:authenticated"]),
+            try Self.request("renewal", commonName: "system:node:n2", organizations: ["system:nodes"], username: "system:node:n2",
+                groups: ["system:nodes", "system:authenticated"]),
+            try Self.request("impostor", commonName: "system:node:n3", organizations: ["system:nodes"], username: "system:node:n2",
+                groups: ["system:nodes"]),
+            try Self.request("stranger", commonName: "system:node:n4", organizations: ["system:nodes"], username: "mallory", groups: ["devs"]),
+            try Self.request("too-much", commonName: "system:node:n5", organizations: ["system:nodes"],
+                usages: ["client auth", "server auth"], username: "system:bootstrap:node-join", groups: ["system:bootstrappers"]),
+            try Self.request("alice", commonName: "alice", organizations: ["devs"], signer: CertificateSigningController.clientSigner,
+                username: "admin", groups: ["system:masters"], approved: true),
+            try Self.request("bad-subject", commonName: "alice", organizations: [], username: "admin", groups: ["system:masters"],
+                approved: true))
+        let requests = Informer(client: api, resource: .certificateSigningRequests, logger: InformerFixture.logger)
+        let recorder = RecordingSigner()
+        let controller = CertificateSigningController(client: api, requests: requests, signer: recorder.signer, logger: InformerFixture.logger)
+        func conditions(_ name: String) -> [String] {
+            (api.stored(.certificateSigningRequests, namespace: nil, name: name)?.value(at: ["status", "conditions"])?.arrayValue ?? [])
+                .compactMap { $0["type"]?.stringValue }
+        }
+        func certificate(_ name: String) -> String? {
+            api.stored(.certificateSigningRequests, namespace: nil, name: name)?.value(at: ["status", "certificate"])?.stringValue
+                .flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        }
+        try await InformerFixture.run([requests]) {
+            try await waitUntil("cache") { requests.list().count == 7 }
+            for name in ["node", "renewal", "impostor", "stranger", "too-much", "alice", "bad-subject"] { _ = try await controller.reconcile(name) }
+            #expect(conditions("node") == ["Approved"] && conditions("renewal") == ["Approved"])
+            #expect(conditions("impostor").isEmpty && conditions("stranger").isEmpty && conditions("too-much").isEmpty,
+                "only a bootstrapper, or the node itself, with client usages only, is approved automatically")
+            #expect(certificate("alice")?.contains("for alice") == true, "a manually approved client request is signed")
+            #expect(conditions("bad-subject") == ["Approved", "Failed"] && certificate("bad-subject") == nil,
+                "the kubelet signer refuses a subject that is not a node")
+            // The approvals reach the cache, and the next pass signs them.
+            try await waitUntil("approvals seen") {
+                requests.get(namespace: nil, name: "node")?.value(at: ["status", "conditions"]) != nil
+                    && requests.get(namespace: nil, name: "renewal")?.value(at: ["status", "conditions"]) != nil
+            }
+            for name in ["node", "renewal"] { _ = try await controller.reconcile(name) }
+            #expect(certificate("node")?.contains("for system:node:n1") == true && certificate("renewal")?.contains("for system:node:n2") == true)
+        }
+        let signed = recorder.signed.withLock { $0 }
+        #expect(signed.map(\.0).sorted() == ["alice", "system:node:n1", "system:node:n2"])
+        #expect(signed.allSatisfy { $0.2 == 365 * 86400 }, "a year unless the request asks for less")
+        #expect(signed.first { $0.0 == "system:node:n1" }?.1 == ["system:nodes"])
+    }
+}

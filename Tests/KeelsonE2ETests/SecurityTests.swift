@@ -1,0 +1,143 @@
+import Foundation
+import KeelsonTestKit
+import Testing
+
+/// TLS, authentication and RBAC as the real kubectl meets them.
+@Suite("Security", .serialized)
+struct SecurityTests {
+    /// A kubeconfig for the server with the given user entry (YAML lines under `user:`), trusting `caFile`.
+    static func kubeconfig(_ k: KeelsonProcess, caFile: String? = nil, user: String) throws -> String {
+        let path = k.dataDir.appendingPathComponent("kubeconfig-\(UUID().uuidString).yaml").path
+        let ca = caFile ?? k.dataDir.appendingPathComponent("server/tls/server-ca.crt").path
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - cluster: {server: "https://127.0.0.1:\(k.port)", certificate-authority: "\(ca)"}
+              name: c
+            contexts:
+            - context: {cluster: c, user: u}
+              name: c
+            current-context: c
+            users:
+            - name: u
+              user: \(user)
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// kubectl's words for a 401: "Unauthorized" from a request, "provide credentials" from its discovery.
+    static func unauthorized(_ output: KeelsonProcess.Output) -> Bool {
+        output.status != 0 && (output.stderr.contains("Unauthorized") || output.stderr.contains("asked for the client to provide credentials"))
+    }
+
+    /// A user entry that sends no credential (a blank bearer token): given a user with nothing, kubectl would stop
+    /// to prompt for a name.
+    static let nobody = "{token: \" \"}"
+
+    static func openssl(_ arguments: [String]) throws {
+        let output = try Command.run("/usr/bin/openssl", arguments)
+        guard output.status == 0 else { throw KeelsonProcess.Failure("openssl \(arguments.first ?? ""): \(output.stderr)") }
+    }
+
+    @Test("the written kubeconfig verifies the server's CA; no credentials, a self-signed or a foreign certificate get 401")
+    func kubeconfigAndCertificates() async throws {
+        try await withKeelson { k in
+            let written = try String(contentsOfFile: k.kubeconfig, encoding: .utf8)
+            #expect(written.contains("server: https://127.0.0.1:\(k.port)") && written.contains("certificate-authority-data:")
+                && written.contains("client-certificate-data:") && !written.contains("insecure-skip-tls-verify"))
+            let mode = try FileManager.default.attributesOfItem(atPath: k.kubeconfig)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let whoami = try await k.kubectlOK(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}"])
+            #expect(whoami == #"system:admin ["system:masters","system:authenticated"]"#)
+
+            let anonymous = try await k.kubectl(["get", "namespaces"], environment: ["KUBECONFIG": try Self.kubeconfig(k, user: Self.nobody)])
+            #expect(Self.unauthorized(anonymous), "\(anonymous.stderr)")
+
+            // A certificate of its own making, and one from another CA with the admin's name: neither is anyone.
+            let dir = k.dataDir.appendingPathComponent("strangers").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try Self.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/O=system:masters/CN=system:admin",
+                "-days", "1", "-keyout", "\(dir)/self.key", "-out", "\(dir)/self.crt"])
+            let selfSigned = try await k.kubectl(["get", "namespaces"], environment: ["KUBECONFIG": try Self.kubeconfig(k,
+                user: "{client-certificate: \"\(dir)/self.crt\", client-key: \"\(dir)/self.key\"}")])
+            #expect(Self.unauthorized(selfSigned), "\(selfSigned.stderr)")
+            // The server's own CA signs serving certificates, not users.
+            try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/O=system:masters/CN=mallory",
+                "-keyout", "\(dir)/m.key", "-out", "\(dir)/m.csr"])
+            let tls = k.dataDir.appendingPathComponent("server/tls").path
+            try Self.openssl(["x509", "-req", "-in", "\(dir)/m.csr", "-CA", "\(tls)/server-ca.crt", "-CAkey", "\(tls)/server-ca.key",
+                "-CAcreateserial", "-days", "1", "-out", "\(dir)/m.crt"])
+            let wrongCA = try await k.kubectl(["get", "namespaces"], environment: ["KUBECONFIG": try Self.kubeconfig(k,
+                user: "{client-certificate: \"\(dir)/m.crt\", client-key: \"\(dir)/m.key\"}")])
+            #expect(Self.unauthorized(wrongCA), "\(wrongCA.stderr)")
+
+            // And the client checks the server: trusting another CA, kubectl refuses to talk.
+            let distrust = try await k.kubectl(["get", "namespaces"], environment: ["KUBECONFIG": try Self.kubeconfig(k, caFile: "\(dir)/self.crt",
+                user: Self.nobody)])
+            #expect(distrust.status != 0 && distrust.stderr.contains("x509"), "\(distrust.stderr)")
+            let health = try await k.kubectl(["get", "--raw", "/readyz"], environment: ["KUBECONFIG": try Self.kubeconfig(k, user: Self.nobody)])
+            #expect(health.status == 0 && health.stdout == "ok", "health is public")
+        }
+    }
+
+    @Test("a user certificate from a CertificateSigningRequest approved with kubectl; RBAC then grants exactly what is bound")
+    func certificateRequestAndRBAC() async throws {
+        try await withKeelson { k in
+            let dir = k.dataDir.appendingPathComponent("jane").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/O=devs/CN=jane",
+                "-keyout", "\(dir)/jane.key", "-out", "\(dir)/jane.csr"])
+            let request = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/jane.csr")).base64EncodedString()
+            try await k.kubectlOK(["create", "-f", "-"], stdin: """
+                apiVersion: certificates.k8s.io/v1
+                kind: CertificateSigningRequest
+                metadata: {name: jane}
+                spec:
+                  request: \(request)
+                  signerName: kubernetes.io/kube-apiserver-client
+                  expirationSeconds: 86400
+                  usages: [client auth]
+                """)
+            #expect(try await k.kubectlOK(["get", "csr", "jane"]).contains("Pending"), "a client request waits for an administrator")
+            try await k.kubectlOK(["certificate", "approve", "jane"])
+            try await eventually(seconds: 20) {
+                !(try await k.kubectlOK(["get", "csr", "jane", "-o", "jsonpath={.status.certificate}"])).isEmpty
+            }
+            let certificate = Data(base64Encoded: try await k.kubectlOK(["get", "csr", "jane", "-o", "jsonpath={.status.certificate}"])) ?? Data()
+            try certificate.write(to: URL(fileURLWithPath: "\(dir)/jane.crt"))
+            let jane = ["KUBECONFIG": try Self.kubeconfig(k, user: "{client-certificate: \"\(dir)/jane.crt\", client-key: \"\(dir)/jane.key\"}")]
+            #expect(try await k.kubectlOK(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}/{.status.userInfo.groups}"], environment: jane)
+                == #"jane/["devs","system:authenticated"]"#)
+            let refused = try await k.kubectl(["get", "pods"], environment: jane)
+            #expect(refused.status != 0 && refused.stderr.contains(
+                #"pods is forbidden: User "jane" cannot list resource "pods" in API group "" in the namespace "default""#), "\(refused.stderr)")
+
+            try await k.kubectlOK(["create", "rolebinding", "devs-edit", "--clusterrole=edit", "--group=devs", "--namespace=default"])
+            try await eventually(seconds: 10) { try await k.kubectl(["get", "pods"], environment: jane).status == 0 }
+            #expect(try await k.kubectl(["create", "configmap", "mine"], environment: jane).status == 0)
+            #expect(try await k.kubectl(["get", "pods", "-n", "kube-system"], environment: jane).status != 0, "the binding is for default only")
+            #expect(try await k.kubectl(["create", "rolebinding", "jane-admin", "--clusterrole=admin", "--user=jane"], environment: jane).status != 0,
+                "edit does not let her grant herself admin")
+            #expect(try await k.kubectlOK(["auth", "can-i", "create", "deployments", "--as=jane", "--as-group=devs"]) == "yes\n")
+            #expect(try await k.kubectl(["auth", "can-i", "delete", "nodes", "--as=jane", "--as-group=devs"]).stdout == "no\n")
+            let list = try await k.kubectlOK(["auth", "can-i", "--list", "--as=system:serviceaccount:default:default"])
+            #expect(list.contains("selfsubjectaccessreviews.authorization.k8s.io") && list.contains("[/version]") && !list.contains("pods "), "\(list)")
+        }
+    }
+
+    @Test("--token-auth-file users authenticate with kubectl --token; a wrong token is 401")
+    func tokenFile() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-tokens-\(UUID().uuidString).csv")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "s3cret-token,robot,r-1,\"ops,devs\"\n".write(to: file, atomically: true, encoding: .utf8)
+        try await withKeelson(extraArguments: ["--token-auth-file", file.path]) { k in
+            let robot = ["KUBECONFIG": try Self.kubeconfig(k, user: "{token: s3cret-token}")]
+            #expect(try await k.kubectlOK(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.uid}"], environment: robot)
+                == "robot r-1")
+            let wrong = try await k.kubectl(["get", "ns"], environment: ["KUBECONFIG": try Self.kubeconfig(k, user: "{token: wrong}")])
+            #expect(Self.unauthorized(wrong), "\(wrong.stderr)")
+        }
+    }
+}
