@@ -18,6 +18,10 @@ let package = Package(
         .library(name: "KeelsonStatsForBenchmarks", targets: ["KeelsonStats"]),
         // For the benchmark package only: the proxier's rule syncs without an API server.
         .library(name: "KeelsonProxyForBenchmarks", targets: ["KeelsonProxy"]),
+        // For the benchmark package only: the API server in process, over HTTPS and over plain HTTP, and the
+        // kubeconfig reader its clients use.
+        .library(name: "KeelsonAPIServerForBenchmarks", targets: ["KeelsonAPIServer"]),
+        .library(name: "KeelsonClientForBenchmarks", targets: ["KeelsonClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),

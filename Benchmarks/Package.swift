@@ -19,6 +19,8 @@ let package = Package(
                 .product(name: "KeelsonKubeletForBenchmarks", package: "keelson"),
                 .product(name: "KeelsonStatsForBenchmarks", package: "keelson"),
                 .product(name: "KeelsonProxyForBenchmarks", package: "keelson"),
+                .product(name: "KeelsonAPIServerForBenchmarks", package: "keelson"),
+                .product(name: "KeelsonClientForBenchmarks", package: "keelson"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -25,13 +25,13 @@ pids+=("$cm")
 pids+=($!)
 # Let the controller manager take its lease and the nodes register.
 for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$API_PORT/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager" >/dev/null \
-    && [ "$(curl -sf "http://127.0.0.1:$API_PORT/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" | grep -o '"holderIdentity"' | wc -l)" -ge "$NODES" ] && break
+  api_get "$work/keelson" "$API_PORT" "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager" >/dev/null \
+    && [ "$(api_get "$work/keelson" "$API_PORT" "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" | grep -o '"holderIdentity"' | wc -l)" -ge "$NODES" ] && break
   sleep 0.1
 done
 sleep 1
 
 machine
 echo "controller manager RSS idle: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/"$cm"/status)"
-"$BENCH" density --server "http://127.0.0.1:$API_PORT" --deployments "$DEPLOYMENTS" --replicas "$REPLICAS" --controller-pid "$cm" --wait-ready
+KUBECONFIG="$work/keelson/kubeconfig.yaml" "$BENCH" density --server "https://127.0.0.1:$API_PORT" --deployments "$DEPLOYMENTS" --replicas "$REPLICAS" --controller-pid "$cm" --wait-ready
 echo "keelson server RSS after the run: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/"${pids[0]}"/status)"

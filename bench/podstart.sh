@@ -50,5 +50,5 @@ for _ in $(seq 1 300); do
 done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), containerd $(containerd --version | awk '{print $3}')"
-in_node "$BENCH" podstart --server http://127.0.0.1:6443 --socket "$work/keelson/agent/containerd/containerd.sock" \
+in_node env KUBECONFIG="$work/keelson/kubeconfig.yaml" "$BENCH" podstart --server https://127.0.0.1:6443 --socket "$work/keelson/agent/containerd/containerd.sock" \
   --runs "$RUNS" --burst "$BURST" --kubelet-pid "$server"

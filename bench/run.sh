@@ -28,11 +28,11 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 echo "etcd: $(etcd --version | head -1)"
 "$BENCH" etcd --endpoint "http://127.0.0.1:$ETCD_CLIENT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
 "$BENCH" store --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --dir "$work/store"
-"$BENCH" api --server "http://127.0.0.1:$API_PORT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
+KUBECONFIG="$work/keelson/kubeconfig.yaml" "$BENCH" api --server "https://127.0.0.1:$API_PORT" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
 echo "-- the API server on the embedded store:"
-"$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 1 --events 300 --rate 100
-"$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 100 --events 300 --rate 100
-"$BENCH" watch --server "http://127.0.0.1:$API_PORT" --watchers 100 --events 500
+KUBECONFIG="$work/keelson/kubeconfig.yaml" "$BENCH" watch --server "https://127.0.0.1:$API_PORT" --watchers 1 --events 300 --rate 100
+KUBECONFIG="$work/keelson/kubeconfig.yaml" "$BENCH" watch --server "https://127.0.0.1:$API_PORT" --watchers 100 --events 300 --rate 100
+KUBECONFIG="$work/keelson/kubeconfig.yaml" "$BENCH" watch --server "https://127.0.0.1:$API_PORT" --watchers 100 --events 500
 echo "keelson server RSS after the run: $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/"${pids[1]}"/status)"
 kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
 
@@ -49,8 +49,8 @@ on_etcd() { # label, data dir, extra flags…
   for _ in $(seq 1 200); do [ -f "$work/$dir/kubeconfig.yaml" ] && break; sleep 0.1; done
   echo "-- raw etcd, then $label:"
   "$BENCH" etcd --endpoint "http://127.0.0.1:$ETCD_CLIENT" --clients 64 --seconds "$SECONDS_PER_RUN" | grep puts
-  "$BENCH" api --server "http://127.0.0.1:$port" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
-  "$BENCH" watch --server "http://127.0.0.1:$port" --watchers 1 --events 300 --rate 100
+  KUBECONFIG="$work/$dir/kubeconfig.yaml" "$BENCH" api --server "https://127.0.0.1:$port" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN"
+  KUBECONFIG="$work/$dir/kubeconfig.yaml" "$BENCH" watch --server "https://127.0.0.1:$port" --watchers 1 --events 300 --rate 100
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 on_etcd "the API server alone on etcd" api-only --disable-controller-manager --disable-scheduler

@@ -32,7 +32,7 @@ start=$(date +%s.%N)
   --pods 110 --zones 10 >"$work/nodes.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 6000); do
-  [ "$(curl -sf "http://127.0.0.1:$API_PORT/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" | grep -o '"holderIdentity"' | wc -l)" -ge "$NODES" ] && break
+  [ "$(api_get "$work/keelson" "$API_PORT" "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" | grep -o '"holderIdentity"' | wc -l)" -ge "$NODES" ] && break
   sleep 0.1
 done
 machine
@@ -40,5 +40,5 @@ echo "$NODES simulated nodes registered in $(echo "$(date +%s.%N) - $start" | bc
 sleep 2
 if [ -n "${PERF_OUT:-}" ]; then perf record -F 299 -g -p "$scheduler" -o "$PERF_OUT" -- sleep 12 >/dev/null 2>&1 & fi
 for variant in $VARIANTS; do
-  "$BENCH" schedule --server "http://127.0.0.1:$API_PORT" --pods "$PODS" --scheduler-pid "$scheduler" $([ "$SCHEDULER" = separate ] && echo --server-pid "$server") --variant "$variant"
+  KUBECONFIG="$work/keelson/kubeconfig.yaml" "$BENCH" schedule --server "https://127.0.0.1:$API_PORT" --pods "$PODS" --scheduler-pid "$scheduler" $([ "$SCHEDULER" = separate ] && echo --server-pid "$server") --variant "$variant"
 done

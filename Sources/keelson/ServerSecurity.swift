@@ -28,8 +28,10 @@ enum ServerSecurity {
             }
             tokens.append(try StaticTokenAuthenticator(csv: text, source: file))
         }
-        let security = APIServerSecurity(serving: pki.serving, clientCA: .init(der: try pki.clientCADER), serverCAPEM: caPEM,
+        var security = APIServerSecurity(serving: pki.serving, clientCA: .init(der: try pki.clientCADER), serverCAPEM: caPEM,
             authenticator: RequestAuthenticator(clientCA: pki.clientCA.certificate, tokenAuthenticators: tokens))
+        security.serviceAccountTokens = ServiceAccountTokenIssuer(
+            key: try ServiceAccountTokenIssuer.loadOrCreateKey(path: pki.directory.appendingPathComponent("service.key").path))
         return (pki, security)
     }
 }

@@ -156,3 +156,62 @@ struct AuthenticationTests {
         #expect(owner.cover([PolicyRule(verbs: ["get"], nonResourceURLs: ["/metrics"])]).count == 1)
     }
 }
+
+@Suite("Service account tokens")
+struct ServiceAccountTokenTests {
+    let issuer = ServiceAccountTokenIssuer(key: .init())
+
+    @Test("an issued token verifies with its claims; tampered, re-signed, expired, early, foreign-audience and foreign-issuer ones do not")
+    func verify() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let (token, expires) = try issuer.issue(namespace: "ns", name: "sa", uid: "u-1", lifetime: 3600, pod: (name: "p", uid: "p-1"), now: now)
+        #expect(expires == now.addingTimeInterval(3600))
+        guard case .valid(let claims) = issuer.verify(token, now: now.addingTimeInterval(10)) else {
+            Issue.record("a fresh token verifies")
+            return
+        }
+        #expect(claims.namespace == "ns" && claims.name == "sa" && claims.uid == "u-1" && claims.pod?.name == "p" && claims.pod?.uid == "p-1")
+        #expect(issuer.verify(token, now: now.addingTimeInterval(3600 + 61)) == .invalid("token has expired"))
+        #expect(issuer.verify(token, now: now.addingTimeInterval(-120)) == .invalid("token is not valid yet"))
+        let parts = token.split(separator: ".").map(String.init)
+        // The same claims for another account, with the original signature.
+        let forgedPayload = ServiceAccountTokenIssuer.base64URL(Array(String(decoding: ServiceAccountTokenIssuer.decodeBase64URL(Substring(parts[1]))!,
+            as: UTF8.self).replacingOccurrences(of: "\"sa\"", with: "\"admin\"").utf8))
+        #expect(issuer.verify([parts[0], forgedPayload, parts[2]].joined(separator: "."), now: now) == .invalid("invalid signature"))
+        let foreign = ServiceAccountTokenIssuer(key: .init())
+        let (other, _) = try foreign.issue(namespace: "ns", name: "sa", uid: "u-1", lifetime: 3600, now: now)
+        #expect(issuer.verify(other, now: now) == .notMine, "another key's token is left to other authenticators")
+        let (elsewhere, _) = try issuer.issue(namespace: "ns", name: "sa", uid: "u-1", audiences: ["vault"], lifetime: 3600, now: now)
+        if case .invalid(let reason) = issuer.verify(elsewhere, now: now) {
+            #expect(reason.contains("not accepted"))
+        } else {
+            Issue.record("a token for another audience is refused")
+        }
+        let otherIssuer = ServiceAccountTokenIssuer(key: issuer.key, issuer: "https://elsewhere")
+        let (misissued, _) = try otherIssuer.issue(namespace: "ns", name: "sa", uid: "u-1", lifetime: 3600, now: now)
+        #expect(issuer.verify(misissued, now: now) == .invalid("invalid issuer"))
+        #expect(issuer.verify("not-a-jwt") == .notMine && issuer.verify("a.b.c") == .notMine && issuer.verify("..") == .notMine)
+    }
+
+    @Test("random, truncated and bit-flipped tokens are refused without a crash")
+    func fuzz() throws {
+        let (token, _) = try issuer.issue(namespace: "ns", name: "sa", uid: "u", lifetime: 3600)
+        let bytes = Array(token.utf8)
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ {}\"".utf8)
+        for round in 0..<2000 {
+            var mutated = bytes
+            switch round % 4 {
+            case 0: mutated = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
+            case 1: mutated[Int.random(in: 0..<mutated.count, using: &generator)] = alphabet.randomElement(using: &generator)!
+            case 2: mutated = (0..<Int.random(in: 0..<400, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            default: mutated.insert(UInt8(ascii: "."), at: Int.random(in: 0..<mutated.count, using: &generator))
+            }
+            let text = String(decoding: mutated, as: UTF8.self)
+            if case .valid = issuer.verify(text) {
+                // Only the untouched token can verify (a change in an unused bit of the last base64 character aside).
+                #expect(text.dropLast() == token.dropLast(), "\(text)")
+            }
+        }
+    }
+}

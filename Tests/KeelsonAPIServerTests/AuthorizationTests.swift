@@ -19,8 +19,9 @@ enum SecuredServer {
             "bob-token": UserInfo(name: "bob", uid: "b-1"),
             "carol-token": UserInfo(name: "carol", groups: ["devs"]),
         ])
-        let security = APIServerSecurity(serving: serving, clientCA: .init(der: try ca.certificate.derBytes), serverCAPEM: "",
+        var security = APIServerSecurity(serving: serving, clientCA: .init(der: try ca.certificate.derBytes), serverCAPEM: "",
             authenticator: RequestAuthenticator(clientCA: ca.certificate, tokenAuthenticators: [JoinTokenAuthenticator(token: joinToken), tokens]))
+        security.serviceAccountTokens = ServiceAccountTokenIssuer(key: .init())
         try await TestServer.run(configure: { $0.security = security }) { client, _ in try await body(client) }
     }
 
@@ -207,6 +208,43 @@ struct AuthorizationTests {
                 "kind": "CertificateSigningRequest", "metadata": ["name": "bad"], "spec": ["request": "bm90IGEgcmVxdWVzdA==", "signerName": "x/y",
                 "usages": []]], headers: SecuredServer.admin)
             #expect(bad.status == 422 && bad.body["details"]?["causes"]?.arrayValue?.count == 2, "\(bad.body)")
+        }
+    }
+
+    @Test("service account tokens: a TokenRequest gives a token that authenticates as the account until it is deleted; bound tokens die with their pod")
+    func serviceAccountTokens() async throws {
+        try await SecuredServer.run { client in
+            func requestToken(_ body: JSONValue, account: String = "robot") async throws -> TestServer.Reply {
+                try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/\(account)/token", body, headers: SecuredServer.admin)
+            }
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts", ["metadata": ["name": "robot"]],
+                headers: SecuredServer.admin).status == 201)
+            let answer = try await requestToken(["apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": [:]])
+            #expect(answer.status == 201 && answer.body["spec"]?["expirationSeconds"] == 3600
+                && answer.body["spec"]?["audiences"] == ["https://kubernetes.default.svc.cluster.local"], "\(answer.body)")
+            let token = answer.body["status"]?["token"]?.stringValue ?? ""
+            let bearer = [("Authorization", "Bearer \(token)")]
+            let whoami = try await client.json(.post, "/apis/authentication.k8s.io/v1/selfsubjectreviews", ["kind": "SelfSubjectReview",
+                "apiVersion": "authentication.k8s.io/v1"], headers: bearer)
+            #expect(whoami.body["status"]?["userInfo"]?["username"] == "system:serviceaccount:default:robot")
+            #expect(whoami.body["status"]?["userInfo"]?["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"])
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/pods", headers: bearer).status == 403, "RBAC decides as for anyone")
+            // Another audience is not the API server's.
+            let foreign = try await requestToken(["spec": ["audiences": ["vault"]]])
+            #expect(try await client.request(.get, "/api", headers: [("Authorization", "Bearer \(foreign.body["status"]?["token"]?.stringValue ?? "")")]).status == 401)
+            #expect(try await requestToken(["spec": ["expirationSeconds": 60]]).status == 422)
+            #expect(try await requestToken(["spec": [:]], account: "nobody").status == 404)
+            // Bound to a pod: valid while the pod lives.
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", ["metadata": ["name": "p"],
+                "spec": ["serviceAccountName": "robot", "containers": [["name": "c", "image": "busybox"]]]], headers: SecuredServer.admin).status == 201)
+            let bound = try await requestToken(["spec": ["boundObjectRef": ["kind": "Pod", "apiVersion": "v1", "name": "p"]]])
+            let boundBearer = [("Authorization", "Bearer \(bound.body["status"]?["token"]?.stringValue ?? "")")]
+            #expect(try await client.request(.get, "/api", headers: boundBearer).status == 200)
+            #expect(try await client.request(.delete, "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0", headers: SecuredServer.admin).status == 200)
+            #expect(try await client.request(.get, "/api", headers: boundBearer).status == 401, "the pod is gone")
+            #expect(try await client.request(.get, "/api", headers: bearer).status == 200)
+            #expect(try await client.request(.delete, "/api/v1/namespaces/default/serviceaccounts/robot", headers: SecuredServer.admin).status == 200)
+            #expect(try await client.request(.get, "/api", headers: bearer).status == 401, "the account is gone")
         }
     }
 }

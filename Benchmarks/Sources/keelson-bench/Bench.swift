@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import KeelsonClient
 import Foundation
 import KeelsonStore
 import NIOCore
@@ -11,7 +12,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "keelson-bench",
         abstract: "Load generator for Keelson and its reference, etcd.",
         subcommands: [StoreBench.self, APIBench.self, EtcdBench.self, WatchBench.self, DensityBench.self, ScheduleBench.self, PodStartBench.self, HousekeepingBench.self,
-            ProxyBench.self, DNSBench.self]
+            ProxyBench.self, DNSBench.self, TLSOverheadBenchmark.self]
     )
 }
 
@@ -62,16 +63,29 @@ func withBenchmarkClient<T>(connections: Int, _ body: (HTTPClient) async throws 
 }
 
 extension HTTPClient {
+    /// With `KUBECONFIG` set, the client trusts that kubeconfig's CA and presents its client certificate (the API
+    /// server answers HTTPS only); its Authorization token, if any, is not used.
     static func forBenchmark(connections: Int) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
+        if let path = ProcessInfo.processInfo.environment["KUBECONFIG"] {
+            do {
+                configuration.tlsConfiguration = try ClientConfiguration.kubeconfig(at: path).tls
+            } catch {
+                FileHandle.standardError.write(Data("keelson-bench: KUBECONFIG \(path): \(error)\n".utf8))
+            }
+        }
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(connections, 8))
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    func send(_ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String = "application/json") async throws -> (Int, ByteBuffer) {
+    /// - Parameter close: ask for the connection to be closed after the answer, so the next request opens another.
+    func send(_ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String = "application/json", close: Bool = false)
+        async throws -> (Int, ByteBuffer)
+    {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if close { request.headers.add(name: "Connection", value: "close") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body))

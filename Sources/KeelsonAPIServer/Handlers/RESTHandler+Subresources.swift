@@ -75,6 +75,8 @@ extension RESTHandler {
             return try await bind(request: request, path: path, name: name, definition: definition)
         case ("eviction", "POST") where definition.kind == "Pod" && definition.group.isEmpty:
             return try await evict(request: request, path: path, name: name, definition: definition)
+        case ("token", "POST") where definition.kind == "ServiceAccount" && definition.group.isEmpty:
+            return try await requestToken(request: request, namespace: path.namespace ?? "", name: name, definition: definition)
         case ("exec", "GET"), ("exec", "POST"), ("attach", "GET"), ("attach", "POST"):
             guard definition.kind == "Pod" && definition.group.isEmpty else { throw Status.notFound(definition.plural, group: definition.group, name: name) }
             // An upgrade the streaming proxy accepted never reaches here: this is what was wrong with it.

@@ -20,13 +20,16 @@ final class RESTHandler: Sendable {
     let eventTTL: Duration?
     /// RBAC's escalation rule on role and binding writes; nil when the server authorizes nothing (unit tests).
     let escalation: EscalationCheck?
+    /// Signs service account tokens (`serviceaccounts/NAME/token`); nil when the server has no signing key.
+    let tokenIssuer: ServiceAccountTokenIssuer?
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
         tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil,
-        escalation: EscalationCheck? = nil)
+        escalation: EscalationCheck? = nil, tokenIssuer: ServiceAccountTokenIssuer? = nil)
     {
         self.store = store
         self.escalation = escalation
+        self.tokenIssuer = tokenIssuer
         self.eventTTL = eventTTL
         self.kubelets = kubelets
         self.tolerationDefaults = tolerationDefaults

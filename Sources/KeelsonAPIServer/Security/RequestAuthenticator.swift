@@ -36,6 +36,11 @@ public final class RequestAuthenticator: Sendable {
         self.tokenAuthenticators = tokenAuthenticators
     }
 
+    /// The same chain with more token sources after the configured ones.
+    func adding(_ more: [any BearerTokenAuthenticator]) -> RequestAuthenticator {
+        RequestAuthenticator(clientCA: clientCA, tokenAuthenticators: tokenAuthenticators + more)
+    }
+
     public func authenticate(clientCertificate der: [UInt8]?, authorization: String?, now: Date = Date()) async -> Outcome {
         var failure: String?
         if let der {

@@ -4,6 +4,7 @@ import HummingbirdTLS
 import KeelsonAPI
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// How the API server knows who is asking: TLS with the cluster's serving certificate, and an authenticator for
 /// client certificates and bearer tokens. Without it (unit tests driving the router) every request acts as a
@@ -15,6 +16,8 @@ public struct APIServerSecurity: Sendable {
     public var clientCA: IssuedCertificate.CertificateOnly
     /// The server CA, served at `/cacerts` for agents to check against their join token's hash.
     public var serverCAPEM: String
+    /// Issues and checks service account tokens.
+    public var serviceAccountTokens: ServiceAccountTokenIssuer?
 
     public init(serving: IssuedCertificate, clientCA: IssuedCertificate.CertificateOnly, serverCAPEM: String, authenticator: RequestAuthenticator) {
         self.serving = serving
@@ -68,6 +71,22 @@ final class CloseWhenPeerFinishes: ChannelInboundHandler, RemovableChannelHandle
     }
 }
 
+/// The client certificate of each open connection, read from its TLS session once: asking the session at every
+/// request would cost a hop to the connection's event loop, on a connection whose certificate cannot change.
+final class PeerCertificates: Sendable {
+    private let known = Mutex<[ObjectIdentifier: [UInt8]?]>([:])
+
+    func certificate(of channel: any Channel) async -> [UInt8]? {
+        let id = ObjectIdentifier(channel)
+        if let hit = known.withLock({ $0[id] }) { return hit }
+        let der: [UInt8]? = if let peer = try? await channel.nioSSL_peerCertificate().get() { try? peer.toDERBytes() } else { nil }
+        known.withLock { $0[id] = .some(der) }
+        // Forgotten when the connection closes (at once if it already has), before its identifier can be reused.
+        channel.closeFuture.whenComplete { [weak self] _ in _ = self?.known.withLock { $0.removeValue(forKey: id) } }
+        return der
+    }
+}
+
 /// The request context of the API server's routes: Hummingbird's, plus the connection, whose TLS session holds
 /// the client certificate.
 struct APIRequestContext: RequestContext {
@@ -88,15 +107,12 @@ extension APIServer {
     /// The user of a request: authenticated by certificate or token, then impersonation applied. Throws 401 for
     /// a request with bad credentials, or with none outside the public paths.
     func identify(headers: HTTPFields, path: String, channel: (any Channel)?) async throws -> UserInfo {
-        guard let security = configuration.security else {
+        guard let authenticator else {
             return UserInfo(name: "system:admin", groups: [UserInfo.masters, UserInfo.authenticated])
         }
-        var certificate: [UInt8]?
-        if let channel, let peer = try? await channel.nioSSL_peerCertificate().get() {
-            certificate = try? peer.toDERBytes()
-        }
+        let certificate = if let channel { await peerCertificates.certificate(of: channel) } else { [UInt8]?.none }
         let user: UserInfo
-        switch await security.authenticator.authenticate(clientCertificate: certificate, authorization: headers[.authorization]) {
+        switch await authenticator.authenticate(clientCertificate: certificate, authorization: headers[.authorization]) {
         case .authenticated(let authenticated):
             user = authenticated
         case .anonymous where Self.publicPaths.contains(path):

@@ -46,6 +46,9 @@ public final class APIServer: Service {
     let metrics = APIMetrics()
     let kubelets = KubeletProxy()
     let authorizer: RBACAuthorizer
+    let peerCertificates = PeerCertificates()
+    /// The configured authentication chain plus service account tokens; nil without security (unit tests).
+    let authenticator: RequestAuthenticator?
     let logger: Logger
     private let onListening: @Sendable (Int) async -> Void
 
@@ -68,7 +71,20 @@ public final class APIServer: Service {
         self.authorizer = authorizer
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
             tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL,
-            escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer))
+            escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer),
+            tokenIssuer: configuration.security?.serviceAccountTokens)
+        if let security = configuration.security {
+            let handler = self.handler
+            let accounts = security.serviceAccountTokens.map { issuer in
+                ServiceAccountTokenAuthenticator(issuer: issuer) { resource, namespace, name in
+                    guard let definition = handler.registry.lookup(group: "", version: "v1", resource: resource) else { return nil }
+                    return try? await handler.get(definition, namespace: namespace, name: name).uid
+                }
+            }
+            self.authenticator = security.authenticator.adding(accounts.map { [$0] } ?? [])
+        } else {
+            self.authenticator = nil
+        }
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger
