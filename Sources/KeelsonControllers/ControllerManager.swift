@@ -23,6 +23,9 @@ public struct ControllerManager: Service {
         /// Signs approved certificate requests; without one (a controller manager without the CA's key) requests
         /// wait for another signer.
         public var certificateSigner: CertificateSigner?
+        /// The CA of the API server's certificate, published in every namespace as `kube-root-ca.crt`; nil publishes
+        /// nothing.
+        public var rootCAPEM: String?
 
         public init(leaderElection: LeaderElector.Configuration? = nil) {
             self.leaderElection = leaderElection
@@ -157,6 +160,12 @@ public struct ControllerManager: Service {
             add(CertificateSigningController.name, workers: 1, waitFor: [requests], register: signing.register, reconcile: signing.reconcile)
         }
 
+        if let rootCAPEM = configuration.rootCAPEM {
+            let rootCAs = informers.selected(.configMaps, fieldSelector: "metadata.name=\(RootCAPublisher.configMapName)")
+            let publisher = RootCAPublisher(client: client, namespaces: namespaces, configMaps: rootCAs, caPEM: rootCAPEM, logger: logger)
+            add(RootCAPublisher.name, workers: 1, waitFor: [namespaces, rootCAs], register: publisher.register, reconcile: publisher.reconcile)
+        }
+
         var monitored: [(DiscoveredResource, Informer)] = []
         for resource in try await discoverWithRetry() where GarbageCollector.monitorable(resource) {
             // Resources no controller reads in full are watched for their metadata only.
@@ -209,5 +218,14 @@ struct SharedInformers {
         return informer
     }
 
-    var all: [Informer] { Array(byResource.values) }
+    /// Informers of a part of a resource (by field selector), not shared.
+    private(set) var selected: [Informer] = []
+
+    mutating func selected(_ resource: ResourceReference, fieldSelector: String) -> Informer {
+        let informer = Informer(client: client, resource: resource, options: ListOptions(fieldSelector: fieldSelector), logger: logger)
+        selected.append(informer)
+        return informer
+    }
+
+    var all: [Informer] { Array(byResource.values) + selected }
 }

@@ -100,6 +100,7 @@ struct ServerCommand: AsyncParsableCommand {
                 controllers.clusterRange = config.clusterRange
                 controllers.nodeLifecycle.gracePeriod = config.nodeMonitorGracePeriod
                 let clientCA = pki.clientCA
+                controllers.rootCAPEM = try pki.serverCAPEM
                 controllers.certificateSigner = CertificateSigner { commonName, organizations, publicKey, validity in
                     try clientCA.issue(commonName: commonName, organizations: organizations, usage: .client, publicKey: publicKey,
                         validity: validity).serializeAsPEM().pemString + "\n"

@@ -247,4 +247,42 @@ struct AuthorizationTests {
             #expect(try await client.request(.get, "/api", headers: bearer).status == 401, "the account is gone")
         }
     }
+
+    @Test("ServiceAccount admission: pods get the default account and its token volume in every container, unless they or the account opt out")
+    func serviceAccountAdmission() async throws {
+        try await SecuredServer.run { client in
+            func create(_ name: String, _ spec: JSONValue, annotations: JSONValue? = nil) async throws -> JSONValue {
+                var metadata: JSONValue = ["name": .string(name)]
+                if let annotations { metadata["annotations"] = annotations }
+                let reply = try await client.json(.post, "/api/v1/namespaces/default/pods", ["metadata": metadata, "spec": spec], headers: SecuredServer.admin)
+                #expect(reply.status == 201, "\(reply.body)")
+                return reply.body
+            }
+            let containers: JSONValue = [["name": "a", "image": "x"], ["name": "b", "image": "x",
+                "volumeMounts": [["name": "own", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"]]]]
+            let pod = try await create("plain", ["containers": containers, "initContainers": [["name": "i", "image": "x"]]])
+            #expect(pod["spec"]?["serviceAccountName"] == "default")
+            let volume = try #require(pod["spec"]?["volumes"]?.arrayValue?.first)
+            let volumeName = try #require(volume["name"]?.stringValue)
+            #expect(volumeName.hasPrefix("kube-api-access-") && volumeName.count == "kube-api-access-".count + 5)
+            let sources = volume["projected"]?["sources"]?.arrayValue ?? []
+            #expect(sources.first?["serviceAccountToken"]?["expirationSeconds"] == 3607 && sources.first?["serviceAccountToken"]?["path"] == "token")
+            #expect(sources.dropFirst().first?["configMap"]?["name"] == "kube-root-ca.crt")
+            let mounts = (pod["spec"]?["containers"]?.arrayValue ?? []).map { ($0["volumeMounts"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue } }
+            #expect(mounts == [[volumeName], ["own"]], "a container that mounts something there already keeps its own")
+            #expect(pod["spec"]?["initContainers"]?.arrayValue?.first?["volumeMounts"]?.arrayValue?.first?["readOnly"] == true)
+            let optedOut = try await create("opted-out", ["automountServiceAccountToken": false, "containers": [["name": "a", "image": "x"]]])
+            #expect(optedOut["spec"]?["volumes"] == nil)
+            let mirror = try await create("mirror", ["containers": [["name": "a", "image": "x"]], "serviceAccountName": ""],
+                annotations: ["kubernetes.io/config.mirror": "hash"])
+            #expect(mirror["spec"]?["volumes"] == nil)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts", ["metadata": ["name": "quiet"],
+                "automountServiceAccountToken": false], headers: SecuredServer.admin).status == 201)
+            let quiet = try await create("quiet", ["serviceAccountName": "quiet", "containers": [["name": "a", "image": "x"]]])
+            #expect(quiet["spec"]?["volumes"] == nil, "the account opts out")
+            let insists = try await create("insists", ["serviceAccountName": "quiet", "automountServiceAccountToken": true,
+                "containers": [["name": "a", "image": "x"]]])
+            #expect(insists["spec"]?["volumes"]?.arrayValue?.count == 1, "the pod's own choice wins")
+        }
+    }
 }

@@ -88,6 +88,17 @@ struct ContainerdNodeTests {
             #expect(stamped.hasPrefix(String(Timestamp.format(Date()).prefix(4))), "\(stamped)")
             let wide = try await k.kubectlOK(["get", "pods", "-o", "wide"])
             #expect(wide.contains(ip) && wide.contains("node-1") && wide.contains("Running"), "\(wide)")
+
+            // In-cluster credentials where client libraries look: the namespace, the server's CA, and a token bound
+            // to the pod that authenticates as the default service account.
+            let directory = "/var/run/secrets/kubernetes.io/serviceaccount"
+            #expect(try await k.kubectlOK(["exec", "web", "--", "cat", "\(directory)/namespace"]) == "default")
+            let ca = try String(contentsOf: k.dataDir.appendingPathComponent("server/tls/server-ca.crt"), encoding: .utf8)
+            #expect(try await k.kubectlOK(["exec", "web", "--", "cat", "\(directory)/ca.crt"]) == ca)
+            let token = try await k.kubectlOK(["exec", "web", "--", "cat", "\(directory)/token"])
+            let review = try await k.kubectlOK(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.extra}"],
+                environment: ["KUBECONFIG": try SecurityTests.kubeconfig(k, user: "{token: \"\(token)\"}")])
+            #expect(review.hasPrefix("system:serviceaccount:default:default ") && review.contains("web"), "\(review)")
         }
     }
 

@@ -140,4 +140,24 @@ struct SecurityTests {
             #expect(Self.unauthorized(wrong), "\(wrong.stderr)")
         }
     }
+
+    @Test("kubectl create token: the token acts as the service account, RBAC decides for it, and it dies with the account")
+    func serviceAccountToken() async throws {
+        try await withKeelson { k in
+            try await k.kubectlOK(["create", "serviceaccount", "deployer"])
+            let token = try await k.kubectlOK(["create", "token", "deployer", "--duration=15m"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let asDeployer = ["KUBECONFIG": try Self.kubeconfig(k, user: "{token: \"\(token)\"}")]
+            #expect(try await k.kubectlOK(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], environment: asDeployer)
+                == "system:serviceaccount:default:deployer")
+            let refused = try await k.kubectl(["get", "deployments"], environment: asDeployer)
+            #expect(refused.stderr.contains(#"User "system:serviceaccount:default:deployer" cannot list resource "deployments" in API group "apps""#),
+                "\(refused.stderr)")
+            try await k.kubectlOK(["create", "rolebinding", "deployer-edit", "--clusterrole=edit", "--serviceaccount=default:deployer"])
+            try await eventually(seconds: 10) { try await k.kubectl(["get", "deployments"], environment: asDeployer).status == 0 }
+            let list = try await k.kubectlOK(["auth", "can-i", "--list", "--as=system:serviceaccount:default:deployer"])
+            #expect(list.contains("deployments.apps") && list.contains("pods/exec"), "\(list)")
+            try await k.kubectlOK(["delete", "serviceaccount", "deployer"])
+            #expect(Self.unauthorized(try await k.kubectl(["get", "deployments"], environment: asDeployer)))
+        }
+    }
 }

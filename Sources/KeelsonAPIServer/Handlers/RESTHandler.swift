@@ -234,7 +234,20 @@ final class RESTHandler: Sendable {
         try prepareMetadataForCreate(&object, namespace: namespace, definition: definition)
         definition.strategy.applyDefaults(&object)
         definition.strategy.prepareForCreate(&object)
-        if definition.group.isEmpty && definition.kind == "Pod" { tolerationDefaults?.admit(&object) }
+        if definition.group.isEmpty && definition.kind == "Pod" {
+            tolerationDefaults?.admit(&object)
+            // Without a signing key there is no token to mount: kube-apiserver leaves the plugin off then too.
+            if tokenIssuer != nil, let namespace {
+                let accountName = object.value(at: ["spec", "serviceAccountName"])?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+                var account: JSONValue?
+                if let accounts = registry.lookup(group: "", version: "v1", resource: "serviceaccounts"),
+                   let stored = try await store.get(accounts.key(namespace: namespace, name: accountName), at: nil)
+                {
+                    account = try? ObjectCodec.decodeStored(stored)
+                }
+                ServiceAccountAdmission.admit(&object, account: account)
+            }
+        }
         if definition.kind == "CertificateSigningRequest" { Self.stampRequester(&object, user: RequestUser.current) }
         try validate(object, definition: definition, old: nil)
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }

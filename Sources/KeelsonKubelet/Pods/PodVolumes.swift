@@ -51,6 +51,7 @@ struct PodVolumes {
                     if let ref = item["configMap"] { part = try await keys(.configMaps, ref.setting("defaultMode", mode), decode: false) ?? [:] }
                     if let ref = item["secret"] { part = try await keys(.secrets, ref.setting("defaultMode", mode), decode: true) ?? [:] }
                     if let ref = item["downwardAPI"] { part = try downward(ref.setting("defaultMode", mode)) }
+                    if let ref = item["serviceAccountToken"] { part = try await serviceAccountToken(ref, mode: mode, directory: directory) }
                     merged.merge(part) { _, new in new }
                 }
                 contents = merged
@@ -59,6 +60,60 @@ struct PodVolumes {
             paths[name] = directory.path
         }
         return paths
+    }
+
+    /// A token of the pod's service account bound to the pod, as the kubelet requests it through TokenRequest. The
+    /// file already there is kept while it has more than a fifth of its lifetime left.
+    private func serviceAccountToken(_ source: JSONValue, mode: Int, directory: URL) async throws -> [String: (Data, Int)] {
+        let path = source["path"]?.stringValue ?? "token"
+        if let existing = try? Data(contentsOf: directory.appendingPathComponent(path)),
+           let due = Self.refreshTime(ofToken: String(decoding: existing, as: UTF8.self)), due > Date()
+        {
+            return [path: (existing, mode)]
+        }
+        let account = spec.pod["spec"]?["serviceAccountName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        var requestSpec: JSONValue = [
+            "expirationSeconds": .integer(source["expirationSeconds"]?.intValue ?? 3600),
+            "boundObjectRef": ["kind": "Pod", "apiVersion": "v1", "name": .string(spec.name), "uid": .string(spec.uid)],
+        ]
+        if let audience = source["audience"]?.stringValue, !audience.isEmpty { requestSpec["audiences"] = [.string(audience)] }
+        let answer = try await client.create(.serviceAccounts, namespace: spec.namespace, [
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": ["name": .string(account)], "spec": requestSpec,
+        ], subresource: "token")
+        guard let token = answer["status"]?["token"]?.stringValue, !token.isEmpty else {
+            throw VolumeError(description: "no token for service account \"\(account)\"")
+        }
+        return [path: (Data(token.utf8), mode)]
+    }
+
+    /// When a token should be replaced: after 80 % of its lifetime, read from its own `iat` and `exp` claims.
+    static func refreshTime(ofToken token: String) -> Date? {
+        let parts = token.split(separator: ".")
+        guard parts.count == 3 else { return nil }
+        var payload = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while payload.count % 4 != 0 { payload += "=" }
+        guard let data = Data(base64Encoded: payload), let claims = try? JSONParser.parse(Array(data)),
+              let issued = claims["iat"]?.intValue, let expires = claims["exp"]?.intValue, expires > issued else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(issued) + TimeInterval(expires - issued) * 0.8)
+    }
+
+    /// Renews the projected service account tokens of a running pod that are due; returns when the next is due.
+    func refreshTokens() async throws -> Date? {
+        var next: Date?
+        for volume in spec.pod["spec"]?["volumes"]?.arrayValue ?? [] {
+            guard let name = volume["name"]?.stringValue, let projected = volume["projected"] else { continue }
+            let mode = Int(projected["defaultMode"]?.intValue ?? 420)
+            let directory = podDirectory.appendingPathComponent("volumes").appendingPathComponent(name)
+            for item in projected["sources"]?.arrayValue ?? [] {
+                guard let source = item["serviceAccountToken"] else { continue }
+                let files = try await serviceAccountToken(source, mode: mode, directory: directory)
+                try write(files, to: directory)
+                for (data, _) in files.values {
+                    if let due = Self.refreshTime(ofToken: String(decoding: data, as: UTF8.self)) { next = min(next ?? due, due) }
+                }
+            }
+        }
+        return next
     }
 
     /// The key → file map of a ConfigMap or Secret volume (`items` picks and renames keys), nil when the object is

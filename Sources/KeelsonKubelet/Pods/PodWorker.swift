@@ -58,6 +58,12 @@ struct PodWorker: Sendable {
         logsDirectory.appendingPathComponent("\(spec.namespace)_\(spec.name)_\(spec.uid)")
     }
 
+    static func hasServiceAccountToken(_ spec: PodSpecView) -> Bool {
+        (spec.pod["spec"]?["volumes"]?.arrayValue ?? []).contains { volume in
+            volume["projected"]?["sources"]?.arrayValue?.contains { $0["serviceAccountToken"] != nil } == true
+        }
+    }
+
     /// One step towards the spec.
     func sync(_ pod: JSONValue, _ runtimePod: RuntimePod) async throws -> Outcome {
         let spec = PodSpecView(pod)
@@ -167,6 +173,20 @@ struct PodWorker: Sendable {
                       container["readinessProbe"] != nil || container["livenessProbe"] != nil || container["startupProbe"] != nil else { continue }
                 probes.containerStarted(pod: spec, container: container, id: running.id,
                     podIP: spec.hostNetwork ? hostIP : sandbox.ip, adopted: true)
+            }
+            // Service account tokens expire: running pods get new ones before that, and the worker comes back then.
+            if plan.start.isEmpty, Self.hasServiceAccountToken(spec) {
+                let volumes = PodVolumes(spec: spec, client: client, podDirectory: podsDirectory.appendingPathComponent(spec.uid),
+                    hostIP: hostIP, podIP: spec.hostNetwork ? hostIP : sandbox.ip)
+                do {
+                    if let due = try await volumes.refreshTokens() {
+                        let wait = Duration.seconds(max(1, Int64(due.timeIntervalSinceNow)))
+                        requeue = min(requeue ?? wait, wait)
+                    }
+                } catch {
+                    logger.warning("cannot renew a service account token", metadata: ["pod": "\(spec.namespace)/\(spec.name)", "error": "\(error)"])
+                    requeue = min(requeue ?? .seconds(10), .seconds(10))
+                }
             }
         }
         return Outcome(requeueAfter: requeue, status: status(spec, current, plan, waiting, pod))
