@@ -18,6 +18,7 @@ enum SecuredServer {
             "admin-token": UserInfo(name: "admin", groups: [UserInfo.masters]),
             "bob-token": UserInfo(name: "bob", uid: "b-1"),
             "carol-token": UserInfo(name: "carol", groups: ["devs"]),
+            "node-1-token": UserInfo(name: "system:node:node-1", groups: ["system:nodes"]),
         ])
         var security = APIServerSecurity(serving: serving, clientCA: .init(der: try ca.certificate.derBytes), serverCAPEM: "",
             authenticator: RequestAuthenticator(clientCA: ca.certificate, tokenAuthenticators: [JoinTokenAuthenticator(token: joinToken), tokens]))
@@ -283,6 +284,48 @@ struct AuthorizationTests {
             let insists = try await create("insists", ["serviceAccountName": "quiet", "automountServiceAccountToken": true,
                 "containers": [["name": "a", "image": "x"]]])
             #expect(insists["spec"]?["volumes"]?.arrayValue?.count == 1, "the pod's own choice wins")
+        }
+    }
+
+    @Test("the Node authorizer: a kubelet reads the secrets, config maps, claims and tokens of its own pods only")
+    func nodeAuthorizer() async throws {
+        try await SecuredServer.run { client in
+            let node = [("Authorization", "Bearer node-1-token")]
+            for name in ["mine", "theirs", "env-secret"] {
+                #expect(try await client.json(.post, "/api/v1/namespaces/default/secrets", ["metadata": ["name": .string(name)]],
+                    headers: SecuredServer.admin).status == 201)
+            }
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/configmaps", ["metadata": ["name": "settings"]],
+                headers: SecuredServer.admin).status == 201)
+            func pod(_ name: String, node: String, secret: String) -> JSONValue {
+                ["metadata": ["name": .string(name)], "spec": ["nodeName": .string(node), "serviceAccountName": "default",
+                    "volumes": [["name": "s", "secret": ["secretName": .string(secret)]], ["name": "c", "configMap": ["name": "settings"]]],
+                    "containers": [["name": "c", "image": "x", "env": [["name": "E", "valueFrom": ["secretKeyRef": ["name": "env-secret", "key": "k"]]]]]]]]
+            }
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", pod("here", node: "node-1", secret: "mine"), headers: SecuredServer.admin).status == 201)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", pod("there", node: "node-2", secret: "theirs"), headers: SecuredServer.admin).status == 201)
+            try await SecuredServer.eventually("the graph has the pod") {
+                try await client.request(.get, "/api/v1/namespaces/default/secrets/mine", headers: node).status == 200
+            }
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/secrets/env-secret", headers: node).status == 200)
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/configmaps/settings", headers: node).status == 200)
+            let refused = try await client.request(.get, "/api/v1/namespaces/default/secrets/theirs", headers: node)
+            #expect(refused.status == 403)
+            #expect(refused.body["message"]?.stringValue?.contains("no relationship found between node 'node-1' and this object") == true, "\(refused.body)")
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/secrets", headers: node).status == 403, "no listing secrets")
+            for account in ["default", "other"] {
+                #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts", ["metadata": ["name": .string(account)]],
+                    headers: SecuredServer.admin).status == 201)
+            }
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/default/token", ["spec": [:]], headers: node).status == 201,
+                "a token of its pods' account")
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/other/token", ["spec": [:]], headers: node).status == 403)
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/pods", headers: node).status == 200, "RBAC's system:node still applies")
+            // The pod goes: so does the node's access.
+            #expect(try await client.request(.delete, "/api/v1/namespaces/default/pods/here?gracePeriodSeconds=0", headers: SecuredServer.admin).status == 200)
+            try await SecuredServer.eventually("the graph forgets the pod") {
+                try await client.request(.get, "/api/v1/namespaces/default/secrets/mine", headers: node).status == 403
+            }
         }
     }
 }

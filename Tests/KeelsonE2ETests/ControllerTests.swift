@@ -24,7 +24,12 @@ struct ControllerTests {
                 manifest += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-\(i), namespace: doomed}\n"
             }
             try await k.kubectlOK(["create", "-f", "-"], stdin: manifest)
-            #expect(try await k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).split(separator: "\n").count == 100)
+            // The 100, and the cluster CA every namespace gets.
+            try await eventually {
+                try await k.kubectlOK(["get", "cm", "-n", "doomed", "-o", "name"]).split(separator: "\n").count == 101
+            }
+            #expect(try await k.kubectlOK(["get", "cm", "kube-root-ca.crt", "-n", "doomed", "-o", "jsonpath={.data.ca\\.crt}"])
+                == String(contentsOf: k.dataDir.appendingPathComponent("server/tls/server-ca.crt"), encoding: .utf8))
             let deleted = try await k.kubectl(["delete", "namespace", "doomed", "--timeout=60s"])
             #expect(deleted.status == 0, "\(deleted.stderr)")
             #expect(try await k.kubectl(["get", "namespace", "doomed"]).status != 0)

@@ -119,6 +119,8 @@ enum BootstrapPolicy {
             Role(name: "system:node-bootstrapper", rules: [
                 PolicyRule(verbs: ["create", "get", "list", "watch"], apiGroups: ["certificates.k8s.io"], resources: ["certificatesigningrequests"]),
             ]),
+            // What every kubelet may do; the secrets, config maps, claims, volumes and tokens of its pods come from
+            // the Node authorizer, which grants them for the pods bound to that node only.
             Role(name: "system:node", rules: [
                 PolicyRule(verbs: ["create", "get", "list", "watch", "patch", "update", "delete"], apiGroups: core, resources: ["nodes"]),
                 PolicyRule(verbs: ["patch", "update"], apiGroups: core, resources: ["nodes/status"]),
@@ -127,8 +129,6 @@ enum BootstrapPolicy {
                 PolicyRule(verbs: ["patch", "update"], apiGroups: core, resources: ["pods/status"]),
                 PolicyRule(verbs: ["create"], apiGroups: core, resources: ["pods/eviction"]),
                 PolicyRule(verbs: read, apiGroups: core, resources: ["services", "namespaces"]),
-                PolicyRule(verbs: ["get"], apiGroups: core, resources: ["secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes"]),
-                PolicyRule(verbs: ["create"], apiGroups: core, resources: ["serviceaccounts/token"]),
                 PolicyRule(verbs: ["get", "create", "update", "patch", "delete"], apiGroups: ["coordination.k8s.io"], resources: ["leases"]),
                 PolicyRule(verbs: ["create", "get", "list", "watch"], apiGroups: ["certificates.k8s.io"], resources: ["certificatesigningrequests"]),
                 PolicyRule(verbs: ["get"], apiGroups: ["storage.k8s.io"], resources: ["csidrivers", "storageclasses"]),

@@ -126,14 +126,28 @@ extension APIServer {
         let impersonation = Impersonation.request(headers: headers.map { ($0.name.rawName, $0.value) })
         if impersonation.isEmpty { return user }
         return try Impersonation.impersonate(impersonation, as: user) { attributes in
-            authorizer.authorize(attributes) != .noOpinion
+            decide(attributes) != .noOpinion
         }
     }
 
     /// 403 unless an authorizer allows the request.
     func authorize(_ attributes: AuthorizationAttributes) throws {
         guard configuration.security != nil else { return }
+        switch nodeAuthorizer.authorize(attributes) {
+        case .allow: return
+        case .deny(let reason): throw attributes.forbidden(reason: reason)
+        case .noOpinion: break
+        }
         if case .noOpinion = authorizer.authorize(attributes) { throw attributes.forbidden() }
+    }
+
+    /// The authorizers' answer in kube-apiserver's order (Node, then RBAC), as access reviews report it.
+    func decide(_ attributes: AuthorizationAttributes) -> RBACAuthorizer.Decision {
+        switch nodeAuthorizer.authorize(attributes) {
+        case .allow: return .allow(reason: "allowed by the Node authorizer")
+        case .deny: return .noOpinion
+        case .noOpinion: return authorizer.authorize(attributes)
+        }
     }
 
     /// Whether an exec/attach upgrade may go ahead; when not, the request is left to the REST path, which answers
@@ -147,7 +161,7 @@ extension APIServer {
         let resourcePath = APIRequest.parseResourcePath(path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
         let attributes = AuthorizationAttributes.of(method: request.method.rawValue, path: path,
             query: APIRequest.parseQuery(components?.percentEncodedQuery), resourcePath: resourcePath, user: user)
-        return authorizer.authorize(attributes) != .noOpinion
+        return decide(attributes) != .noOpinion
     }
 
     /// Writes the default roles and bindings, adding to those still marked for automatic update what they lack.

@@ -46,6 +46,7 @@ public final class APIServer: Service {
     let metrics = APIMetrics()
     let kubelets = KubeletProxy()
     let authorizer: RBACAuthorizer
+    let nodeAuthorizer: NodeAuthorizer
     let peerCertificates = PeerCertificates()
     /// The configured authentication chain plus service account tokens; nil without security (unit tests).
     let authenticator: RequestAuthenticator?
@@ -69,6 +70,9 @@ public final class APIServer: Service {
             logger: logger)
         let authorizer = RBACAuthorizer(store: store, logger: logger)
         self.authorizer = authorizer
+        self.nodeAuthorizer = NodeAuthorizer(store: store,
+            podsPrefix: registry.lookup(group: "", version: "v1", resource: "pods")!.keyPrefix,
+            claimsPrefix: registry.lookup(group: "", version: "v1", resource: "persistentvolumeclaims")!.keyPrefix, logger: logger)
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
             tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL,
             escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer),
@@ -110,6 +114,7 @@ public final class APIServer: Service {
         try await createClusterDNSService(services)
         try await reconcileBootstrapPolicy()
         try await authorizer.prime()
+        try await nodeAuthorizer.prime()
         if try await handler.store.get(services.key(namespace: "default", name: "kubernetes"), at: nil) != nil { return }
         var kubernetes: JSONValue = [
             "apiVersion": "v1", "kind": "Service",
@@ -167,6 +172,7 @@ public final class APIServer: Service {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.namespaceCache.run() }
             group.addTask { try await self.authorizer.run() }
+            group.addTask { try await self.nodeAuthorizer.run() }
         }
     }
 
@@ -310,7 +316,8 @@ public final class APIServer: Service {
             throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
         if AccessReviewAPI.groups.contains(definition.group) {
-            return try AccessReviewAPI(authorizer: authorizer).handle(request, path: resourcePath, definition: definition, user: user)
+            return try AccessReviewAPI(authorizer: authorizer, decide: { [self] in decide($0) })
+                .handle(request, path: resourcePath, definition: definition, user: user)
         }
         if definition.group == ResourceMetricsAPI.group {
             return try await ResourceMetricsAPI(handler: handler).handle(request, path: resourcePath, definition: definition)

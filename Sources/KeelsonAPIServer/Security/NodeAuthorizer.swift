@@ -1,0 +1,188 @@
+import KeelsonAPI
+import KeelsonStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Kubernetes' Node authorizer: a kubelet (`system:node:NAME` in `system:nodes`) may read a Secret, ConfigMap,
+/// PersistentVolumeClaim or PersistentVolume, and ask for a service account's token, only when a pod bound to its
+/// node uses it — so a node taken over does not hand its attacker every secret of the cluster. Everything else a
+/// node does is decided by RBAC (`system:node`). The graph of pods → what they use is kept from watches of the pods
+/// and claims in the store.
+public final class NodeAuthorizer: Service, Sendable {
+    public enum Decision: Sendable, Equatable {
+        case allow
+        case deny(String)
+        /// Not a node, or not a request this authorizer rules on: RBAC decides.
+        case noOpinion
+    }
+
+    static let nodeGroup = "system:nodes"
+    static let nodePrefix = "system:node:"
+    /// What only the graph grants to nodes, by resource, with the verbs involved.
+    static let guarded: [String: Set<String>] = [
+        "secrets": ["get", "list", "watch"], "configmaps": ["get", "list", "watch"],
+        "persistentvolumeclaims": ["get", "list", "watch"], "persistentvolumes": ["get", "list", "watch"],
+    ]
+
+    /// What one pod uses, as `resource/namespace/name` (persistent volumes: `persistentvolumes//name`, through
+    /// their claims, resolved at decision time).
+    struct PodUses: Sendable {
+        var node: String
+        var objects: Set<String>
+        var claims: Set<String>
+        var serviceAccount: String
+    }
+
+    private let store: any Store
+    private let logger: Logger
+    private let podsPrefix: String
+    private let claimsPrefix: String
+    private let pods = Mutex<[String: PodUses]>([:])
+    /// Per node, how many of its pods use each object (a count, so one pod leaving keeps another's use).
+    private let uses = Mutex<[String: [String: Int]]>([:])
+    /// Claim `namespace/name` → the PersistentVolume bound to it.
+    private let volumes = Mutex<[String: String]>([:])
+
+    public init(store: any Store, podsPrefix: String = "/registry/pods/", claimsPrefix: String = "/registry/persistentvolumeclaims/",
+        logger: Logger)
+    {
+        self.store = store
+        self.podsPrefix = podsPrefix
+        self.claimsPrefix = claimsPrefix
+        self.logger = logger
+    }
+
+    public func authorize(_ request: AuthorizationAttributes) -> Decision {
+        guard request.isResourceRequest, request.user.groups.contains(Self.nodeGroup), request.user.name.hasPrefix(Self.nodePrefix) else {
+            return .noOpinion
+        }
+        let node = String(request.user.name.dropFirst(Self.nodePrefix.count))
+        let denial = "no relationship found between node '\(node)' and this object"
+        if request.apiGroup == "" && request.resource == "serviceaccounts" && request.subresource == "token" {
+            guard request.verb == "create" else { return .noOpinion }
+            return uses(node: node, "serviceaccounts/\(request.namespace)/\(request.name)") ? .allow : .deny(denial)
+        }
+        guard request.apiGroup == "", let verbs = Self.guarded[request.resource], request.subresource.isEmpty else { return .noOpinion }
+        // Only a named read is ever tied to a pod; lists and writes of these are no kubelet's business.
+        guard verbs.contains(request.verb), request.verb == "get", !request.name.isEmpty else {
+            return .deny("can only get individual \(request.resource)")
+        }
+        if request.resource == "persistentvolumes" {
+            let claims = self.uses.withLock { $0[node] ?? [:] }.keys.filter { $0.hasPrefix("persistentvolumeclaims/") }
+            let bound = volumes.withLock { volumes in claims.contains { volumes[String($0.dropFirst("persistentvolumeclaims/".count))] == request.name } }
+            return bound ? .allow : .deny(denial)
+        }
+        return uses(node: node, "\(request.resource)/\(request.namespace)/\(request.name)") ? .allow : .deny(denial)
+    }
+
+    private func uses(node: String, _ object: String) -> Bool {
+        uses.withLock { ($0[node]?[object] ?? 0) > 0 }
+    }
+
+    /// What a pod bound to a node uses; nil for a pod on no node.
+    static func podUses(_ pod: JSONValue) -> PodUses? {
+        guard let node = pod.value(at: ["spec", "nodeName"])?.stringValue, !node.isEmpty, let namespace = pod.namespace else { return nil }
+        var objects: Set<String> = []
+        var claims: Set<String> = []
+        let spec = pod["spec"] ?? [:]
+        func add(_ resource: String, _ name: String?) {
+            if let name, !name.isEmpty { objects.insert("\(resource)/\(namespace)/\(name)") }
+        }
+        for secret in spec["imagePullSecrets"]?.arrayValue ?? [] { add("secrets", secret["name"]?.stringValue) }
+        let account = spec["serviceAccountName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        add("serviceaccounts", account)
+        for volume in spec["volumes"]?.arrayValue ?? [] {
+            add("secrets", volume["secret"]?["secretName"]?.stringValue)
+            add("configmaps", volume["configMap"]?["name"]?.stringValue)
+            if let claim = volume["persistentVolumeClaim"]?["claimName"]?.stringValue, !claim.isEmpty {
+                add("persistentvolumeclaims", claim)
+                claims.insert("\(namespace)/\(claim)")
+            }
+            for source in volume["projected"]?["sources"]?.arrayValue ?? [] {
+                add("secrets", source["secret"]?["name"]?.stringValue)
+                add("configmaps", source["configMap"]?["name"]?.stringValue)
+            }
+        }
+        for field in ["initContainers", "containers", "ephemeralContainers"] {
+            for container in spec[field]?.arrayValue ?? [] {
+                for env in container["env"]?.arrayValue ?? [] {
+                    add("secrets", env["valueFrom"]?["secretKeyRef"]?["name"]?.stringValue)
+                    add("configmaps", env["valueFrom"]?["configMapKeyRef"]?["name"]?.stringValue)
+                }
+                for source in container["envFrom"]?.arrayValue ?? [] {
+                    add("secrets", source["secretRef"]?["name"]?.stringValue)
+                    add("configmaps", source["configMapRef"]?["name"]?.stringValue)
+                }
+            }
+        }
+        return PodUses(node: node, objects: objects, claims: claims, serviceAccount: account)
+    }
+
+    func applyPod(key: String, _ pod: JSONValue?) {
+        let new = pod.flatMap(Self.podUses)
+        let old = pods.withLock { pods in
+            let old = pods[key]
+            pods[key] = new
+            return old
+        }
+        uses.withLock { uses in
+            if let old {
+                for object in old.objects {
+                    uses[old.node, default: [:]][object, default: 0] -= 1
+                    if uses[old.node]?[object] == 0 { uses[old.node]?[object] = nil }
+                }
+            }
+            if let new {
+                for object in new.objects { uses[new.node, default: [:]][object, default: 0] += 1 }
+            }
+        }
+    }
+
+    func applyClaim(key: String, _ claim: JSONValue?) {
+        let name = String(key.dropFirst(claimsPrefix.count))
+        let volume = claim?.value(at: ["spec", "volumeName"])?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        volumes.withLock { $0[name] = volume }
+    }
+
+    /// Reads pods and claims once, so the first requests are decided with them.
+    public func prime() async throws {
+        for item in try await store.range(prefix: podsPrefix, at: nil, startAfter: nil, limit: nil).items {
+            applyPod(key: item.key, try? JSONParser.parse(item.value))
+        }
+        for item in try await store.range(prefix: claimsPrefix, at: nil, startAfter: nil, limit: nil).items {
+            applyClaim(key: item.key, try? JSONParser.parse(item.value))
+        }
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.follow(self.podsPrefix, apply: self.applyPod) }
+            group.addTask { try await self.follow(self.claimsPrefix, apply: self.applyClaim) }
+        }
+    }
+
+    /// List, then follow the watch; after a failure (a compaction it fell behind) list again, dropping what went.
+    private func follow(_ prefix: String, apply: @escaping @Sendable (String, JSONValue?) -> Void) async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
+                let present = Set(page.items.map(\.key))
+                let known = prefix == podsPrefix ? pods.withLock { Array($0.keys) } : []
+                for key in known where !present.contains(key) { apply(key, nil) }
+                for item in page.items { apply(item.key, try? JSONParser.parse(item.value)) }
+                try await cancelWhenGracefulShutdown {
+                    for try await event in self.store.watch(prefix: prefix, after: page.revision) {
+                        apply(event.value.key, event.kind == .delete ? nil : try? JSONParser.parse(event.value.value))
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                logger.warning("the node authorizer's watch failed; listing again", metadata: ["prefix": "\(prefix)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+}
