@@ -24,6 +24,47 @@ struct AdmissionTests {
     }
 }
 
+@Suite("ResourceQuota admission")
+struct ResourceQuotaAdmissionTests {
+    static func pod(_ name: String, cpu: String?) -> JSONValue {
+        var container: JSONValue = ["name": "c", "image": "busybox"]
+        if let cpu { container["resources"] = ["requests": ["cpu": .string(cpu)], "limits": ["cpu": .string(cpu)]] }
+        return ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(name)], "spec": ["containers": [container]]]
+    }
+
+    @Test("a create over quota is a 403 naming the quota and figures; an admitted one is charged at once; dry runs are not")
+    func quota() async throws {
+        try await TestServer.run { client in
+            let quota: JSONValue = ["apiVersion": "v1", "kind": "ResourceQuota", "metadata": ["name": "compute"],
+                                    "spec": ["hard": ["pods": "2", "requests.cpu": "1"]]]
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/resourcequotas", quota).status == 201)
+            let unknown = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("early", cpu: "100m"))
+            #expect(unknown.status == 403 && unknown.body["message"]?.stringValue?.contains("status unknown for quota: compute") == true,
+                "until the controller has counted, nothing is admitted: \(unknown.body)")
+            var counted = try await client.request(.get, "/api/v1/namespaces/default/resourcequotas/compute").body
+            counted["status"] = ["hard": ["pods": "2", "requests.cpu": "1"], "used": ["pods": "0", "requests.cpu": "0"]]
+            #expect(try await client.json(.put, "/api/v1/namespaces/default/resourcequotas/compute/status", counted).status == 200)
+
+            let unstated = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("vague", cpu: nil))
+            #expect(unstated.status == 403 && unstated.body["message"]?.stringValue
+                == "pods \"vague\" is forbidden: failed quota: compute: must specify requests.cpu for: c")
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods?dryRun=All", Self.pod("dry", cpu: "900m")).status == 201)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("a", cpu: "600m")).status == 201)
+            let used = try await client.request(.get, "/api/v1/namespaces/default/resourcequotas/compute").body.value(at: ["status", "used"])
+            #expect(used == ["pods": "1", "requests.cpu": "600m"], "charged at once, the dry run not at all")
+            let over = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("b", cpu: "600m"))
+            #expect(over.status == 403 && over.body["reason"] == "Forbidden")
+            #expect(over.body["message"]?.stringValue == "pods \"b\" is forbidden: exceeded quota: compute, requested: requests.cpu=600m, "
+                + "used: requests.cpu=600m, limited: requests.cpu=1")
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("c", cpu: "400m")).status == 201)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/configmaps", ["metadata": ["name": "free"]]).status == 201,
+                "what the quota does not limit is not held back")
+            let third = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("d", cpu: "0"))
+            #expect(third.status == 403 && third.body["message"]?.stringValue?.contains("exceeded quota: compute, requested: pods=1") == true)
+        }
+    }
+}
+
 @Suite("Eviction and disruption budgets")
 struct EvictionTests {
     @Test("an eviction spends the budget's last disruption; the next is a 429 naming the budget")

@@ -206,4 +206,22 @@ struct SecurityTests {
             #expect(try await k.kubectl(["get", "pods"], environment: node).status == 0, "but reads pods, as system:node allows")
         }
     }
+
+    @Test("a ResourceQuota blocks the pod that would exceed it, with Kubernetes' message")
+    func quotaBlocksPods() async throws {
+        try await withKeelson { k in
+            try await k.kubectlOK(["create", "quota", "two-pods", "--hard=pods=2"])
+            try await eventually(seconds: 20) {
+                try await k.kubectlOK(["get", "quota", "two-pods", "-o", "jsonpath={.status.used.pods}"]) == "0"
+            }
+            try await k.kubectlOK(["run", "one", "--image=registry.example/a:1"])
+            try await k.kubectlOK(["run", "two", "--image=registry.example/a:1"])
+            let third = try await k.kubectl(["run", "three", "--image=registry.example/a:1"])
+            #expect(third.status != 0 && third.stderr.contains(
+                #"pods "three" is forbidden: exceeded quota: two-pods, requested: pods=1, used: pods=2, limited: pods=2"#), "\(third.stderr)")
+            try await k.kubectlOK(["delete", "pod", "one", "--wait=false"])
+            // Once the controller has counted the deletion, there is room again.
+            try await eventually(seconds: 20) { try await k.kubectl(["run", "three", "--image=registry.example/a:1"]).status == 0 }
+        }
+    }
 }

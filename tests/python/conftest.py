@@ -7,6 +7,8 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from kubernetes import client, config
@@ -58,6 +60,20 @@ class Server:
             if time.monotonic() > deadline:
                 raise RuntimeError("keelson not ready: " + self.log())
             time.sleep(0.02)
+        # The controller manager publishes the cluster CA in every namespace; tests that list or watch ConfigMaps
+        # start once it is there, so it never shows up in the middle of one.
+        while not self._has_root_ca():
+            if time.monotonic() > deadline:
+                raise RuntimeError("kube-root-ca.crt not published: " + self.log())
+            time.sleep(0.05)
+
+    def _has_root_ca(self):
+        request = urllib.request.Request(f"{self.url}/api/v1/namespaces/default/configmaps/kube-root-ca.crt")
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=self.ssl_context()) as response:
+                return response.status == 200
+        except urllib.error.HTTPError:
+            return False
 
     def log(self):
         with open(self.log_path, "rb") as f:

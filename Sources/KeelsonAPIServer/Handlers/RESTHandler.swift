@@ -22,6 +22,8 @@ final class RESTHandler: Sendable {
     let escalation: EscalationCheck?
     /// Signs service account tokens (`serviceaccounts/NAME/token`); nil when the server has no signing key.
     let tokenIssuer: ServiceAccountTokenIssuer?
+    /// Refuses creates over a ResourceQuota and charges the ones it admits.
+    let quotaAdmission: ResourceQuotaAdmission?
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
         tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil,
@@ -30,6 +32,9 @@ final class RESTHandler: Sendable {
         self.store = store
         self.escalation = escalation
         self.tokenIssuer = tokenIssuer
+        self.quotaAdmission = registry.lookup(group: "", version: "v1", resource: "resourcequotas").map {
+            ResourceQuotaAdmission(store: store, quotas: $0)
+        }
         self.eventTTL = eventTTL
         self.kubelets = kubelets
         self.tolerationDefaults = tolerationDefaults
@@ -251,6 +256,9 @@ final class RESTHandler: Sendable {
         if definition.kind == "CertificateSigningRequest" { Self.stampRequester(&object, user: RequestUser.current) }
         try validate(object, definition: definition, old: nil)
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
+        if let namespace, let quotas = quotaAdmission {
+            try await quotas.admit(object, definition: definition, namespace: namespace, dryRun: dryRun)
+        }
         let name = object.name ?? ""
         let key = definition.key(namespace: namespace, name: name)
         var reservation = ServiceAllocator.Reservation()
