@@ -1,6 +1,8 @@
 import KeelsonAPI
 import Testing
 
+@testable import KeelsonAPIServer
+
 @Suite("Admission")
 struct AdmissionTests {
     @Test("new pods tolerate not-ready and unreachable nodes for 300 s unless they say otherwise")
@@ -21,6 +23,54 @@ struct AdmissionTests {
             let kept = try await client.json(.post, "/api/v1/namespaces/default/pods", own)
             #expect(kept.body.value(at: ["spec", "tolerations"]) == [["operator": "Exists"]])
         }
+    }
+}
+
+@Suite("Pod Security admission")
+struct PodSecurityAdmissionTests {
+    typealias PSA = PodSecurityAdmission
+
+    @Test("baseline forbids host namespaces, privileged containers, extra capabilities, hostPath, host ports, unsafe sysctls")
+    func baseline() {
+        let spec: JSONValue = ["hostNetwork": true, "hostPID": true,
+            "securityContext": ["sysctls": [["name": "kernel.msgmax", "value": "1"], ["name": "net.ipv4.tcp_syncookies", "value": "1"]]],
+            "volumes": [["name": "root", "hostPath": ["path": "/"]], ["name": "tmp", "emptyDir": [:]]],
+            "containers": [
+                ["name": "a", "securityContext": ["privileged": true, "capabilities": ["add": ["NET_ADMIN", "CHOWN"]]]],
+                ["name": "b", "ports": [["containerPort": 80, "hostPort": 8080]]],
+            ]]
+        #expect(PSA.violations(spec, level: .baseline).map(\.text) == [
+            "host namespaces (hostNetwork=true, hostPID=true)",
+            "privileged (container \"a\" must not set securityContext.privileged=true)",
+            "non-default capabilities (container \"a\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)",
+            "hostPath volumes (volume \"root\")",
+            "hostPort (container \"b\" uses hostPort 8080)",
+            "forbidden sysctls (kernel.msgmax)",
+        ])
+        #expect(PSA.violations(spec, level: .privileged).isEmpty)
+        #expect(PSA.violations(["containers": [["name": "plain", "image": "x"]]], level: .baseline).isEmpty)
+    }
+
+    @Test("restricted wants no escalation, all capabilities dropped, non-root, a seccomp profile and plain volume types; a compliant pod passes")
+    func restricted() throws {
+        let bare: JSONValue = ["containers": [["name": "a"], ["name": "b"]], "volumes": [["name": "h", "hostPath": ["path": "/x"]]]]
+        #expect(PSA.violations(bare, level: .restricted).map(\.check) == ["hostPath volumes", "restricted volume types",
+            "allowPrivilegeEscalation != false", "unrestricted capabilities", "runAsNonRoot != true", "seccompProfile"])
+        #expect(PSA.violations(bare, level: .restricted)[2].detail == "containers \"a\", \"b\" must set securityContext.allowPrivilegeEscalation=false")
+        let good: JSONValue = ["securityContext": ["runAsNonRoot": true, "seccompProfile": ["type": "RuntimeDefault"]],
+            "volumes": [["name": "t", "projected": [:]]],
+            "containers": [["name": "a", "securityContext": ["allowPrivilegeEscalation": false,
+                "capabilities": ["drop": ["ALL"], "add": ["NET_BIND_SERVICE"]]]]]]
+        #expect(PSA.violations(good, level: .restricted).isEmpty)
+        var root = good
+        root.setValue(0, at: ["securityContext", "runAsUser"])
+        #expect(PSA.violations(root, level: .restricted).map(\.text) == ["runAsUser=0 (pod must not set runAsUser=0)"])
+        // Enforced for pods, warned for workloads.
+        let labels = ["pod-security.kubernetes.io/enforce": "restricted"]
+        #expect(throws: Status.self) { try PSA.admit(["spec": bare], kind: "Pod", name: "p", labels: labels) }
+        let warnings = try PSA.admit(["spec": ["template": ["spec": bare]]], kind: "Deployment", name: "d", labels: labels)
+        #expect(warnings.count == 1 && warnings[0].hasPrefix("would violate PodSecurity \"restricted:latest\": hostPath volumes"))
+        #expect(try PSA.admit(["spec": good], kind: "Pod", name: "p", labels: labels.merging(["pod-security.kubernetes.io/warn": "restricted"]) { $1 }).isEmpty)
     }
 }
 

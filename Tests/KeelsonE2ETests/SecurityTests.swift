@@ -224,4 +224,20 @@ struct SecurityTests {
             try await eventually(seconds: 20) { try await k.kubectl(["run", "three", "--image=registry.example/a:1"]).status == 0 }
         }
     }
+
+    @Test("Pod Security: a restricted namespace refuses a privileged pod and admits a compliant one; a workload gets a warning")
+    func podSecurity() async throws {
+        try await withKeelson { k in
+            try await k.kubectlOK(["create", "namespace", "locked"])
+            try await k.kubectlOK(["label", "namespace", "locked", "pod-security.kubernetes.io/enforce=restricted"])
+            let refused = try await k.kubectl(["run", "bad", "-n", "locked", "--image=registry.example/a:1", "--privileged"])
+            #expect(refused.status != 0 && refused.stderr.contains(#"pods "bad" is forbidden: violates PodSecurity "restricted:latest": privileged (container "bad" must not set securityContext.privileged=true)"#),
+                "\(refused.stderr)")
+            try await k.kubectlOK(["run", "good", "-n", "locked", "--image=registry.example/a:1", "--overrides",
+                #"{"spec":{"securityContext":{"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"good","image":"registry.example/a:1","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}"#])
+            let deployment = try await k.kubectl(["create", "deployment", "web", "-n", "locked", "--image=registry.example/a:1"])
+            #expect(deployment.status == 0 && deployment.stderr.contains(#"Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false"#),
+                "\(deployment.stderr)")
+        }
+    }
 }

@@ -256,6 +256,16 @@ final class RESTHandler: Sendable {
         if definition.kind == "CertificateSigningRequest" { Self.stampRequester(&object, user: RequestUser.current) }
         try validate(object, definition: definition, old: nil)
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
+        if let namespace, ["", "apps", "batch"].contains(definition.group),
+           PodSecurityAdmission.podSpec(of: object, kind: definition.kind) != nil
+        {
+            let labels = try await podSecurityLabels(namespace)
+            if !labels.isEmpty {
+                for warning in try PodSecurityAdmission.admit(object, kind: definition.kind, name: object.name ?? "", labels: labels) {
+                    RequestWarnings.add(warning)
+                }
+            }
+        }
         if let namespace, let quotas = quotaAdmission {
             try await quotas.admit(object, definition: definition, namespace: namespace, dryRun: dryRun)
         }
@@ -324,6 +334,15 @@ final class RESTHandler: Sendable {
         let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
         let prefix = base.count > 58 ? String(base.prefix(58)) : base
         return prefix + String((0..<5).map { _ in alphabet.randomElement()! })
+    }
+
+    /// The namespace's `pod-security.kubernetes.io/` labels, from the cache, or the store for a namespace it has not
+    /// seen yet.
+    private func podSecurityLabels(_ namespace: String) async throws -> [String: String] {
+        if let cached = namespaces?.podSecurityLabels(of: namespace) { return cached }
+        guard let definition = registry.lookup(group: "", version: "v1", resource: "namespaces"),
+              let stored = try await store.get(definition.key(namespace: nil, name: namespace), at: nil) else { return [:] }
+        return NamespaceCache.podSecurityLabels(of: try ObjectCodec.decodeStored(stored))
     }
 
     private func checkNamespaceAcceptsContent(_ namespace: String, object: JSONValue, definition: ResourceDefinition) async throws {

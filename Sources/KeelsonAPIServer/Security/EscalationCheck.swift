@@ -1,9 +1,21 @@
 import KeelsonAPI
+import Synchronization
 
 /// The user of the request being served, for checks deep in the write path that depend on who writes.
 enum RequestUser {
     /// Nil for the server's own writes (bootstrap), which no user makes.
     @TaskLocal static var current: UserInfo?
+}
+
+/// Warnings for the client (`Warning: 299 - "…"` headers, which kubectl prints), gathered while a request is served.
+final class RequestWarnings: Sendable {
+    @TaskLocal static var current: RequestWarnings?
+
+    private let messages = Mutex<[String]>([])
+
+    static func add(_ message: String) { current?.messages.withLock { $0.append(message) } }
+
+    var all: [String] { messages.withLock { $0 } }
 }
 
 /// RBAC's rule against privilege escalation: writing a Role or ClusterRole needs every permission it grants (or

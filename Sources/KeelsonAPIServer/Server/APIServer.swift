@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
@@ -216,9 +217,16 @@ public final class APIServer: Service {
             do {
                 try authorize(AuthorizationAttributes.of(method: apiRequest.method, path: apiRequest.path, query: apiRequest.query,
                     resourcePath: resourcePath, user: user))
-                response = try await RequestUser.$current.withValue(user) {
-                    try await route(apiRequest, resourcePath: resourcePath, user: user)
+                let warnings = RequestWarnings()
+                var answer = try await RequestUser.$current.withValue(user) {
+                    try await RequestWarnings.$current.withValue(warnings) {
+                        try await route(apiRequest, resourcePath: resourcePath, user: user)
+                    }
                 }
+                for warning in warnings.all {
+                    answer.headers.append(HTTPField(name: HTTPField.Name("Warning")!, value: "299 - \"\(warning.replacingOccurrences(of: "\"", with: "\\\""))\""))
+                }
+                response = answer
             } catch {
                 recordMetrics(apiRequest, resourcePath, code: (error as? Status)?.code ?? Status(mapping: error, definition: nil, name: "").code, since: start)
                 throw error

@@ -17,6 +17,8 @@ final class NamespaceCache: Service, Sendable {
     private let prefix: String
     private let logger: Logger
     private let namespaces = Mutex<[String: State]>([:])
+    /// The `pod-security.kubernetes.io/` labels of each namespace that has any.
+    private let podSecurity = Mutex<[String: [String: String]]>([:])
 
     init(store: any Store, prefix: String, logger: Logger) {
         self.store = store
@@ -28,6 +30,17 @@ final class NamespaceCache: Service, Sendable {
         namespaces.withLock { $0[name] }
     }
 
+    /// Nil when the namespace is not known (yet).
+    func podSecurityLabels(of name: String) -> [String: String]? {
+        guard state(of: name) != nil else { return nil }
+        return podSecurity.withLock { $0[name] ?? [:] }
+    }
+
+    static func podSecurityLabels(of namespace: JSONValue) -> [String: String] {
+        (namespace.metadata?["labels"]?.objectValue ?? [:]).filter { $0.key.hasPrefix(PodSecurityAdmission.labelPrefix) }
+            .compactMapValues(\.stringValue)
+    }
+
     static func state(of namespace: JSONValue) -> State {
         namespace.deletionTimestamp != nil || namespace.value(at: ["status", "phase"])?.stringValue == "Terminating"
             ? .terminating : .active
@@ -35,8 +48,10 @@ final class NamespaceCache: Service, Sendable {
 
     private func apply(_ key: String, _ bytes: [UInt8]?) {
         let name = String(key.dropFirst(prefix.count))
-        let state = bytes.flatMap { try? JSONParser.parse($0) }.map(Self.state(of:))
-        namespaces.withLock { $0[name] = state }
+        let object = bytes.flatMap { try? JSONParser.parse($0) }
+        let labels = object.map(Self.podSecurityLabels(of:))
+        podSecurity.withLock { $0[name] = labels?.isEmpty == false ? labels : nil }
+        namespaces.withLock { $0[name] = object.map(Self.state(of:)) }
     }
 
     /// List, then follow the watch; on any failure (a compaction it fell behind, a store error) start over.
@@ -45,9 +60,15 @@ final class NamespaceCache: Service, Sendable {
             do {
                 let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
                 var fresh: [String: State] = [:]
+                var labels: [String: [String: String]] = [:]
                 for item in page.items {
-                    if let object = try? JSONParser.parse(item.value) { fresh[String(item.key.dropFirst(prefix.count))] = Self.state(of: object) }
+                    guard let object = try? JSONParser.parse(item.value) else { continue }
+                    let name = String(item.key.dropFirst(prefix.count))
+                    fresh[name] = Self.state(of: object)
+                    let security = Self.podSecurityLabels(of: object)
+                    if !security.isEmpty { labels[name] = security }
                 }
+                podSecurity.withLock { $0 = labels }
                 namespaces.withLock { $0 = fresh }
                 try await cancelWhenGracefulShutdown {
                     for try await event in self.store.watch(prefix: self.prefix, after: page.revision) {
