@@ -74,6 +74,33 @@ struct PodSecurityAdmissionTests {
     }
 }
 
+@Suite("Admission webhooks")
+struct AdmissionWebhookTests {
+    @Test("rules match operations, groups, versions, resources, subresources and scope; selectors pick namespaces and objects")
+    func matching() throws {
+        let configuration: JSONValue = ["webhooks": [
+            ["name": "pods.example.com", "clientConfig": ["url": "https://127.0.0.1:1/"],
+             "rules": [["operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods", "pods/status"], "scope": "Namespaced"]],
+             "namespaceSelector": ["matchLabels": ["team": "a"]], "objectSelector": ["matchExpressions": [["key": "skip", "operator": "DoesNotExist"]]]],
+            ["name": "all.example.com", "clientConfig": ["url": "https://127.0.0.1:1/"],
+             "rules": [["operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]]]],
+        ]]
+        let hooks = AdmissionWebhooks.parse(configuration, mutating: false)
+        #expect(hooks.map(\.name) == ["pods.example.com", "all.example.com"] && !hooks[1].failOpen)
+        let registry = ResourceRegistry(BuiltinResources.all)
+        let pods = try #require(registry.lookup(group: "", version: "v1", resource: "pods"))
+        let nodes = try #require(registry.lookup(group: "", version: "v1", resource: "nodes"))
+        let rule = hooks[0].rules[0]
+        #expect(rule.matches(operation: "CREATE", definition: pods, subresource: nil) && rule.matches(operation: "CREATE", definition: pods, subresource: "status"))
+        #expect(!rule.matches(operation: "UPDATE", definition: pods, subresource: nil) && !rule.matches(operation: "CREATE", definition: pods, subresource: "binding"))
+        #expect(!rule.matches(operation: "CREATE", definition: nodes, subresource: nil))
+        #expect(hooks[1].rules[0].matches(operation: "UPDATE", definition: nodes, subresource: nil))
+        #expect(!hooks[1].rules[0].matches(operation: "UPDATE", definition: pods, subresource: "status"), "\"*\" is every resource, not subresources")
+        #expect(hooks[0].namespaceSelector.matches(["team": "a"]) && !hooks[0].namespaceSelector.matches(["team": "b"]))
+        #expect(hooks[0].objectSelector.matches([:]) && !hooks[0].objectSelector.matches(["skip": "1"]))
+    }
+}
+
 @Suite("ResourceQuota admission")
 struct ResourceQuotaAdmissionTests {
     static func pod(_ name: String, cpu: String?) -> JSONValue {

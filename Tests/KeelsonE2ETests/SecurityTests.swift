@@ -240,4 +240,91 @@ struct SecurityTests {
                 "\(deployment.stderr)")
         }
     }
+
+    /// A webhook server on loopback (Python's http.server over TLS): `/mutate` labels what it is given
+    /// `mutated=yes`, `/validate` refuses ConfigMaps with a `forbidden` key.
+    static let webhookServer = """
+        import base64, json, ssl, sys
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self):
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["request"]
+                answer = {"uid": request["uid"], "allowed": True}
+                if self.path == "/mutate":
+                    labels = dict(request["object"]["metadata"].get("labels") or {}, mutated="yes")
+                    patch = [{"op": "add", "path": "/metadata/labels", "value": labels}]
+                    answer.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(patch).encode()).decode())
+                elif "forbidden" in (request["object"].get("data") or {}):
+                    answer = {"uid": request["uid"], "allowed": False, "status": {"code": 403, "message": "no forbidden keys"}}
+                body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": answer}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *args):
+                pass
+        server = HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        print("ready", flush=True)
+        server.serve_forever()
+        """
+
+    @Test("admission webhooks on loopback: a mutating one labels objects, a validating one refuses them, as their selectors say")
+    func webhooks() async throws {
+        try await withKeelson { k in
+            let certificates = try TestCertificates.make(in: k.dataDir.appendingPathComponent("webhook"))
+            let port = try KeelsonProcess.freePort()
+            let hook = Process()
+            hook.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            hook.arguments = ["-c", Self.webhookServer, String(port), certificates.serverCertificate, certificates.serverKey]
+            let output = Pipe()
+            hook.standardOutput = output
+            hook.standardError = FileHandle.nullDevice
+            try hook.run()
+            // SIGKILL: the test process may ignore SIGTERM, and its children inherit that.
+            defer { if hook.isRunning { kill(hook.processIdentifier, SIGKILL) } }
+            let ready = try await Command.offPool { output.fileHandleForReading.availableData }
+            #expect(String(decoding: ready, as: UTF8.self).hasPrefix("ready"))
+            let ca = try Data(contentsOf: URL(fileURLWithPath: certificates.ca)).base64EncodedString()
+            func configuration(_ kind: String, _ name: String, _ path: String) -> String {
+                """
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: \(kind)
+                metadata: {name: \(name)}
+                webhooks:
+                - name: \(name)
+                  clientConfig: {url: "https://127.0.0.1:\(port)/\(path)", caBundle: \(ca)}
+                  rules: [{operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}]
+                  namespaceSelector: {matchLabels: {webhooks: "on"}}
+                  sideEffects: None
+                  admissionReviewVersions: [v1]
+                """
+            }
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: configuration("MutatingWebhookConfiguration", "label.keelson.test", "mutate")
+                + "\n---\n" + configuration("ValidatingWebhookConfiguration", "deny.keelson.test", "validate"))
+            try await k.kubectlOK(["create", "namespace", "hooked"])
+            try await k.kubectlOK(["label", "namespace", "hooked", "webhooks=on"])
+            // The configurations take effect once the server's watch has them.
+            try await eventually(seconds: 10) {
+                _ = try await k.kubectl(["create", "configmap", "probe-\(UUID().uuidString.prefix(6).lowercased())", "-n", "hooked"])
+                let mutated = try await k.kubectlOK(["get", "cm", "-n", "hooked", "-l", "mutated=yes", "-o", "name"])
+                return !mutated.isEmpty
+            }
+            try await k.kubectlOK(["create", "configmap", "plain", "-n", "hooked", "--from-literal=a=b"])
+            #expect(try await k.kubectlOK(["get", "cm", "plain", "-n", "hooked", "-o", "jsonpath={.metadata.labels.mutated}"]) == "yes")
+            let refused = try await k.kubectl(["create", "configmap", "bad", "-n", "hooked", "--from-literal=forbidden=1"])
+            #expect(refused.status != 0 && refused.stderr.contains(#"admission webhook "deny.keelson.test" denied the request: no forbidden keys"#),
+                "\(refused.stderr)")
+            try await k.kubectlOK(["create", "configmap", "elsewhere", "--from-literal=forbidden=1"])
+            #expect(try await k.kubectlOK(["get", "cm", "elsewhere", "-o", "jsonpath={.metadata.labels}"]).isEmpty, "outside the selected namespaces")
+            // With the webhook gone, its Fail policy fails the request rather than letting it through unchecked.
+            kill(hook.processIdentifier, SIGKILL)
+            while hook.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            let failed = try await k.kubectl(["create", "configmap", "unchecked", "-n", "hooked"])
+            #expect(failed.status != 0 && failed.stderr.contains(#"failed calling webhook "label.keelson.test""#), "\(failed.stderr)")
+        }
+    }
 }

@@ -24,11 +24,14 @@ final class RESTHandler: Sendable {
     let tokenIssuer: ServiceAccountTokenIssuer?
     /// Refuses creates over a ResourceQuota and charges the ones it admits.
     let quotaAdmission: ResourceQuotaAdmission?
+    /// Dynamic admission; nil in servers that do not run it (unit tests of the REST machinery).
+    let webhooks: AdmissionWebhooks?
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
         tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil,
-        escalation: EscalationCheck? = nil, tokenIssuer: ServiceAccountTokenIssuer? = nil)
+        escalation: EscalationCheck? = nil, tokenIssuer: ServiceAccountTokenIssuer? = nil, webhooks: AdmissionWebhooks? = nil)
     {
+        self.webhooks = webhooks
         self.store = store
         self.escalation = escalation
         self.tokenIssuer = tokenIssuer
@@ -254,18 +257,22 @@ final class RESTHandler: Sendable {
             }
         }
         if definition.kind == "CertificateSigningRequest" { Self.stampRequester(&object, user: RequestUser.current) }
+        object = try await webhookAdmission(mutating: true, operation: "CREATE", object, old: nil, definition: definition, subresource: nil,
+            namespace: namespace, dryRun: dryRun)
         try validate(object, definition: definition, old: nil)
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
         if let namespace, ["", "apps", "batch"].contains(definition.group),
            PodSecurityAdmission.podSpec(of: object, kind: definition.kind) != nil
         {
-            let labels = try await podSecurityLabels(namespace)
+            let labels = try await namespaceLabels(namespace).filter { $0.key.hasPrefix(PodSecurityAdmission.labelPrefix) }
             if !labels.isEmpty {
                 for warning in try PodSecurityAdmission.admit(object, kind: definition.kind, name: object.name ?? "", labels: labels) {
                     RequestWarnings.add(warning)
                 }
             }
         }
+        _ = try await webhookAdmission(mutating: false, operation: "CREATE", object, old: nil, definition: definition, subresource: nil,
+            namespace: namespace, dryRun: dryRun)
         if let namespace, let quotas = quotaAdmission {
             try await quotas.admit(object, definition: definition, namespace: namespace, dryRun: dryRun)
         }
@@ -336,13 +343,26 @@ final class RESTHandler: Sendable {
         return prefix + String((0..<5).map { _ in alphabet.randomElement()! })
     }
 
-    /// The namespace's `pod-security.kubernetes.io/` labels, from the cache, or the store for a namespace it has not
-    /// seen yet.
-    private func podSecurityLabels(_ namespace: String) async throws -> [String: String] {
-        if let cached = namespaces?.podSecurityLabels(of: namespace) { return cached }
+    /// The admission webhooks that match a client's create or update (never the server's own writes, nor the webhook
+    /// configurations themselves, which a broken webhook must not lock out); mutating ones return the object changed.
+    func webhookAdmission(mutating: Bool, operation: String, _ object: JSONValue, old: JSONValue?, definition: ResourceDefinition,
+        subresource: String?, namespace: String?, dryRun: Bool) async throws -> JSONValue
+    {
+        guard let webhooks, !webhooks.isEmpty, let user = RequestUser.current, definition.group != "admissionregistration.k8s.io" else {
+            return object
+        }
+        var labels: [String: String]?
+        if definition.namespaced, let namespace { labels = try await namespaceLabels(namespace) }
+        return try await webhooks.admit(mutating: mutating, operation: operation, object: object, old: old, definition: definition,
+            subresource: subresource, namespace: definition.namespaced ? namespace : nil, namespaceLabels: labels, user: user, dryRun: dryRun)
+    }
+
+    /// The namespace's labels, from the cache, or the store for a namespace it has not seen yet.
+    func namespaceLabels(_ namespace: String) async throws -> [String: String] {
+        if let cached = namespaces?.labels(of: namespace) { return cached }
         guard let definition = registry.lookup(group: "", version: "v1", resource: "namespaces"),
               let stored = try await store.get(definition.key(namespace: nil, name: namespace), at: nil) else { return [:] }
-        return NamespaceCache.podSecurityLabels(of: try ObjectCodec.decodeStored(stored))
+        return NamespaceCache.labels(of: try ObjectCodec.decodeStored(stored))
     }
 
     private func checkNamespaceAcceptsContent(_ namespace: String, object: JSONValue, definition: ResourceDefinition) async throws {
@@ -489,7 +509,12 @@ final class RESTHandler: Sendable {
         } else {
             object.generation = nil
         }
+        let subresource = statusOnly ? "status" : nil
+        object = try await webhookAdmission(mutating: true, operation: "UPDATE", object, old: old, definition: definition,
+            subresource: subresource, namespace: old.namespace, dryRun: dryRun)
         try validate(object, definition: definition, old: old)
+        _ = try await webhookAdmission(mutating: false, operation: "UPDATE", object, old: old, definition: definition,
+            subresource: subresource, namespace: old.namespace, dryRun: dryRun)
         var reservation = ServiceAllocator.Reservation()
         if let allocator, definition.isService, !statusOnly {
             reservation = try await allocator.assign(&object, old: old, dryRun: dryRun)

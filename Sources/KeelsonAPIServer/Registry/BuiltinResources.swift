@@ -81,6 +81,13 @@ enum BuiltinResources {
         ResourceDefinition(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding",
             plural: "clusterrolebindings", singular: "clusterrolebinding", namespaced: false, nameRule: .pathSegment,
             strategy: CoreStrategies.roleBinding),
+        // admissionregistration.k8s.io/v1 (see AdmissionWebhooks)
+        ResourceDefinition(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration",
+            plural: "mutatingwebhookconfigurations", singular: "mutatingwebhookconfiguration", namespaced: false,
+            strategy: AdmissionStrategies.webhookConfiguration),
+        ResourceDefinition(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration",
+            plural: "validatingwebhookconfigurations", singular: "validatingwebhookconfiguration", namespaced: false,
+            strategy: AdmissionStrategies.webhookConfiguration),
         // certificates.k8s.io/v1
         ResourceDefinition(group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest",
             plural: "certificatesigningrequests", singular: "certificatesigningrequest", namespaced: false, shortNames: ["csr"],

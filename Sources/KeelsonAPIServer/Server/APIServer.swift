@@ -77,7 +77,7 @@ public final class APIServer: Service {
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
             tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL,
             escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer),
-            tokenIssuer: configuration.security?.serviceAccountTokens)
+            tokenIssuer: configuration.security?.serviceAccountTokens, webhooks: AdmissionWebhooks(store: store, logger: logger))
         if let security = configuration.security {
             let handler = self.handler
             let accounts = security.serviceAccountTokens.map { issuer in
@@ -174,6 +174,7 @@ public final class APIServer: Service {
             group.addTask { try await self.namespaceCache.run() }
             group.addTask { try await self.authorizer.run() }
             group.addTask { try await self.nodeAuthorizer.run() }
+            if let webhooks = self.handler.webhooks { group.addTask { try await webhooks.run() } }
         }
     }
 

@@ -17,8 +17,8 @@ final class NamespaceCache: Service, Sendable {
     private let prefix: String
     private let logger: Logger
     private let namespaces = Mutex<[String: State]>([:])
-    /// The `pod-security.kubernetes.io/` labels of each namespace that has any.
-    private let podSecurity = Mutex<[String: [String: String]]>([:])
+    /// The labels of each namespace that has any (for Pod Security and webhooks' namespace selectors).
+    private let labels = Mutex<[String: [String: String]]>([:])
 
     init(store: any Store, prefix: String, logger: Logger) {
         self.store = store
@@ -31,14 +31,13 @@ final class NamespaceCache: Service, Sendable {
     }
 
     /// Nil when the namespace is not known (yet).
-    func podSecurityLabels(of name: String) -> [String: String]? {
+    func labels(of name: String) -> [String: String]? {
         guard state(of: name) != nil else { return nil }
-        return podSecurity.withLock { $0[name] ?? [:] }
+        return labels.withLock { $0[name] ?? [:] }
     }
 
-    static func podSecurityLabels(of namespace: JSONValue) -> [String: String] {
-        (namespace.metadata?["labels"]?.objectValue ?? [:]).filter { $0.key.hasPrefix(PodSecurityAdmission.labelPrefix) }
-            .compactMapValues(\.stringValue)
+    static func labels(of namespace: JSONValue) -> [String: String] {
+        (namespace.metadata?["labels"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
     }
 
     static func state(of namespace: JSONValue) -> State {
@@ -49,8 +48,8 @@ final class NamespaceCache: Service, Sendable {
     private func apply(_ key: String, _ bytes: [UInt8]?) {
         let name = String(key.dropFirst(prefix.count))
         let object = bytes.flatMap { try? JSONParser.parse($0) }
-        let labels = object.map(Self.podSecurityLabels(of:))
-        podSecurity.withLock { $0[name] = labels?.isEmpty == false ? labels : nil }
+        let found = object.map(Self.labels(of:))
+        labels.withLock { $0[name] = found?.isEmpty == false ? found : nil }
         namespaces.withLock { $0[name] = object.map(Self.state(of:)) }
     }
 
@@ -60,15 +59,15 @@ final class NamespaceCache: Service, Sendable {
             do {
                 let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
                 var fresh: [String: State] = [:]
-                var labels: [String: [String: String]] = [:]
+                var freshLabels: [String: [String: String]] = [:]
                 for item in page.items {
                     guard let object = try? JSONParser.parse(item.value) else { continue }
                     let name = String(item.key.dropFirst(prefix.count))
                     fresh[name] = Self.state(of: object)
-                    let security = Self.podSecurityLabels(of: object)
-                    if !security.isEmpty { labels[name] = security }
+                    let found = Self.labels(of: object)
+                    if !found.isEmpty { freshLabels[name] = found }
                 }
-                podSecurity.withLock { $0 = labels }
+                labels.withLock { $0 = freshLabels }
                 namespaces.withLock { $0 = fresh }
                 try await cancelWhenGracefulShutdown {
                     for try await event in self.store.watch(prefix: self.prefix, after: page.revision) {

@@ -1,0 +1,233 @@
+import AsyncHTTPClient
+import Foundation
+import KeelsonAPI
+import KeelsonStore
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// Dynamic admission: the webhooks of MutatingWebhookConfigurations and ValidatingWebhookConfigurations, called
+/// with an `AdmissionReview` (admission.k8s.io/v1) over HTTPS for the creates and updates their rules match.
+/// Mutating webhooks run in order before validation and may answer with a JSON patch; validating ones run after.
+/// A denial is the webhook's status (403 unless it gives a code), worded `admission webhook "NAME" denied the
+/// request: …`; a webhook that cannot be called fails the request (500) unless its `failurePolicy` is `Ignore`.
+/// Webhooks are addressed by `clientConfig.url`; `clientConfig.service` is not reachable from the API server yet.
+public final class AdmissionWebhooks: Service, Sendable {
+    struct Rule: Sendable {
+        var operations: Set<String>
+        var groups: Set<String>
+        var versions: Set<String>
+        var resources: Set<String>
+        var scope: String
+
+        func matches(operation: String, definition: ResourceDefinition, subresource: String?) -> Bool {
+            let resource = subresource.map { "\(definition.plural)/\($0)" } ?? definition.plural
+            let resourceMatches = resources.contains("*/*") || resources.contains(resource)
+                || (subresource == nil && resources.contains("*")) || (subresource.map { resources.contains("*/\($0)") } ?? false)
+            let scopeMatches = scope == "*" || (scope == "Namespaced") == definition.namespaced
+            return (operations.contains("*") || operations.contains(operation)) && (groups.contains("*") || groups.contains(definition.group))
+                && (versions.contains("*") || versions.contains(definition.version)) && resourceMatches && scopeMatches
+        }
+    }
+
+    struct Webhook: Sendable {
+        var name: String
+        var mutating: Bool
+        var url: String?
+        var caBundle: String?
+        var rules: [Rule]
+        var failOpen: Bool
+        var timeout: Int64
+        var namespaceSelector: LabelSelector
+        var objectSelector: LabelSelector
+    }
+
+    static let keyPrefixes = ["/registry/admissionregistration.k8s.io/mutatingwebhookconfigurations/",
+                              "/registry/admissionregistration.k8s.io/validatingwebhookconfigurations/"]
+
+    private let store: any Store
+    private let logger: Logger
+    private let configurations = Mutex<[String: [Webhook]]>([:])
+    private let clients = Mutex<[String: HTTPClient]>([:])
+
+    init(store: any Store, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    var isEmpty: Bool { configurations.withLock { $0.values.allSatisfy(\.isEmpty) } }
+
+    static func parse(_ configuration: JSONValue, mutating: Bool) -> [Webhook] {
+        (configuration["webhooks"]?.arrayValue ?? []).compactMap { hook in
+            guard let name = hook["name"]?.stringValue else { return nil }
+            let rules: [Rule] = (hook["rules"]?.arrayValue ?? []).map { rule in
+                func set(_ key: String) -> Set<String> { Set(rule[key]?.arrayValue?.compactMap(\.stringValue) ?? []) }
+                return Rule(operations: set("operations"), groups: set("apiGroups"), versions: set("apiVersions"), resources: set("resources"),
+                    scope: rule["scope"]?.stringValue ?? "*")
+            }
+            let namespaceSelector = (try? LabelSelector.from(hook["namespaceSelector"])) ?? LabelSelector(requirements: [])
+            let objectSelector = (try? LabelSelector.from(hook["objectSelector"])) ?? LabelSelector(requirements: [])
+            return Webhook(name: name, mutating: mutating, url: hook["clientConfig"]?["url"]?.stringValue,
+                caBundle: hook["clientConfig"]?["caBundle"]?.stringValue, rules: rules,
+                failOpen: hook["failurePolicy"]?.stringValue == "Ignore", timeout: hook["timeoutSeconds"]?.intValue ?? 10,
+                namespaceSelector: namespaceSelector, objectSelector: objectSelector)
+        }
+    }
+
+    /// The webhooks that apply to one request, in the order of their configurations' names (as Kubernetes orders them).
+    func matching(mutating: Bool, operation: String, definition: ResourceDefinition, subresource: String?, object: JSONValue,
+        old: JSONValue?, namespaceLabels: [String: String]?) -> [Webhook]
+    {
+        let all = configurations.withLock { $0 }.sorted { $0.key < $1.key }.flatMap(\.value).filter { $0.mutating == mutating }
+        return all.filter { hook in
+            guard hook.rules.contains(where: { $0.matches(operation: operation, definition: definition, subresource: subresource) }) else { return false }
+            if definition.namespaced, let namespaceLabels, !hook.namespaceSelector.matches(namespaceLabels) { return false }
+            let labels = (object.metadata?["labels"]?.objectValue ?? old?.metadata?["labels"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
+            return hook.objectSelector.matches(labels)
+        }
+    }
+
+    /// Runs the matching webhooks; returns the object as mutating webhooks left it, and their warnings.
+    func admit(mutating: Bool, operation: String, object: JSONValue, old: JSONValue?, definition: ResourceDefinition, subresource: String?,
+        namespace: String?, namespaceLabels: [String: String]?, user: UserInfo?, dryRun: Bool) async throws -> JSONValue
+    {
+        var current = object
+        for hook in matching(mutating: mutating, operation: operation, definition: definition, subresource: subresource, object: object,
+            old: old, namespaceLabels: namespaceLabels)
+        {
+            let uid = UUID().uuidString.lowercased()
+            var request: JSONValue = [
+                "uid": .string(uid),
+                "kind": ["group": .string(definition.group), "version": .string(definition.version), "kind": .string(definition.kind)],
+                "resource": ["group": .string(definition.group), "version": .string(definition.version), "resource": .string(definition.plural)],
+                "requestKind": ["group": .string(definition.group), "version": .string(definition.version), "kind": .string(definition.kind)],
+                "requestResource": ["group": .string(definition.group), "version": .string(definition.version), "resource": .string(definition.plural)],
+                "name": .string(current.name ?? ""), "operation": .string(operation), "object": current, "dryRun": .bool(dryRun),
+                "options": ["apiVersion": "meta.k8s.io/v1", "kind": operation == "CREATE" ? "CreateOptions" : "UpdateOptions"],
+            ]
+            if let namespace { request["namespace"] = .string(namespace) }
+            if let subresource { request["subResource"] = .string(subresource) }
+            if let old { request["oldObject"] = old }
+            if let user {
+                var info: JSONValue = ["username": .string(user.name), "groups": .array(user.groups.map(JSONValue.string))]
+                if !user.uid.isEmpty { info["uid"] = .string(user.uid) }
+                request["userInfo"] = info
+            }
+            let review: JSONValue = ["apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request]
+            let response: JSONValue
+            do {
+                response = try await call(hook, review)
+            } catch {
+                if hook.failOpen {
+                    logger.warning("admission webhook failed; ignored by its failure policy", metadata: ["webhook": "\(hook.name)", "error": "\(error)"])
+                    continue
+                }
+                throw Status.internalError("failed calling webhook \"\(hook.name)\": \(error)")
+            }
+            guard response["uid"]?.stringValue == uid else {
+                if hook.failOpen { continue }
+                throw Status.internalError("failed calling webhook \"\(hook.name)\": the response does not answer request \(uid)")
+            }
+            for warning in response["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? [] { RequestWarnings.add(warning) }
+            guard response["allowed"]?.boolValue == true else {
+                let status = response["status"]
+                let code = Int(status?["code"]?.intValue ?? 403)
+                let message = status?["message"]?.stringValue ?? ""
+                throw Status(code: code >= 400 ? code : 403, reason: StatusReason(rawValue: status?["reason"]?.stringValue ?? "Forbidden"),
+                    message: "admission webhook \"\(hook.name)\" denied the request" + (message.isEmpty ? "" : ": \(message)"))
+            }
+            if hook.mutating, let encoded = response["patch"]?.stringValue, let bytes = Data(base64Encoded: encoded) {
+                guard (response["patchType"]?.stringValue ?? "JSONPatch") == "JSONPatch" else {
+                    throw Status.internalError("webhook \"\(hook.name)\" answered with an unsupported patch type")
+                }
+                do {
+                    current = try JSONPatch.apply(try JSONParser.parse(Array(bytes)), to: current)
+                } catch {
+                    throw Status.internalError("webhook \"\(hook.name)\" answered with a patch that does not apply: \(error)")
+                }
+            }
+        }
+        return current
+    }
+
+    private func call(_ hook: Webhook, _ review: JSONValue) async throws -> JSONValue {
+        guard let url = hook.url, url.hasPrefix("https://") else {
+            throw Status.internalError("webhook \"\(hook.name)\" has no https clientConfig.url (services are not reachable from the API server)")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: review.encoded()))
+        let response = try await client(caBundle: hook.caBundle).execute(request, timeout: .seconds(max(1, min(hook.timeout, 30))))
+        let body = try await response.body.collect(upTo: 8 * 1024 * 1024)
+        guard response.status == .ok else { throw Status.internalError("the webhook answered \(response.status.code)") }
+        let answer = try JSONParser.parse(Array(buffer: body))
+        guard let reviewResponse = answer["response"] else { throw Status.internalError("the webhook's AdmissionReview has no response") }
+        return reviewResponse
+    }
+
+    /// One client per CA bundle (a webhook's TLS trust), kept for the server's life.
+    private func client(caBundle: String?) throws -> HTTPClient {
+        let key = caBundle ?? ""
+        if let existing = clients.withLock({ $0[key] }) { return existing }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        if let caBundle, !caBundle.isEmpty {
+            guard let pem = Data(base64Encoded: caBundle) else { throw Status.internalError("the webhook's caBundle is not base64") }
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(pem)))
+        }
+        var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = tls
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let (kept, spare) = clients.withLock { clients -> (HTTPClient, HTTPClient?) in
+            if let raced = clients[key] { return (raced, client) }
+            clients[key] = client
+            return (client, nil)
+        }
+        if let spare { Task { try? await spare.shutdown() } }
+        return kept
+    }
+
+    // MARK: Following the configurations
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for (index, prefix) in Self.keyPrefixes.enumerated() {
+                group.addTask { await self.follow(prefix, mutating: index == 0) }
+            }
+        }
+        let all = clients.withLock { clients in defer { clients.removeAll() }; return Array(clients.values) }
+        for client in all { try? await client.shutdown() }
+    }
+
+    private func follow(_ prefix: String, mutating: Bool) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
+                var fresh: [String: [Webhook]] = [:]
+                for item in page.items {
+                    if let object = try? JSONParser.parse(item.value) { fresh[item.key] = Self.parse(object, mutating: mutating) }
+                }
+                configurations.withLock { all in
+                    for key in all.keys where key.hasPrefix(prefix) { all[key] = nil }
+                    all.merge(fresh) { $1 }
+                }
+                try await cancelWhenGracefulShutdown {
+                    for try await event in self.store.watch(prefix: prefix, after: page.revision) {
+                        let hooks = event.kind == .delete ? nil : (try? JSONParser.parse(event.value.value)).map { Self.parse($0, mutating: mutating) }
+                        self.configurations.withLock { $0[event.value.key] = hooks }
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                logger.warning("the webhook configurations' watch failed; listing again", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+}
