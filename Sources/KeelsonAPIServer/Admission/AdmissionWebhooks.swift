@@ -204,30 +204,15 @@ public final class AdmissionWebhooks: Service, Sendable {
     }
 
     private func follow(_ prefix: String, mutating: Bool) async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
-                var fresh: [String: [Webhook]] = [:]
-                for item in page.items {
-                    if let object = try? JSONParser.parse(item.value) { fresh[item.key] = Self.parse(object, mutating: mutating) }
-                }
-                configurations.withLock { all in
+        await StoreFollower(store: store, prefix: prefix, logger: logger).run(
+            reset: { objects in
+                self.configurations.withLock { all in
                     for key in all.keys where key.hasPrefix(prefix) { all[key] = nil }
-                    all.merge(fresh) { $1 }
+                    for (key, object) in objects { all[key] = Self.parse(object, mutating: mutating) }
                 }
-                try await cancelWhenGracefulShutdown {
-                    for try await event in self.store.watch(prefix: prefix, after: page.revision) {
-                        let hooks = event.kind == .delete ? nil : (try? JSONParser.parse(event.value.value)).map { Self.parse($0, mutating: mutating) }
-                        self.configurations.withLock { $0[event.value.key] = hooks }
-                    }
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.warning("the webhook configurations' watch failed; listing again", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
+            },
+            apply: { key, object in
+                self.configurations.withLock { $0[key] = object.map { Self.parse($0, mutating: mutating) } }
+            })
     }
 }

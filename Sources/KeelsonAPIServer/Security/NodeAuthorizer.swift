@@ -119,7 +119,7 @@ public final class NodeAuthorizer: Service, Sendable {
         return PodUses(node: node, objects: objects, claims: claims, serviceAccount: account)
     }
 
-    func applyPod(key: String, _ pod: JSONValue?) {
+    @Sendable func applyPod(key: String, _ pod: JSONValue?) {
         let new = pod.flatMap(Self.podUses)
         let old = pods.withLock { pods in
             let old = pods[key]
@@ -139,7 +139,7 @@ public final class NodeAuthorizer: Service, Sendable {
         }
     }
 
-    func applyClaim(key: String, _ claim: JSONValue?) {
+    @Sendable func applyClaim(key: String, _ claim: JSONValue?) {
         let name = String(key.dropFirst(claimsPrefix.count))
         let volume = claim?.value(at: ["spec", "volumeName"])?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         volumes.withLock { $0[name] = volume }
@@ -147,41 +147,28 @@ public final class NodeAuthorizer: Service, Sendable {
 
     /// Reads pods and claims once, so the first requests are decided with them.
     public func prime() async throws {
-        for item in try await store.range(prefix: podsPrefix, at: nil, startAfter: nil, limit: nil).items {
-            applyPod(key: item.key, try? JSONParser.parse(item.value))
-        }
-        for item in try await store.range(prefix: claimsPrefix, at: nil, startAfter: nil, limit: nil).items {
-            applyClaim(key: item.key, try? JSONParser.parse(item.value))
-        }
+        for (key, pod) in try await StoreFollower(store: store, prefix: podsPrefix, logger: logger).list().objects { applyPod(key: key, pod) }
+        for (key, claim) in try await StoreFollower(store: store, prefix: claimsPrefix, logger: logger).list().objects { applyClaim(key: key, claim) }
     }
 
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.follow(self.podsPrefix, apply: self.applyPod) }
-            group.addTask { try await self.follow(self.claimsPrefix, apply: self.applyClaim) }
-        }
-    }
-
-    /// List, then follow the watch; after a failure (a compaction it fell behind) list again, dropping what went.
-    private func follow(_ prefix: String, apply: @escaping @Sendable (String, JSONValue?) -> Void) async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
-                let present = Set(page.items.map(\.key))
-                let known = prefix == podsPrefix ? pods.withLock { Array($0.keys) } : []
-                for key in known where !present.contains(key) { apply(key, nil) }
-                for item in page.items { apply(item.key, try? JSONParser.parse(item.value)) }
-                try await cancelWhenGracefulShutdown {
-                    for try await event in self.store.watch(prefix: prefix, after: page.revision) {
-                        apply(event.value.key, event.kind == .delete ? nil : try? JSONParser.parse(event.value.value))
-                    }
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.warning("the node authorizer's watch failed; listing again", metadata: ["prefix": "\(prefix)", "error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await StoreFollower(store: self.store, prefix: self.podsPrefix, logger: self.logger).run(
+                    reset: { objects in
+                        // Pods gone while the watch was down are forgotten.
+                        for key in self.pods.withLock({ Array($0.keys) }) where objects[key] == nil { self.applyPod(key: key, nil) }
+                        for (key, pod) in objects { self.applyPod(key: key, pod) }
+                    },
+                    apply: self.applyPod)
+            }
+            group.addTask {
+                await StoreFollower(store: self.store, prefix: self.claimsPrefix, logger: self.logger).run(
+                    reset: { objects in
+                        self.volumes.withLock { $0.removeAll() }
+                        for (key, claim) in objects { self.applyClaim(key: key, claim) }
+                    },
+                    apply: self.applyClaim)
             }
         }
     }

@@ -110,43 +110,27 @@ public final class RBACAuthorizer: Service, Sendable {
 
     // MARK: Keeping the policy current
 
+    private var follower: StoreFollower { StoreFollower(store: store, prefix: Self.keyPrefix, logger: logger) }
+
     /// Reads the whole policy once, so the server decides with it from its first request.
     public func prime() async throws {
-        let page = try await store.range(prefix: Self.keyPrefix, at: nil, startAfter: nil, limit: nil)
-        var fresh: [String: JSONValue] = [:]
-        for item in page.items {
-            if let object = try? JSONParser.parse(item.value) { fresh[item.key] = object }
-        }
-        objects.withLock { $0 = fresh }
+        let listing = try await follower.list()
+        objects.withLock { $0 = listing.objects }
         rebuild()
-        primedRevision.withLock { $0 = page.revision }
+        primedRevision.withLock { $0 = listing.revision }
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let from: Int64
-                if let primed = primedRevision.withLock({ value -> Int64? in defer { value = nil }; return value }) {
-                    from = primed
-                } else {
-                    try await prime()
-                    from = primedRevision.withLock { value -> Int64 in defer { value = nil }; return value ?? 0 }
-                }
-                try await cancelWhenGracefulShutdown {
-                    for try await event in self.store.watch(prefix: Self.keyPrefix, after: from) {
-                        let object = event.kind == .delete ? nil : try? JSONParser.parse(event.value.value)
-                        self.objects.withLock { $0[event.value.key] = object }
-                        self.rebuild()
-                    }
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.warning("the RBAC watch failed; listing again", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
+        let primed = primedRevision.withLock { value in defer { value = nil }; return value }
+        await follower.run(listedAt: primed,
+            reset: { objects in
+                self.objects.withLock { $0 = objects }
+                self.rebuild()
+            },
+            apply: { key, object in
+                self.objects.withLock { $0[key] = object }
+                self.rebuild()
+            })
     }
 
     private func rebuild() {

@@ -45,42 +45,28 @@ final class NamespaceCache: Service, Sendable {
             ? .terminating : .active
     }
 
-    private func apply(_ key: String, _ bytes: [UInt8]?) {
+    private func apply(_ key: String, _ object: JSONValue?) {
         let name = String(key.dropFirst(prefix.count))
-        let object = bytes.flatMap { try? JSONParser.parse($0) }
         let found = object.map(Self.labels(of:))
         labels.withLock { $0[name] = found?.isEmpty == false ? found : nil }
         namespaces.withLock { $0[name] = object.map(Self.state(of:)) }
     }
 
-    /// List, then follow the watch; on any failure (a compaction it fell behind, a store error) start over.
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let page = try await store.range(prefix: prefix, at: nil, startAfter: nil, limit: nil)
-                var fresh: [String: State] = [:]
-                var freshLabels: [String: [String: String]] = [:]
-                for item in page.items {
-                    guard let object = try? JSONParser.parse(item.value) else { continue }
-                    let name = String(item.key.dropFirst(prefix.count))
-                    fresh[name] = Self.state(of: object)
-                    let found = Self.labels(of: object)
-                    if !found.isEmpty { freshLabels[name] = found }
-                }
-                labels.withLock { $0 = freshLabels }
-                namespaces.withLock { $0 = fresh }
-                try await cancelWhenGracefulShutdown {
-                    for try await event in self.store.watch(prefix: self.prefix, after: page.revision) {
-                        self.apply(event.value.key, event.kind == .delete ? nil : event.value.value)
-                    }
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.debug("namespace cache restarts", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(100))
-            }
+    private func reset(_ objects: [String: JSONValue]) {
+        var fresh: [String: State] = [:]
+        var freshLabels: [String: [String: String]] = [:]
+        for (key, object) in objects {
+            let name = String(key.dropFirst(prefix.count))
+            fresh[name] = Self.state(of: object)
+            let found = Self.labels(of: object)
+            if !found.isEmpty { freshLabels[name] = found }
         }
+        labels.withLock { $0 = freshLabels }
+        namespaces.withLock { $0 = fresh }
+    }
+
+    func run() async throws {
+        await StoreFollower(store: store, prefix: prefix, logger: logger, retryDelay: .milliseconds(100))
+            .run(reset: reset, apply: apply)
     }
 }
