@@ -317,8 +317,13 @@ struct AuthorizationTests {
                 #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts", ["metadata": ["name": .string(account)]],
                     headers: SecuredServer.admin).status == 201)
             }
-            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/default/token", ["spec": [:]], headers: node).status == 201,
-                "a token of its pods' account")
+            func boundTo(_ pod: String) -> JSONValue { ["spec": ["boundObjectRef": ["kind": "Pod", "apiVersion": "v1", "name": .string(pod)]]] }
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/default/token", boundTo("here"), headers: node).status == 201,
+                "a token of its pod's account, bound to its pod")
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/default/token", boundTo("there"), headers: node).status == 403,
+                "NodeRestriction: not bound to another node's pod")
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/default/token", ["spec": [:]], headers: node).status == 403,
+                "nor unbound")
             #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/other/token", ["spec": [:]], headers: node).status == 403)
             #expect(try await client.request(.get, "/api/v1/namespaces/default/pods", headers: node).status == 200, "RBAC's system:node still applies")
             // The pod goes: so does the node's access.
@@ -326,6 +331,41 @@ struct AuthorizationTests {
             try await SecuredServer.eventually("the graph forgets the pod") {
                 try await client.request(.get, "/api/v1/namespaces/default/secrets/mine", headers: node).status == 403
             }
+        }
+    }
+
+    @Test("NodeRestriction: a kubelet changes only its own Node, Lease and pods, and creates only its mirror pods")
+    func nodeRestriction() async throws {
+        try await SecuredServer.run { client in
+            let node = [("Authorization", "Bearer node-1-token")]
+            func nodeObject(_ name: String) -> JSONValue { ["apiVersion": "v1", "kind": "Node", "metadata": ["name": .string(name)]] }
+            #expect(try await client.json(.post, "/api/v1/nodes", nodeObject("node-1"), headers: node).status == 201)
+            let other = try await client.json(.post, "/api/v1/nodes", nodeObject("node-2"), headers: node)
+            #expect(other.status == 403 && other.body["message"]?.stringValue == "nodes \"node-2\" is forbidden: node \"node-1\" is not allowed to modify node \"node-2\"")
+            #expect(try await client.json(.post, "/api/v1/nodes", nodeObject("node-2"), headers: SecuredServer.admin).status == 201)
+            #expect(try await client.json(.patch, "/api/v1/nodes/node-2", ["metadata": ["labels": ["x": "y"]]], contentType: "application/merge-patch+json",
+                headers: node).status == 403)
+            let lease: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": ["name": "node-2"]]
+            #expect(try await client.json(.post, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", lease, headers: node).status == 403)
+            func pod(_ name: String, on nodeName: String, mirror: Bool) -> JSONValue {
+                var object: JSONValue = ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(name)],
+                    "spec": ["nodeName": .string(nodeName), "containers": [["name": "c", "image": "x"]]]]
+                if mirror { object.setValue(["kubernetes.io/config.mirror": "hash"], at: ["metadata", "annotations"]) }
+                return object
+            }
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", pod("plain", on: "node-1", mirror: false), headers: node).status == 403)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", pod("static-elsewhere", on: "node-2", mirror: true), headers: node).status == 403)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", pod("static", on: "node-1", mirror: true), headers: node).status == 201)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", pod("theirs", on: "node-2", mirror: false), headers: SecuredServer.admin).status == 201)
+            let status: JSONValue = ["status": ["phase": "Running"]]
+            #expect(try await client.json(.patch, "/api/v1/namespaces/default/pods/static/status", status, contentType: "application/merge-patch+json",
+                headers: node).status == 200)
+            #expect(try await client.json(.patch, "/api/v1/namespaces/default/pods/theirs/status", status, contentType: "application/merge-patch+json",
+                headers: node).status == 403)
+            #expect(try await client.json(.patch, "/api/v1/namespaces/default/pods/static", ["metadata": ["labels": ["a": "b"]]],
+                contentType: "application/merge-patch+json", headers: node).status == 403, "only status")
+            #expect(try await client.request(.delete, "/api/v1/namespaces/default/pods/theirs", headers: node).status == 403)
+            #expect(try await client.request(.delete, "/api/v1/namespaces/default/pods/static?gracePeriodSeconds=0", headers: node).status == 200)
         }
     }
 }

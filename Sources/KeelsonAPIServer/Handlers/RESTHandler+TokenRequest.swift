@@ -38,7 +38,14 @@ extension RESTHandler {
             guard accountName == name else {
                 throw Status.badRequest("cannot bind token for serviceaccount \"\(name)\" to pod running with different serviceaccount name")
             }
+            // NodeRestriction: a kubelet asks only for tokens bound to its own pods.
+            if let node = NodeRestriction.node(RequestUser.current), bound.value(at: ["spec", "nodeName"])?.stringValue != node {
+                throw NodeRestriction.forbidden(definition, name, "node requested token bound to a pod scheduled on a different node")
+            }
             pod = (podName, uid)
+        }
+        if pod == nil, NodeRestriction.node(RequestUser.current) != nil {
+            throw NodeRestriction.forbidden(definition, name, "node requested token not bound to a pod")
         }
         let issued = try tokenIssuer.issue(namespace: namespace, name: name, uid: account.uid ?? "", audiences: audiences.isEmpty ? nil : audiences,
             lifetime: TimeInterval(lifetime), pod: pod)

@@ -260,6 +260,7 @@ final class RESTHandler: Sendable {
         object = try await webhookAdmission(mutating: true, operation: "CREATE", object, old: nil, definition: definition, subresource: nil,
             namespace: namespace, dryRun: dryRun)
         try validate(object, definition: definition, old: nil)
+        try NodeRestriction.admit(operation: "CREATE", object: object, old: nil, definition: definition, subresource: nil, user: RequestUser.current)
         if let namespace, definition.namespaced { try await checkNamespaceAcceptsContent(namespace, object: object, definition: definition) }
         if let namespace, ["", "apps", "batch"].contains(definition.group),
            PodSecurityAdmission.podSpec(of: object, kind: definition.kind) != nil
@@ -513,6 +514,8 @@ final class RESTHandler: Sendable {
         object = try await webhookAdmission(mutating: true, operation: "UPDATE", object, old: old, definition: definition,
             subresource: subresource, namespace: old.namespace, dryRun: dryRun)
         try validate(object, definition: definition, old: old)
+        try NodeRestriction.admit(operation: "UPDATE", object: object, old: old, definition: definition, subresource: subresource,
+            user: RequestUser.current)
         _ = try await webhookAdmission(mutating: false, operation: "UPDATE", object, old: old, definition: definition,
             subresource: subresource, namespace: old.namespace, dryRun: dryRun)
         var reservation = ServiceAllocator.Reservation()
@@ -630,6 +633,8 @@ final class RESTHandler: Sendable {
                 throw Status.conflict(definition.plural, group: definition.group, name: name,
                     "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(object.resourceVersion ?? "")")
             }
+            try NodeRestriction.admit(operation: "DELETE", object: object, old: object, definition: definition, subresource: nil,
+                user: RequestUser.current)
             let grace = gracefulDeletionPeriod(object, definition: definition, requested: options.gracePeriodSeconds)
             var finalizers = object.finalizers
             if definition.kind == "Namespace" && definition.group.isEmpty && object.deletionTimestamp == nil {
