@@ -25,13 +25,11 @@ public final class NodeAuthorizer: Service, Sendable {
         "persistentvolumeclaims": ["get", "list", "watch"], "persistentvolumes": ["get", "list", "watch"],
     ]
 
-    /// What one pod uses, as `resource/namespace/name` (persistent volumes: `persistentvolumes//name`, through
-    /// their claims, resolved at decision time).
+    /// What one pod uses, as `resource/namespace/name` (persistent volumes are reached through their claims,
+    /// resolved at decision time).
     struct PodUses: Sendable {
         var node: String
         var objects: Set<String>
-        var claims: Set<String>
-        var serviceAccount: String
     }
 
     private let store: any Store
@@ -84,7 +82,6 @@ public final class NodeAuthorizer: Service, Sendable {
     static func podUses(_ pod: JSONValue) -> PodUses? {
         guard let node = pod.value(at: ["spec", "nodeName"])?.stringValue, !node.isEmpty, let namespace = pod.namespace else { return nil }
         var objects: Set<String> = []
-        var claims: Set<String> = []
         let spec = pod["spec"] ?? [:]
         func add(_ resource: String, _ name: String?) {
             if let name, !name.isEmpty { objects.insert("\(resource)/\(namespace)/\(name)") }
@@ -95,10 +92,7 @@ public final class NodeAuthorizer: Service, Sendable {
         for volume in spec["volumes"]?.arrayValue ?? [] {
             add("secrets", volume["secret"]?["secretName"]?.stringValue)
             add("configmaps", volume["configMap"]?["name"]?.stringValue)
-            if let claim = volume["persistentVolumeClaim"]?["claimName"]?.stringValue, !claim.isEmpty {
-                add("persistentvolumeclaims", claim)
-                claims.insert("\(namespace)/\(claim)")
-            }
+            add("persistentvolumeclaims", volume["persistentVolumeClaim"]?["claimName"]?.stringValue)
             for source in volume["projected"]?["sources"]?.arrayValue ?? [] {
                 add("secrets", source["secret"]?["name"]?.stringValue)
                 add("configmaps", source["configMap"]?["name"]?.stringValue)
@@ -116,7 +110,7 @@ public final class NodeAuthorizer: Service, Sendable {
                 }
             }
         }
-        return PodUses(node: node, objects: objects, claims: claims, serviceAccount: account)
+        return PodUses(node: node, objects: objects)
     }
 
     @Sendable func applyPod(key: String, _ pod: JSONValue?) {
