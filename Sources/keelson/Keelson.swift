@@ -8,7 +8,7 @@ struct Keelson: AsyncParsableCommand {
         commandName: "keelson",
         abstract: "A Kubernetes-compatible container orchestrator in one binary.",
         version: version,
-        subcommands: [ServerCommand.self, AgentCommand.self, ControllerManagerCommand.self, SchedulerCommand.self, SimulateNodesCommand.self, TopCommand.self,
+        subcommands: [ServerCommand.self, AgentCommand.self, ControllerManagerCommand.self, SchedulerCommand.self, SimulateNodesCommand.self, TopCommand.self, SecretsEncryptCommand.self,
             EtcdSnapshotCommand.self, ProxyCommand.self]
     )
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeelsonAPI
 import KeelsonAPIServer
 import KeelsonClient
 import KeelsonControllers
@@ -30,11 +31,28 @@ struct ServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "keelson")
-        let store: any Store
+        var store: any Store
         let closeStore: @Sendable () async throws -> Void
         do {
             (store, closeStore) = try config.datastore.open(logger: Logger(label: "keelson.store"))
         } catch {
+            FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        var secretsEncryption: SecretsEncryption?
+        do {
+            secretsEncryption = try Self.secretsEncryption(enabled: flags.secretsEncryption, dataDir: config.dataDir, store: store, logger: logger)
+        } catch {
+            try? await closeStore()
+            FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if let secretsEncryption { store = secretsEncryption.store }
+        let auditLog: AuditLog?
+        do {
+            auditLog = try Self.auditLog(flags)
+        } catch {
+            try? await closeStore()
             FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -59,6 +77,8 @@ struct ServerCommand: AsyncParsableCommand {
         apiConfiguration.eventTTL = config.eventTTL
         apiConfiguration.clusterDNS = agent.clusterDns
         apiConfiguration.security = security
+        apiConfiguration.secretsEncryption = secretsEncryption
+        apiConfiguration.auditLog = auditLog
         apiConfiguration.defaultTolerationSeconds = DefaultTolerationSeconds(notReadySeconds: config.defaultNotReadyTolerationSeconds,
             unreachableSeconds: config.defaultUnreachableTolerationSeconds)
         let apiServer = APIServer(
@@ -154,6 +174,40 @@ extension ServerCommand {
         var logger = Logger(label: "keelson.apiserver.http")
         logger.logLevel = level <= .debug ? level : .critical
         return logger
+    }
+
+    /// The encrypting store over `store` when `--secrets-encryption` is given or was given before: once Secrets
+    /// are stored encrypted, a start without the flag still needs the keys to read them, so the keys' file
+    /// keeps encryption on (with a warning) rather than leaving those Secrets unreadable.
+    static func secretsEncryption(enabled: Bool, dataDir: String, store: any Store, logger: Logger) throws -> SecretsEncryption? {
+        let path = (dataDir as NSString).appendingPathComponent("server/cred/encryption-config.json")
+        let exists = FileManager.default.fileExists(atPath: path)
+        guard enabled || exists else { return nil }
+        if !enabled {
+            logger.warning("secrets encryption stays on: its keys' file exists", metadata: ["file": "\(path)"])
+        }
+        let configuration = try EncryptionConfiguration.loadOrCreate(path: path)
+        return SecretsEncryption(store: EncryptingStore(base: store, configuration: configuration), configurationPath: path)
+    }
+
+    static func auditLog(_ flags: ServerFlags) throws -> AuditLog? {
+        guard let path = flags.auditLogPath else {
+            if flags.auditPolicyFile != nil { throw ValidationError("--audit-policy-file needs --audit-log-path") }
+            return nil
+        }
+        var policy = AuditPolicy.metadataForAll
+        if let file = flags.auditPolicyFile {
+            let document: JSONValue
+            do {
+                document = try YAMLFile.load(file)
+            } catch {
+                throw ValidationError("--audit-policy-file \(file): \(error)")
+            }
+            policy = try AuditPolicy(document: document, source: file)
+        }
+        let configuration = AuditLog.Configuration(path: path, policy: policy,
+            maxBytes: flags.auditLogMaxsize > 0 ? flags.auditLogMaxsize * 1024 * 1024 : nil, maxBackups: max(0, flags.auditLogMaxbackup))
+        return try AuditLog(configuration: configuration, logger: Logger(label: "keelson.audit"))
     }
 
     /// Where a local client reaches a server bound to `host`, bracketed for a URL.

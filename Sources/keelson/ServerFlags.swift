@@ -26,6 +26,21 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(auth) A CSV file of bearer tokens: token,user,uid,\"group1,group2\" (as kube-apiserver's --token-auth-file)")
     var tokenAuthFile: String?
 
+    @Flag(help: "(security) Encrypt Secrets in the datastore with AES-GCM (keys in DATA_DIR/server/cred/encryption-config.json)")
+    var secretsEncryption = false
+
+    @Option(help: "(audit) Write an audit log (audit.k8s.io/v1 Events, one JSON per line) to this file")
+    var auditLogPath: String?
+
+    @Option(help: "(audit) An audit Policy file (audit.k8s.io/v1); without one every request is logged at Metadata level")
+    var auditPolicyFile: String?
+
+    @Option(help: "(audit) Rotate the audit log when it reaches this many megabytes (0: never)")
+    var auditLogMaxsize: Int = 0
+
+    @Option(help: "(audit) Rotated audit logs to keep (0: all)")
+    var auditLogMaxbackup: Int = 0
+
     @OptionGroup var datastore: DatastoreFlags
 
     @Option(help: "(db) How long Events are kept after their last change")

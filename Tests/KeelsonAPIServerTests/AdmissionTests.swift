@@ -177,3 +177,87 @@ struct EvictionTests {
         }
     }
 }
+
+@Suite("LimitRanger admission")
+struct LimitRangerTests {
+    static func pod(_ name: String, requests: JSONValue? = nil, limits: JSONValue? = nil) -> JSONValue {
+        var container: JSONValue = ["name": "app", "image": "busybox"]
+        var resources: JSONValue = [:]
+        if let requests { resources["requests"] = requests }
+        if let limits { resources["limits"] = limits }
+        if resources != [:] { container["resources"] = resources }
+        return ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(name)], "spec": ["containers": [container]]]
+    }
+
+    @Test("a LimitRange is stored with Kubernetes' defaulting: default from max, defaultRequest from default, then from min")
+    func limitRangeDefaulting() {
+        let item = LimitRanger.defaultedItem(["type": "Container", "max": ["cpu": "2", "memory": "1Gi"], "default": ["cpu": "500m"],
+                                              "min": ["ephemeral-storage": "1Mi"]])
+        #expect(item["default"] == ["cpu": "500m", "memory": "1Gi"])
+        #expect(item["defaultRequest"] == ["cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Mi"])
+        let pod: JSONValue = ["type": "Pod", "max": ["cpu": "4"]]
+        #expect(LimitRanger.defaultedItem(pod) == pod, "only Container items are defaulted")
+    }
+
+    @Test("containers get the defaults they leave out, noted in the annotation; out-of-range pods and claims are 403s in Kubernetes' words")
+    func admission() async throws {
+        try await TestServer.run { client in
+            let range: JSONValue = ["apiVersion": "v1", "kind": "LimitRange", "metadata": ["name": "limits"], "spec": ["limits": [
+                ["type": "Container", "default": ["cpu": "500m", "memory": "256Mi"], "defaultRequest": ["cpu": "100m"],
+                 "min": ["cpu": "50m"], "max": ["cpu": "1", "memory": "1Gi"], "maxLimitRequestRatio": ["cpu": "5"]],
+                ["type": "Pod", "max": ["memory": "1536Mi"]],
+                ["type": "PersistentVolumeClaim", "min": ["storage": "1Gi"], "max": ["storage": "10Gi"]],
+            ]]]
+            let stored = try await client.json(.post, "/api/v1/namespaces/default/limitranges", range)
+            #expect(stored.status == 201)
+            #expect(stored.body.value(at: ["spec", "limits"])?.arrayValue?.first?["defaultRequest"] == ["cpu": "100m", "memory": "256Mi"])
+
+            let bare = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("bare"))
+            #expect(bare.status == 201, "\(bare.body)")
+            #expect(bare.body.value(at: ["spec", "containers"])?.arrayValue?.first?["resources"]
+                == ["requests": ["cpu": "100m", "memory": "256Mi"], "limits": ["cpu": "500m", "memory": "256Mi"]])
+            #expect(bare.body.value(at: ["metadata", "annotations", "kubernetes.io/limit-ranger"])
+                == "LimitRanger plugin set: cpu, memory request for container app; cpu, memory limit for container app")
+
+            let stated = try await client.json(.post, "/api/v1/namespaces/default/pods",
+                Self.pod("stated", requests: ["cpu": "200m", "memory": "128Mi"], limits: ["cpu": "400m", "memory": "128Mi"]))
+            #expect(stated.status == 201)
+            #expect(stated.body.value(at: ["metadata", "annotations", "kubernetes.io/limit-ranger"]) == nil, "nothing set, nothing noted")
+
+            let tooBig = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("big", limits: ["cpu": "2"]))
+            #expect(tooBig.status == 403 && tooBig.body["reason"] == "Forbidden")
+            #expect(tooBig.body["message"]?.stringValue
+                == "pods \"big\" is forbidden: [maximum cpu usage per Container is 1, but limit is 2, maximum cpu usage per Container is 1, but request is 2]",
+                "\(tooBig.body)")
+            let tiny = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("tiny", requests: ["cpu": "10m"], limits: ["cpu": "20m"]))
+            #expect(tiny.body["message"]?.stringValue == "pods \"tiny\" is forbidden: [minimum cpu usage per Container is 50m, but request is 10m, "
+                + "minimum cpu usage per Container is 50m, but limit is 20m]", "\(tiny.body)")
+            let ratio = try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod("ratio", requests: ["cpu": "100m"], limits: ["cpu": "1"]))
+            #expect(ratio.body["message"]?.stringValue
+                == "pods \"ratio\" is forbidden: cpu max limit to request ratio per Container is 5, but provided ratio is 10.000000", "\(ratio.body)")
+
+            var pair = Self.pod("pair", limits: ["memory": "1Gi"])
+            let first = pair.value(at: ["spec", "containers"])?.arrayValue ?? []
+            pair["spec"]?["containers"] = .array(first + [["name": "side", "image": "busybox", "resources": ["limits": ["memory": "1Gi"]]]])
+            let pairReply = try await client.json(.post, "/api/v1/namespaces/default/pods", pair)
+            #expect(pairReply.body["message"]?.stringValue == "pods \"pair\" is forbidden: [maximum memory usage per Pod is 1536Mi, but limit is 2Gi, maximum memory usage per Pod is 1536Mi, but request is 2Gi]",
+                "\(pairReply.body)")
+
+            func claim(_ name: String, _ storage: String) -> JSONValue {
+                ["apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": ["name": .string(name)],
+                 "spec": ["accessModes": ["ReadWriteOnce"], "resources": ["requests": ["storage": .string(storage)]]]]
+            }
+            let small = try await client.json(.post, "/api/v1/namespaces/default/persistentvolumeclaims", claim("small", "500Mi"))
+            #expect(small.status == 403 && small.body["message"]?.stringValue
+                == "persistentvolumeclaims \"small\" is forbidden: minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi", "\(small.body)")
+            let fine = try await client.json(.post, "/api/v1/namespaces/default/persistentvolumeclaims", claim("fine", "2Gi"))
+            #expect(fine.status == 201, "\(fine.body)")
+
+            let elsewhere = try await client.json(.post, "/api/v1/namespaces", ["metadata": ["name": "free"]])
+            #expect(elsewhere.status == 201)
+            try await SecuredServer.eventually("namespace free is known") {
+                try await client.json(.post, "/api/v1/namespaces/free/pods?dryRun=All", Self.pod("big", limits: ["cpu": "2"])).status == 201
+            }
+        }
+    }
+}

@@ -52,7 +52,9 @@ final class KeelsonProcess: @unchecked Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    func start() async throws {
+    /// Starts the server; `extraArguments` replaces the ones given at creation for this start.
+    func start(extraArguments: [String]? = nil) async throws {
+        let extraArguments = extraArguments ?? self.extraArguments
         try? FileManager.default.removeItem(atPath: kubeconfig)
         let process = Process()
         let arguments = ["server", "--data-dir", dataDir.path, "--https-listen-port", String(port)]

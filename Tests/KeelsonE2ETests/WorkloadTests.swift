@@ -111,7 +111,8 @@ struct WorkloadTests {
                 try await k.kubectlOK(["expose", "deployment", "echo", "--port=80", "--target-port=8080"])
                 let ip = try await k.kubectlOK(["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"])
                 #expect(ip.hasPrefix("10.43."))
-                try await k.kubectlOK(["rollout", "status", "deployment/echo", "--timeout=120s"])
+                let rollout = try await k.kubectl(["rollout", "status", "deployment/echo", "--timeout=120s"])
+                guard rollout.status == 0 else { throw KeelsonProcess.Failure("rollout did not finish: \(rollout.stderr)") }
                 try await eventually {
                     try await k.kubectlOK(["get", "endpoints", "echo", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).split(separator: " ").count == 3
                 }

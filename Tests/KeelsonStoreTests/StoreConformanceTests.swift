@@ -21,7 +21,15 @@ struct StoreFixture: CustomStringConvertible, Sendable {
         return (store, { server.stop() })
     }
 
-    static let all: [StoreFixture] = [.sqlite, .etcd]
+    /// SQLite under the encryption of Secrets at rest, applied to every key: the layer must keep every promise
+    /// of the store it wraps.
+    static let encrypted = StoreFixture(description: "encrypted sqlite") {
+        let (base, cleanUp) = try await sqlite.make()
+        let configuration = EncryptionConfiguration(keys: [.generate(name: "k1")])
+        return (EncryptingStore(base: base, configuration: configuration, prefixes: [""]), cleanUp)
+    }
+
+    static let all: [StoreFixture] = [.sqlite, .etcd, .encrypted]
 }
 
 private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }

@@ -160,15 +160,24 @@ enum PodSecurityAdmission {
     /// `restricted:latest` style, as messages name a level.
     static func policy(_ level: Level) -> String { "\(level.rawValue):latest" }
 
-    /// Refuses a pod its namespace's enforced level forbids; returns the warnings its warn level asks for.
+    /// Refuses a pod its namespace's enforced level forbids; returns the warnings its warn level asks for; notes its audit
+    /// level's violations on the request's audit event.
     static func admit(_ object: JSONValue, kind: String, name: String, labels: [String: String]) throws -> [String] {
         guard let spec = podSpec(of: object, kind: kind) else { return [] }
+        if let enforce = level(labels, "enforce") { RequestAuditAnnotations.add("pod-security.kubernetes.io/enforce-policy", policy(enforce)) }
         if kind == "Pod", let enforce = level(labels, "enforce") {
             let found = violations(spec, level: enforce)
             if !found.isEmpty {
                 throw Status(code: 403, reason: .forbidden,
                     message: "pods \"\(name)\" is forbidden: violates PodSecurity \"\(policy(enforce))\": " + found.map(\.text).joined(separator: ", "),
                     details: Status.Details(name: name, kind: "pods"))
+            }
+        }
+        if let audit = level(labels, "audit") {
+            let found = violations(spec, level: audit)
+            if !found.isEmpty {
+                RequestAuditAnnotations.add("pod-security.kubernetes.io/audit-violations",
+                    "would violate PodSecurity \"\(policy(audit))\": " + found.map(\.text).joined(separator: ", "))
             }
         }
         // Workloads are not refused (their pods will be), but warned about at the enforced level too.

@@ -257,6 +257,14 @@ final class RESTHandler: Sendable {
             }
         }
         if definition.kind == "CertificateSigningRequest" { Self.stampRequester(&object, user: RequestUser.current) }
+        if let namespace, definition.group.isEmpty, definition.kind == "Pod" || definition.kind == "PersistentVolumeClaim",
+            let limitRanges = registry.lookup(group: "", version: "v1", resource: "limitranges")
+        {
+            let stored = try await store.range(prefix: limitRanges.prefix(namespace: namespace), at: nil, startAfter: nil, limit: nil)
+            if !stored.items.isEmpty {
+                try LimitRanger.admit(&object, kind: definition.kind, limitRanges: try stored.items.map { try ObjectCodec.decodeStored($0) })
+            }
+        }
         object = try await webhookAdmission(mutating: true, operation: "CREATE", object, old: nil, definition: definition, subresource: nil,
             namespace: namespace, dryRun: dryRun)
         try validate(object, definition: definition, old: nil)

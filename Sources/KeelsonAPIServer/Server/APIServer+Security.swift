@@ -106,9 +106,10 @@ extension APIServer {
 
     /// The user of a request: authenticated by certificate or token, then impersonation applied. Throws 401 for
     /// a request with bad credentials, or with none outside the public paths.
-    func identify(headers: HTTPFields, path: String, channel: (any Channel)?) async throws -> UserInfo {
+    /// The user a request acts as and, when it impersonates, the user who sent it.
+    func identify(headers: HTTPFields, path: String, channel: (any Channel)?) async throws -> (user: UserInfo, impersonator: UserInfo?) {
         guard let authenticator else {
-            return UserInfo(name: "system:admin", groups: [UserInfo.masters, UserInfo.authenticated])
+            return (UserInfo(name: "system:admin", groups: [UserInfo.masters, UserInfo.authenticated]), nil)
         }
         let certificate = if let channel { await peerCertificates.certificate(of: channel) } else { [UInt8]?.none }
         let user: UserInfo
@@ -124,10 +125,11 @@ extension APIServer {
             throw Status(code: 401, reason: .unauthorized, message: "Unauthorized")
         }
         let impersonation = Impersonation.request(headers: headers.map { ($0.name.rawName, $0.value) })
-        if impersonation.isEmpty { return user }
-        return try Impersonation.impersonate(impersonation, as: user) { attributes in
+        if impersonation.isEmpty { return (user, nil) }
+        let impersonated = try Impersonation.impersonate(impersonation, as: user) { attributes in
             decide(attributes) != .noOpinion
         }
+        return (impersonated, user)
     }
 
     /// 403 unless an authorizer allows the request.
@@ -156,7 +158,7 @@ extension APIServer {
         guard configuration.security != nil else { return true }
         let components = URLComponents(string: request.path ?? "")
         let path = components?.path ?? ""
-        guard let user = try? await identify(headers: request.headerFields, path: path, channel: channel) else { return false }
+        guard let user = try? await identify(headers: request.headerFields, path: path, channel: channel).user else { return false }
         let registry = handler.registry
         let resourcePath = APIRequest.parseResourcePath(path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
         let attributes = AuthorizationAttributes.of(method: request.method.rawValue, path: path,

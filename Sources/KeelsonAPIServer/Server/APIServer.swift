@@ -29,6 +29,10 @@ public struct APIServerConfiguration: Sendable {
     public var clusterDNS: String?
     /// TLS and authentication; nil serves plain HTTP and treats every request as the cluster admin's (tests only).
     public var security: APIServerSecurity?
+    /// The audit log (`--audit-log-path`); nil records nothing.
+    public var auditLog: AuditLog?
+    /// Secrets encryption at rest (`--secrets-encryption`): served for `keelson secrets-encrypt`.
+    public var secretsEncryption: SecretsEncryption?
 
     public init(host: String = "127.0.0.1", port: Int = 6443) {
         self.host = host
@@ -160,11 +164,23 @@ public final class APIServer: Service {
 
     public func run() async throws {
         try await bootstrap()
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.followStore() }
-            try await self.makeApplication().run()
-            group.cancelAll()
+        let auditLog = configuration.auditLog
+        // The audit log is written by a task of its own that outlives the HTTP server, so that the events of the
+        // last requests are on disk before the server returns.
+        let writer = Task { await auditLog?.run() }
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.followStore() }
+                try await self.makeApplication().run()
+                group.cancelAll()
+            }
+        } catch {
+            auditLog?.finish()
+            await writer.value
+            throw error
         }
+        auditLog?.finish()
+        await writer.value
     }
 
     /// The caches kept current from the store (namespaces, the RBAC policy), until cancelled or shut down; exposed
@@ -203,8 +219,10 @@ public final class APIServer: Service {
 
     /// Answers one request; every failure becomes a `Status`.
     func respond(to request: Request, channel: (any Channel)?) async -> Response {
+        var audit: AuditRequest?
+        var decision: String?
         do {
-            let user = try await identify(headers: request.headers, path: request.uri.path, channel: channel)
+            let (user, impersonator) = try await identify(headers: request.headers, path: request.uri.path, channel: channel)
             let body = try await readBody(of: request)
             let apiRequest = APIRequest(
                 method: request.method.rawValue, path: request.uri.path, query: APIRequest.parseQuery(request.uri.query),
@@ -214,14 +232,24 @@ public final class APIServer: Service {
             let registry = handler.registry
             // Parsed once: routing and the request metrics both need it.
             let resourcePath = APIRequest.parseResourcePath(apiRequest.path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
+            let attributes = AuthorizationAttributes.of(method: apiRequest.method, path: apiRequest.path, query: apiRequest.query,
+                resourcePath: resourcePath, user: user)
+            if let auditLog = configuration.auditLog {
+                audit = AuditRequest(log: auditLog, attributes: attributes, impersonator: impersonator, method: apiRequest.method,
+                    uri: request.uri.description, userAgent: apiRequest.userAgent, sourceIP: channel?.remoteAddress?.ipAddress, body: body, contentType: apiRequest.contentType)
+                audit?.emit(.requestReceived, decision: nil)
+            }
             let response: Response
             do {
-                try authorize(AuthorizationAttributes.of(method: apiRequest.method, path: apiRequest.path, query: apiRequest.query,
-                    resourcePath: resourcePath, user: user))
+                decision = "forbid"
+                try authorize(attributes)
+                decision = "allow"
                 let warnings = RequestWarnings()
                 var answer = try await RequestUser.$current.withValue(user) {
                     try await RequestWarnings.$current.withValue(warnings) {
-                        try await route(apiRequest, resourcePath: resourcePath, user: user)
+                        try await RequestAuditAnnotations.$current.withValue(audit?.annotations) {
+                            try await route(apiRequest, resourcePath: resourcePath, user: user)
+                        }
                     }
                 }
                 for warning in warnings.all {
@@ -233,14 +261,16 @@ public final class APIServer: Service {
                 throw error
             }
             recordMetrics(apiRequest, resourcePath, code: Int(response.status.code), since: start)
-            return response
-        } catch let status as Status {
-            if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(status.message)"]) }
-            return RESTHandler.statusResponse(status)
+            return audit?.completing(response, decision: decision, longRunning: attributes.verb == "watch") ?? response
         } catch {
-            let status = Status(mapping: error, definition: nil, name: "")
-            if status.code >= 500 { logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"]) }
-            return RESTHandler.statusResponse(status)
+            let status = (error as? Status) ?? Status(mapping: error, definition: nil, name: "")
+            if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"]) }
+            var response = RESTHandler.statusResponse(status)
+            if let audit {
+                audit.emit(.responseComplete, code: status.code, status: status, decision: decision)
+                response.headers[AuditRequest.idHeader] = audit.auditID
+            }
+            return response
         }
     }
 
@@ -287,6 +317,12 @@ public final class APIServer: Service {
         case "/cacerts" where configuration.security != nil:
             // Public like k3s's: what it serves is checked by the agent against the hash in its join token.
             return Self.text(configuration.security?.serverCAPEM ?? "")
+        case "/v1-keelson/secrets-encrypt" where request.method == "GET":
+            guard let encryption = configuration.secretsEncryption else { throw Self.encryptionDisabled }
+            return RESTHandler.json(try await encryption.status())
+        case "/v1-keelson/secrets-encrypt/rotate-keys" where request.method == "POST":
+            guard let encryption = configuration.secretsEncryption else { throw Self.encryptionDisabled }
+            return RESTHandler.json(try await encryption.rotateKeys())
         case "/api":
             if let version = request.aggregatedDiscoveryVersion { return aggregated(core: true, version: version) }
             return RESTHandler.json(discovery.apiVersions())
@@ -341,6 +377,9 @@ public final class APIServer: Service {
         return Response(status: .ok, headers: headers,
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: discovery.aggregated(core: core, version: version).encoded())))
     }
+
+    static let encryptionDisabled = Status(code: 400, reason: .badRequest,
+        message: "secrets encryption is not enabled: start the server with --secrets-encryption")
 
     private static func text(_ text: String) -> Response {
         var headers = HTTPFields()

@@ -442,6 +442,7 @@ enum CoreStrategies {
     )
 
     static let limitRange = ResourceStrategy(
+        applyDefaults: { LimitRanger.applyDefaults(toLimitRange: &$0) },
         columns: [TableColumn(name: "Created At", format: "date-time", description: "CreationTimestamp is a timestamp representing the server time when this object was created.")],
         cells: { lr, _ in [.string(lr.creationTimestamp ?? "")] }
     )

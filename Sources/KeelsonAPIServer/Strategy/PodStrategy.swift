@@ -233,6 +233,17 @@ enum PodStrategy {
         applyDefaults: { pod in
             guard var spec = pod["spec"], case .object = spec else { return }
             defaultPodSpec(&spec)
+            // A pod's containers (not a template's) request what they limit when they state no request, as
+            // kube-apiserver's pod defaulting does: quota, LimitRanger and the scheduler all count requests.
+            for field in ["initContainers", "containers"] {
+                spec.updateEach(at: [field]) { container in
+                    let limits = container["resources"]?["limits"]?.objectValue ?? [:]
+                    guard !limits.isEmpty else { return }
+                    var requests = container["resources"]?["requests"]?.objectValue ?? [:]
+                    for (name, value) in limits where requests[name] == nil { requests[name] = value }
+                    container["resources"]?["requests"] = .object(requests)
+                }
+            }
             pod["spec"] = spec
         },
         prepareForCreate: prepareForCreate,
