@@ -1,6 +1,6 @@
 import Foundation
 
-/// A CA with a serving certificate for 127.0.0.1/localhost and a client certificate, made with the openssl
+/// A CA with a serving certificate for 127.0.0.1/localhost (and any names asked for) and a client certificate, made with the openssl
 /// command for one test (ECDSA P-256, valid for a day). A second, unrelated CA's client certificate is there too,
 /// to show that a certificate the server does not trust is refused.
 public struct TestCertificates: Sendable {
@@ -16,7 +16,8 @@ public struct TestCertificates: Sendable {
         public var description: String
     }
 
-    public static func make(in directory: URL) throws -> TestCertificates {
+    /// `dnsNames` are added to the serving certificate's names.
+    public static func make(in directory: URL, dnsNames: [String] = []) throws -> TestCertificates {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("ca.key")])
@@ -31,7 +32,7 @@ public struct TestCertificates: Sendable {
                          "-CAcreateserial", "-days", "1", "-extfile", path("\(name).ext"), "-out", path("\(name).crt")])
         }
         try issue("server", subject: "/CN=etcd", extensions: """
-            subjectAltName = IP:127.0.0.1, DNS:localhost
+            subjectAltName = IP:127.0.0.1, DNS:localhost\(dnsNames.map { ", DNS:\($0)" }.joined())
             extendedKeyUsage = serverAuth, clientAuth
             """)
         try issue("client", subject: "/CN=keelson", extensions: "extendedKeyUsage = clientAuth\n")

@@ -18,7 +18,7 @@ private let shortLivedEvent = """
 
 /// Event expiry, snapshots, a damaged or full datastore, and etcd over TLS: `keelson server` and
 /// `keelson etcd-snapshot` driven as an operator would.
-@Suite("datastore lifecycle", .serialized)
+@Suite("datastore lifecycle", .serialized, .clusterSlot)
 struct DatastoreLifecycleTests {
     @Test("Events go once --event-ttl has passed since their last write; other objects stay", arguments: ["sqlite", "etcd"])
     func eventsExpire(store: String) async throws {

@@ -198,13 +198,73 @@ final class KeelsonChild: @unchecked Sendable {
 
 /// Starts a server for the body of one test and always cleans it up.
 func withKeelson(extraArguments: [String] = [], _ body: (KeelsonProcess) async throws -> Void) async throws {
-    let server = try KeelsonProcess(extraArguments: extraArguments)
-    defer { server.cleanUp() }
-    try await server.start()
-    do {
-        try await body(server)
-    } catch {
-        Issue.record("server log:\n\(server.log)")
-        throw error
+    try await ClusterSlots.with {
+        let server = try KeelsonProcess(extraArguments: extraArguments)
+        defer { server.cleanUp() }
+        try await server.start()
+        do {
+            try await body(server)
+        } catch {
+            Issue.record("server log:\n\(server.log)")
+            throw error
+        }
     }
+}
+
+/// How many end-to-end tests run their clusters at the same time. Swift Testing starts every test at once: dozens of
+/// servers, etcds and kubectls starting together on two cores starved each other and every wait in this process
+/// (an etcd client's keepalive, a DNS test's timer, a test's own API client), so that waits meant for a slow
+/// cluster ran out on a starved one. A test holds one slot however many servers it starts (nested calls pass).
+actor ClusterSlots {
+    static let shared = ClusterSlots(limit: 3)
+    @TaskLocal static var holding = false
+
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { free = limit }
+
+    private func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    private func release() {
+        if waiting.isEmpty {
+            free += 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+
+    static func with<T>(_ body: () async throws -> T) async throws -> T {
+        if holding { return try await body() }
+        await shared.acquire()
+        do {
+            let result = try await $holding.withValue(true) { try await body() }
+            await shared.release()
+            return result
+        } catch {
+            await shared.release()
+            throw error
+        }
+    }
+}
+
+/// Runs each test of a suite that starts its servers itself inside a `ClusterSlots` slot.
+struct ClusterSlot: TestTrait, SuiteTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        // The suite itself needs no slot; its tests (and test cases) each take one.
+        guard !test.isSuite else { return try await function() }
+        try await ClusterSlots.with { try await function() }
+    }
+}
+
+extension Trait where Self == ClusterSlot {
+    static var clusterSlot: ClusterSlot { ClusterSlot() }
 }

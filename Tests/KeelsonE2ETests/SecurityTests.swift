@@ -250,8 +250,12 @@ struct SecurityTests {
             def do_POST(self):
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["request"]
                 answer = {"uid": request["uid"], "allowed": True}
-                if self.path == "/mutate":
-                    labels = dict(request["object"]["metadata"].get("labels") or {}, mutated="yes")
+                if self.path in ("/mutate", "/first"):
+                    labels = dict(request["object"]["metadata"].get("labels") or {})
+                    if self.path == "/mutate":
+                        labels["mutated"] = "yes"
+                    else:
+                        labels["seen-mutated"] = labels.get("mutated", "no")
                     patch = [{"op": "add", "path": "/metadata/labels", "value": labels}]
                     answer.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(patch).encode()).decode())
                 elif "forbidden" in (request["object"].get("data") or {}):
@@ -272,10 +276,10 @@ struct SecurityTests {
         server.serve_forever()
         """
 
-    @Test("admission webhooks on loopback: a mutating one labels objects, a validating one refuses them, as their selectors say")
+    @Test("admission webhooks on loopback: a mutating one (reached through a Service) labels objects, a validating one (by URL) refuses them")
     func webhooks() async throws {
         try await withKeelson { k in
-            let certificates = try TestCertificates.make(in: k.dataDir.appendingPathComponent("webhook"))
+            let certificates = try TestCertificates.make(in: k.dataDir.appendingPathComponent("webhook"), dnsNames: ["hook.default.svc"])
             let port = try KeelsonProcess.freePort()
             let hook = Process()
             hook.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -289,21 +293,44 @@ struct SecurityTests {
             let ready = try await Command.offPool { output.fileHandleForReading.availableData }
             #expect(String(decoding: ready, as: UTF8.self).hasPrefix("ready"))
             let ca = try Data(contentsOf: URL(fileURLWithPath: certificates.ca)).base64EncodedString()
-            func configuration(_ kind: String, _ name: String, _ path: String) -> String {
-                """
+            // The mutating webhook is addressed as a Service whose only endpoint is the loopback server: the API
+            // server calls that endpoint and checks the certificate against hook.default.svc.
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: """
+                apiVersion: v1
+                kind: Service
+                metadata: {name: hook, namespace: default}
+                spec:
+                  ports: [{port: 443, targetPort: \(port)}]
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: hook-1, namespace: default, labels: {kubernetes.io/service-name: hook}}
+                addressType: IPv4
+                endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+                ports: [{name: "", port: \(port), protocol: TCP}]
+                """)
+            func configuration(_ kind: String, _ name: String, _ path: String, extra: String = "") -> String {
+                let target = kind.hasPrefix("Mutating")
+                    ? "service: {namespace: default, name: hook, port: 443, path: /\(path)}"
+                    : "url: \"https://127.0.0.1:\(port)/\(path)\""
+                return """
                 apiVersion: admissionregistration.k8s.io/v1
                 kind: \(kind)
                 metadata: {name: \(name)}
                 webhooks:
                 - name: \(name)
-                  clientConfig: {url: "https://127.0.0.1:\(port)/\(path)", caBundle: \(ca)}
+                  clientConfig: {\(target), caBundle: \(ca)}
                   rules: [{operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}]
                   namespaceSelector: {matchLabels: {webhooks: "on"}}
                   sideEffects: None
                   admissionReviewVersions: [v1]
+                \(extra)
                 """
             }
+            // "a-first" runs before "label" (configurations go in name order) and asks to be called again if a
+            // later webhook changes the object: the second call sees the label the first could not.
             try await k.kubectlOK(["apply", "-f", "-"], stdin: configuration("MutatingWebhookConfiguration", "label.keelson.test", "mutate")
+                + "\n---\n" + configuration("MutatingWebhookConfiguration", "a-first.keelson.test", "first", extra: "  reinvocationPolicy: IfNeeded")
                 + "\n---\n" + configuration("ValidatingWebhookConfiguration", "deny.keelson.test", "validate"))
             try await k.kubectlOK(["create", "namespace", "hooked"])
             try await k.kubectlOK(["label", "namespace", "hooked", "webhooks=on"])
@@ -315,6 +342,8 @@ struct SecurityTests {
             }
             try await k.kubectlOK(["create", "configmap", "plain", "-n", "hooked", "--from-literal=a=b"])
             #expect(try await k.kubectlOK(["get", "cm", "plain", "-n", "hooked", "-o", "jsonpath={.metadata.labels.mutated}"]) == "yes")
+            #expect(try await k.kubectlOK(["get", "cm", "plain", "-n", "hooked", "-o", "jsonpath={.metadata.labels.seen-mutated}"]) == "yes",
+                "the IfNeeded webhook was called again after the later one changed the object")
             let refused = try await k.kubectl(["create", "configmap", "bad", "-n", "hooked", "--from-literal=forbidden=1"])
             #expect(refused.status != 0 && refused.stderr.contains(#"admission webhook "deny.keelson.test" denied the request: no forbidden keys"#),
                 "\(refused.stderr)")
@@ -324,7 +353,7 @@ struct SecurityTests {
             kill(hook.processIdentifier, SIGKILL)
             while hook.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             let failed = try await k.kubectl(["create", "configmap", "unchecked", "-n", "hooked"])
-            #expect(failed.status != 0 && failed.stderr.contains(#"failed calling webhook "label.keelson.test""#), "\(failed.stderr)")
+            #expect(failed.status != 0 && failed.stderr.contains(#"failed calling webhook "a-first.keelson.test""#), "\(failed.stderr)")
         }
     }
 }

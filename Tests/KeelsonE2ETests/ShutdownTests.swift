@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("Shutdown", .serialized)
+@Suite("Shutdown", .serialized, .clusterSlot)
 struct ShutdownTests {
     @Test("SIGTERM right after start stops the server promptly and cleanly")
     func earlyStop() async throws {

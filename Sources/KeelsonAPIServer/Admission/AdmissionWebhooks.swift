@@ -13,7 +13,9 @@ import Synchronization
 /// Mutating webhooks run in order before validation and may answer with a JSON patch; validating ones run after.
 /// A denial is the webhook's status (403 unless it gives a code), worded `admission webhook "NAME" denied the
 /// request: …`; a webhook that cannot be called fails the request (500) unless its `failurePolicy` is `Ignore`.
-/// Webhooks are addressed by `clientConfig.url`; `clientConfig.service` is not reachable from the API server yet.
+/// Webhooks are addressed by `clientConfig.url`, or by `clientConfig.service`: that Service's ready endpoint is
+/// called directly (as kube-apiserver with `--enable-aggregator-routing`, which k3s sets), with the certificate
+/// checked against `NAME.NAMESPACE.svc`, so it works on a server without a proxy in front of cluster IPs.
 public final class AdmissionWebhooks: Service, Sendable {
     struct Rule: Sendable {
         var operations: Set<String>
@@ -32,16 +34,29 @@ public final class AdmissionWebhooks: Service, Sendable {
         }
     }
 
+    struct ServiceReference: Sendable, Equatable {
+        var namespace: String
+        var name: String
+        var port: Int64
+        var path: String
+
+        /// The name its serving certificate must carry.
+        var host: String { "\(name).\(namespace).svc" }
+    }
+
     struct Webhook: Sendable {
         var name: String
         var mutating: Bool
         var url: String?
+        var service: ServiceReference?
         var caBundle: String?
         var rules: [Rule]
         var failOpen: Bool
         var timeout: Int64
         var namespaceSelector: LabelSelector
         var objectSelector: LabelSelector
+        /// `reinvocationPolicy: IfNeeded`.
+        var reinvokeIfNeeded = false
     }
 
     static let keyPrefixes = ["/registry/admissionregistration.k8s.io/mutatingwebhookconfigurations/",
@@ -69,10 +84,16 @@ public final class AdmissionWebhooks: Service, Sendable {
             }
             let namespaceSelector = (try? LabelSelector.from(hook["namespaceSelector"])) ?? LabelSelector(requirements: [])
             let objectSelector = (try? LabelSelector.from(hook["objectSelector"])) ?? LabelSelector(requirements: [])
-            return Webhook(name: name, mutating: mutating, url: hook["clientConfig"]?["url"]?.stringValue,
+            let service = hook["clientConfig"]?["service"].flatMap { service -> ServiceReference? in
+                guard let namespace = service["namespace"]?.stringValue, let name = service["name"]?.stringValue else { return nil }
+                return ServiceReference(namespace: namespace, name: name, port: service["port"]?.intValue ?? 443,
+                    path: service["path"]?.stringValue ?? "/")
+            }
+            return Webhook(name: name, mutating: mutating, url: hook["clientConfig"]?["url"]?.stringValue, service: service,
                 caBundle: hook["clientConfig"]?["caBundle"]?.stringValue, rules: rules,
                 failOpen: hook["failurePolicy"]?.stringValue == "Ignore", timeout: hook["timeoutSeconds"]?.intValue ?? 10,
-                namespaceSelector: namespaceSelector, objectSelector: objectSelector)
+                namespaceSelector: namespaceSelector, objectSelector: objectSelector,
+                reinvokeIfNeeded: mutating && hook["reinvocationPolicy"]?.stringValue == "IfNeeded")
         }
     }
 
@@ -94,9 +115,21 @@ public final class AdmissionWebhooks: Service, Sendable {
         namespace: String?, namespaceLabels: [String: String]?, user: UserInfo?, dryRun: Bool) async throws -> JSONValue
     {
         var current = object
-        for hook in matching(mutating: mutating, operation: operation, definition: definition, subresource: subresource, object: object,
+        let hooks = matching(mutating: mutating, operation: operation, definition: definition, subresource: subresource, object: object,
             old: old, namespaceLabels: namespaceLabels)
-        {
+        // Calls in order; then, once, the `reinvocationPolicy: IfNeeded` webhooks that ran before a later one
+        // changed the object, as kube-apiserver reinvokes them.
+        var queue = Array(hooks.indices)
+        var lastChange = -1
+        var position = 0
+        while position < queue.count {
+            defer {
+                position += 1
+                if position == queue.count, queue.count == hooks.count, lastChange > 0 {
+                    queue += hooks.indices.filter { hooks[$0].reinvokeIfNeeded && $0 < lastChange }
+                }
+            }
+            let hook = hooks[queue[position]]
             let uid = UUID().uuidString.lowercased()
             var request: JSONValue = [
                 "uid": .string(uid),
@@ -143,7 +176,9 @@ public final class AdmissionWebhooks: Service, Sendable {
                     throw Status.internalError("webhook \"\(hook.name)\" answered with an unsupported patch type")
                 }
                 do {
-                    current = try JSONPatch.apply(try JSONParser.parse(Array(bytes)), to: current)
+                    let patched = try JSONPatch.apply(try JSONParser.parse(Array(bytes)), to: current)
+                    if patched != current, position < hooks.count { lastChange = position }
+                    current = patched
                 } catch {
                     throw Status.internalError("webhook \"\(hook.name)\" answered with a patch that does not apply: \(error)")
                 }
@@ -153,15 +188,25 @@ public final class AdmissionWebhooks: Service, Sendable {
     }
 
     private func call(_ hook: Webhook, _ review: JSONValue) async throws -> JSONValue {
-        guard let url = hook.url, url.hasPrefix("https://") else {
-            throw Status.internalError("webhook \"\(hook.name)\" has no https clientConfig.url (services are not reachable from the API server)")
+        let url: String
+        var route: (host: String, address: String)?
+        if let given = hook.url {
+            guard given.hasPrefix("https://") else { throw Status.internalError("webhook \"\(hook.name)\" has no https clientConfig.url") }
+            url = given
+        } else if let service = hook.service {
+            let endpoint = try await resolve(service)
+            route = (service.host, endpoint.address)
+            let path = service.path.hasPrefix("/") ? service.path : "/" + service.path
+            url = "https://\(service.host):\(endpoint.port)\(path)"
+        } else {
+            throw Status.internalError("webhook \"\(hook.name)\" has neither clientConfig.url nor clientConfig.service")
         }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: review.encoded()))
-        let response = try await client(caBundle: hook.caBundle).execute(request, timeout: .seconds(max(1, min(hook.timeout, 30))))
+        let response = try await client(caBundle: hook.caBundle, route: route).execute(request, timeout: .seconds(max(1, min(hook.timeout, 30))))
         let body = try await response.body.collect(upTo: 8 * 1024 * 1024)
         guard response.status == .ok else { throw Status.internalError("the webhook answered \(response.status.code)") }
         let answer = try JSONParser.parse(Array(buffer: body))
@@ -169,9 +214,37 @@ public final class AdmissionWebhooks: Service, Sendable {
         return reviewResponse
     }
 
-    /// One client per CA bundle (a webhook's TLS trust), kept for the server's life.
-    private func client(caBundle: String?) throws -> HTTPClient {
-        let key = caBundle ?? ""
+    /// A ready endpoint of the Service port a webhook names: its address and the endpoint port behind it.
+    private func resolve(_ reference: ServiceReference) async throws -> (address: String, port: Int64) {
+        let what = "service \(reference.namespace)/\(reference.name)"
+        guard let stored = try await store.get("/registry/services/\(reference.namespace)/\(reference.name)", at: nil) else {
+            throw Status.internalError("\(what) not found")
+        }
+        let service = try ObjectCodec.decodeStored(stored)
+        guard let port = service.value(at: ["spec", "ports"])?.arrayValue?.first(where: { $0["port"]?.intValue == reference.port }) else {
+            throw Status.internalError("\(what) has no port \(reference.port)")
+        }
+        let portName = port["name"]?.stringValue ?? ""
+        let slices = try await store.range(prefix: "/registry/discovery.k8s.io/endpointslices/\(reference.namespace)/", at: nil,
+            startAfter: nil, limit: nil)
+        var candidates: [(String, Int64)] = []
+        for stored in slices.items {
+            let slice = try ObjectCodec.decodeStored(stored)
+            guard slice.value(at: ["metadata", "labels", "kubernetes.io/service-name"])?.stringValue == reference.name,
+                let slicePort = slice["ports"]?.arrayValue?.first(where: { ($0["name"]?.stringValue ?? "") == portName })?["port"]?.intValue
+            else { continue }
+            for endpoint in slice["endpoints"]?.arrayValue ?? [] where endpoint["conditions"]?["ready"]?.boolValue != false {
+                if let address = endpoint["addresses"]?.arrayValue?.first?.stringValue { candidates.append((address, slicePort)) }
+            }
+        }
+        guard let chosen = candidates.randomElement() else { throw Status.internalError("\(what) has no ready endpoint") }
+        return chosen
+    }
+
+    /// One client per CA bundle (a webhook's TLS trust) and, for a Service's webhook, per endpoint it is routed to
+    /// (the client's name-to-address override), kept for the server's life.
+    private func client(caBundle: String?, route: (host: String, address: String)?) throws -> HTTPClient {
+        let key = (caBundle ?? "") + (route.map { "|\($0.host)=\($0.address)" } ?? "")
         if let existing = clients.withLock({ $0[key] }) { return existing }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
@@ -181,6 +254,7 @@ public final class AdmissionWebhooks: Service, Sendable {
         }
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = tls
+        if let route { configuration.dnsOverride = [route.host: route.address] }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let (kept, spare) = clients.withLock { clients -> (HTTPClient, HTTPClient?) in
             if let raced = clients[key] { return (raced, client) }
