@@ -209,8 +209,15 @@ struct PodSynchronizer: Sendable {
         let outcome = try await worker.sync(pod, runtimePod)
         if let status = outcome.status, status != pod["status"] {
             do {
-                try await client.patch(.pods, namespace: namespace, name: name, ["metadata": ["uid": .string(uid)], "status": status],
-                    type: .merge, subresource: "status")
+                // Strategic: conditions merge by type, so one another component set meanwhile (the scheduler's,
+                // a disruption's) is not dropped by this status, computed from an older copy of the pod. The
+                // address lists, which also merge, are the kubelet's alone: replaced whole, never left stale.
+                var patch = status
+                for field in ["podIPs", "hostIPs"] {
+                    if let list = patch[field]?.arrayValue { patch[field] = .array(list + [["$patch": "replace"]]) }
+                }
+                try await client.patch(.pods, namespace: namespace, name: name, ["metadata": ["uid": .string(uid)], "status": patch],
+                    type: .strategic, subresource: "status")
             } catch let error as APIError where error.isNotFound || error.isConflict {}
         }
         return outcome.requeueAfter

@@ -164,7 +164,7 @@ struct PodRunner: Sendable {
                     ["type": "PodScheduled", "status": "True", "lastTransitionTime": now],
                 ],
                 "containerStatuses": .array(containers),
-            ]], type: .merge, subresource: "status")
+            ]], type: .strategic, subresource: "status")
         } catch let error as APIError where error.isNotFound {}
     }
 

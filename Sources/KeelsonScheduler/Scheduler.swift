@@ -323,12 +323,13 @@ public final class Scheduler: Sendable {
     func reportUnschedulable(_ pod: PodInfo, _ diagnosis: Diagnosis) async {
         let message = Self.message(diagnosis)
         events?.record(pod.pod, apiVersion: "v1", kind: "Pod", .warning, reason: "FailedScheduling", message: message)
-        var conditions = pod.pod["status"]?["conditions"]?.arrayValue ?? []
+        let conditions = pod.pod["status"]?["conditions"]?.arrayValue ?? []
         if conditions.contains(where: { $0["type"] == "PodScheduled" && $0["status"] == "False" && $0["message"]?.stringValue == message }) { return }
-        conditions.removeAll { $0["type"] == "PodScheduled" }
-        conditions.append(["type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": .string(message),
-                           "lastProbeTime": .null, "lastTransitionTime": .string(Timestamp.format(Date()))])
+        // A strategic merge patch merges conditions by type: only this one is written, and those others set meanwhile
+        // (which this pod's cached copy may not have yet) are kept. A merge patch would replace the whole list.
+        let condition: JSONValue = ["type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": .string(message),
+                                    "lastProbeTime": .null, "lastTransitionTime": .string(Timestamp.format(Date()))]
         _ = try? await client.patch(.pods, namespace: pod.pod.namespace, name: pod.pod.name ?? "",
-            ["status": ["conditions": .array(conditions)]], type: .merge, subresource: "status")
+            ["status": ["conditions": [condition]]], type: .strategic, subresource: "status")
     }
 }

@@ -33,7 +33,7 @@ func withSimulatedKubelet<T: Sendable>(_ k: KeelsonProcess, _ body: @Sendable ()
                     _ = try await client.patch(.pods, namespace: pod.namespace, name: pod.name ?? "", [
                         "status": ["phase": "Running", "podIP": .string(ip), "podIPs": [["ip": .string(ip)]],
                                    "conditions": [["type": "Ready", "status": "True", "lastTransitionTime": .string(now)]]],
-                    ], type: .merge, subresource: "status")
+                    ], type: .strategic, subresource: "status")
                     trace.withLock { $0.marked += 1 }
                 } catch {
                     trace.withLock { $0.note("patch of \(pod.name ?? "") failed after \(ContinuousClock.now - patchStarted): \(error)") }

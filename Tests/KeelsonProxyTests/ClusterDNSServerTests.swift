@@ -112,9 +112,10 @@ struct ClusterDNSServerTests {
         let forwarder = try await DNSForwarder.start(upstreams: [try #require(silent.localAddress)], timeout: .milliseconds(200))
         let server = try await ClusterDNSServer.start(zone: Self.zone(), addresses: ["127.0.0.1"], port: 0, forwarder: forwarder)
         let started = ContinuousClock.now
-        let reply = try await DNSTestClient.udp(Self.query("example.org"), to: try #require(server.boundAddresses.first))
+        let reply = try await DNSTestClient.udp(Self.query("example.org"), to: try #require(server.boundAddresses.first), wait: .seconds(20))
         #expect(reply.responseCode == .serverFailure)
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // Two 200 ms tries, then the answer; the bound is loose because other tests share this process's threads.
+        #expect(ContinuousClock.now - started < .seconds(10))
         await server.close()
         await forwarder.close()
         try await silent.close()
@@ -125,8 +126,8 @@ struct ClusterDNSServerTests {
 enum DNSTestClient {
     struct NoReply: Error {}
 
-    static func udp(_ query: DNSMessage, to address: SocketAddress) async throws -> DNSMessage {
-        let reply = try await udpRaw(query.encoded(), to: address)
+    static func udp(_ query: DNSMessage, to address: SocketAddress, wait: TimeAmount = .seconds(5)) async throws -> DNSMessage {
+        let reply = try await udpRaw(query.encoded(), to: address, wait: wait)
         let message = try DNSMessage(parsing: reply)
         #expect(message.id == query.id)
         return message
@@ -200,7 +201,8 @@ struct ClusterDNSParallelQueryTests {
                     }
                 }
                 .bind(host: "127.0.0.1", port: 0).get()
-            let timeout = channel.eventLoop.scheduleTask(in: .seconds(2)) { promise.succeed() }
+            // Generous: a lost reply waits this out, while other tests may be keeping this process's threads busy.
+            let timeout = channel.eventLoop.scheduleTask(in: .seconds(10)) { promise.succeed() }
             var a = ClusterDNSServerTests.query("web.default.svc.cluster.local", .a)
             a.id = UInt16(round * 2 + 1)
             var aaaa = ClusterDNSServerTests.query("web.default.svc.cluster.local", .aaaa)

@@ -42,10 +42,8 @@ struct IptablesProxierNetnsTests {
         // Scaled to zero: refused at once, not a hang.
         service.endpoints = []
         try await proxier.sync([service])
-        let start = ContinuousClock.now
         let refused = await namespace.fetch("http://10.43.0.10/")
-        #expect(refused.status == 7, "curl says connection refused")
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(refused.status == 7, "curl says connection refused (a dropped packet would be its timeout, 28)")
 
         // An unchanged sync rewrites nothing but the dispatch chains.
         #expect(try await proxier.sync([service]).changedServices == 0)

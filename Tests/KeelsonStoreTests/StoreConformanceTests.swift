@@ -17,7 +17,9 @@ struct StoreFixture: CustomStringConvertible, Sendable {
     /// A fresh etcd (Debian's etcd-server) on loopback ports of its own, removed afterwards.
     static let etcd = StoreFixture(description: "etcd") {
         let server = try await EtcdServer.start()
-        let store = try EtcdStore(configuration: .init(endpoints: [("127.0.0.1", server.clientPort)]))
+        // The watchdog's 10 s would take a test process whose threads other tests keep busy for an unresponsive
+        // etcd; these tests are about semantics (the watchdog has tests of its own).
+        let store = try EtcdStore(configuration: .init(endpoints: [("127.0.0.1", server.clientPort)], requestTimeout: .seconds(60)))
         return (store, { server.stop() })
     }
 

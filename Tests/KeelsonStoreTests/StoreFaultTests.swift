@@ -111,7 +111,8 @@ struct StoreFaultTests {
     func etcdQuota() async throws {
         let server = try await EtcdServer.start(extraArguments: ["--quota-backend-bytes", "\(2 * 1024 * 1024)"])
         defer { server.stop() }
-        let store = try EtcdStore(configuration: .init(endpoints: [("127.0.0.1", server.clientPort)]))
+        // Quota errors are what is tested: the unresponsiveness watchdog is kept out of the way of a busy test process.
+        let store = try EtcdStore(configuration: .init(endpoints: [("127.0.0.1", server.clientPort)], requestTimeout: .seconds(60)))
         defer { Task { await store.close() } }
         _ = try await store.create("/registry/kept/1", value: bytes("kept"))
         let value = bytes(String(repeating: "z", count: 256 * 1024))
