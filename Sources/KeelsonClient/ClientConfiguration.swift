@@ -12,6 +12,8 @@ public struct ClientConfiguration: Sendable {
     public var userAgent: String
     /// How to reach an `https://` server: the CA to trust, the client certificate to present.
     public var tls: TLSConfiguration?
+    /// The CA the kubeconfig trusts the server with (PEM), when it names one.
+    public var certificateAuthorityPEM: String?
 
     public init(server: String, bearerToken: String? = nil, userAgent: String = "keelson", tls: TLSConfiguration? = nil) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
@@ -86,11 +88,14 @@ public struct ClientConfiguration: Sendable {
             token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         var tls: TLSConfiguration?
+        let certificateAuthority = try pem(cluster, "certificate-authority")
         if server.hasPrefix("https://") {
-            tls = try Self.tls(certificateAuthorityPEM: try pem(cluster, "certificate-authority"),
+            tls = try Self.tls(certificateAuthorityPEM: certificateAuthority,
                 clientCertificatePEM: try pem(user, "client-certificate"), clientKeyPEM: try pem(user, "client-key"),
                 insecureSkipVerify: cluster["insecure-skip-tls-verify"] as? Bool ?? false)
         }
-        return ClientConfiguration(server: server, bearerToken: token, userAgent: userAgent, tls: tls)
+        var configuration = ClientConfiguration(server: server, bearerToken: token, userAgent: userAgent, tls: tls)
+        configuration.certificateAuthorityPEM = certificateAuthority
+        return configuration
     }
 }

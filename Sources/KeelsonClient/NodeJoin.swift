@@ -5,6 +5,7 @@ import KeelsonAPI
 import Logging
 import NIOCore
 import NIOSSL
+import SwiftASN1
 import X509
 
 /// How an agent joins a cluster with its join token (`K10<CA hash>::server:<secret>` or the bare secret), as a
@@ -112,18 +113,54 @@ public struct NodeJoin: Sendable {
         }
     }
 
-    private func requestCertificate(_ client: APIClient, requestPEM: String, logger: Logger) async throws -> String {
+    /// The kubelet's serving certificate for `nodeIP` and the node's name, from the one kept in the directory while
+    /// it covers them and has long enough to live, else through a `kubernetes.io/kubelet-serving` request that the
+    /// node itself makes (with `client`, its own identity) and the server approves once its Node reports that
+    /// address. Returns the certificate and key, PEM.
+    public func servingCertificate(client: APIClient, nodeIP: String, logger: Logger) async throws -> (certificatePEM: String, keyPEM: String) {
+        let certificatePath = (directory as NSString).appendingPathComponent("serving-kubelet.crt")
+        let keyPath = (directory as NSString).appendingPathComponent("serving-kubelet.key")
+        let wantedAddress = ipAddressName(nodeIP)
+        if let certificatePEM = try? String(contentsOfFile: certificatePath, encoding: .utf8),
+            let keyPEM = try? String(contentsOfFile: keyPath, encoding: .utf8),
+            let certificate = try? Certificate(pemEncoded: certificatePEM),
+            let key = try? P256.Signing.PrivateKey(pemRepresentation: keyPEM),
+            certificate.publicKey == Certificate.PublicKey(key.publicKey),
+            certificate.notValidAfter.timeIntervalSinceNow > renewWithin,
+            let names = try? certificate.extensions.subjectAlternativeNames,
+            names.contains(.dnsName(nodeName)), let wantedAddress, names.contains(wantedAddress)
+        {
+            return (certificatePEM, keyPEM)
+        }
+        guard let wantedAddress else { throw Failure(description: "\(nodeIP) is not an IP address") }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let key = P256.Signing.PrivateKey()
+        let extensions = try Certificate.Extensions { SubjectAlternativeNames([.dnsName(nodeName), wantedAddress]) }
+        let request = try CertificateSigningRequest(version: .v1,
+            subject: try DistinguishedName { OrganizationName("system:nodes"); CommonName(commonName) },
+            privateKey: .init(key), attributes: CertificateSigningRequest.Attributes([try .init(ExtensionRequest(extensions: extensions))]),
+            signatureAlgorithm: .ecdsaWithSHA256)
+        let certificatePEM = try await requestCertificate(client, requestPEM: try request.serializeAsPEM().pemString + "\n",
+            signerName: "kubernetes.io/kubelet-serving", usages: ["digital signature", "key encipherment", "server auth"], logger: logger)
+        try Self.write(key.pemRepresentation + "\n", to: keyPath, mode: 0o600)
+        try Self.write(certificatePEM, to: certificatePath, mode: 0o644)
+        return (certificatePEM, key.pemRepresentation + "\n")
+    }
+
+    private func requestCertificate(_ client: APIClient, requestPEM: String, signerName: String = "kubernetes.io/kube-apiserver-client-kubelet",
+        usages: [JSONValue] = ["digital signature", "key encipherment", "client auth"], logger: Logger) async throws -> String
+    {
         let created = try await client.create(.certificateSigningRequests, namespace: nil, [
             "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
             "metadata": ["generateName": "node-csr-"],
             "spec": [
                 "request": .string(Data(requestPEM.utf8).base64EncodedString()),
-                "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-                "usages": ["digital signature", "key encipherment", "client auth"],
+                "signerName": .string(signerName),
+                "usages": .array(usages),
             ],
         ])
         let name = created.name ?? ""
-        logger.info("asked for the node's client certificate", metadata: ["request": "\(name)"])
+        logger.info("asked for a node certificate", metadata: ["request": "\(name)", "signer": "\(signerName)"])
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let current = try await client.get(.certificateSigningRequests, namespace: nil, name: name)
@@ -140,11 +177,26 @@ public struct NodeJoin: Sendable {
         throw Failure(description: "certificate request \(name) was not signed within \(timeout)")
     }
 
-    private static func write(_ text: String, to path: String, mode: Int) throws {
+    static func write(_ text: String, to path: String, mode: Int) throws {
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
             throw Failure(description: "cannot write \(temporary)")
         }
         guard rename(temporary, path) == 0 else { throw Failure(description: "cannot write \(path)") }
     }
+}
+
+/// The `iPAddress` general name of an IPv4 or IPv6 address in text form; nil for anything else.
+func ipAddressName(_ text: String) -> GeneralName? {
+    var v4 = in_addr()
+    var v6 = in6_addr()
+    let bytes: [UInt8]
+    if inet_pton(AF_INET, text, &v4) == 1 {
+        bytes = withUnsafeBytes(of: &v4) { Array($0) }
+    } else if inet_pton(AF_INET6, text, &v6) == 1 {
+        bytes = withUnsafeBytes(of: &v6) { Array($0) }
+    } else {
+        return nil
+    }
+    return .ipAddress(ASN1OctetString(contentBytes: bytes[...]))
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonClient
+import KeelsonKubelet
 import Logging
 import ServiceLifecycle
 
@@ -40,12 +41,13 @@ struct AgentCommand: AsyncParsableCommand {
 
     func run() async throws {
         let kubeconfigPath: String
+        let agentDirectory = (dataDir as NSString).appendingPathComponent("agent")
+        let nodeName = (agent.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
         if let kubeconfig {
             kubeconfigPath = kubeconfig
         } else {
             // The agent keeps its own kubeconfig for the server it joined, as k3s does, with the client certificate
             // it obtained with the join token.
-            let agentDirectory = (dataDir as NSString).appendingPathComponent("agent")
             kubeconfigPath = (agentDirectory as NSString).appendingPathComponent("kubeconfig.yaml")
             let server = self.server ?? ""
             var joinToken = token ?? ""
@@ -56,7 +58,6 @@ struct AgentCommand: AsyncParsableCommand {
                     throw ValidationError("--token-file \(tokenFile): \(error.localizedDescription)")
                 }
             }
-            let nodeName = (agent.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
             let join = NodeJoin(server: server, token: joinToken, nodeName: nodeName,
                 directory: (agentDirectory as NSString).appendingPathComponent("tls"))
             let credentials: NodeJoin.Credentials
@@ -71,9 +72,26 @@ struct AgentCommand: AsyncParsableCommand {
             try Kubeconfig.write(server: server, credentials: Kubeconfig.Credentials(certificateAuthorityPEM: credentials.serverCAPEM,
                 clientCertificatePEM: credentials.certificatePEM, clientKeyPEM: credentials.keyPEM), to: kubeconfigPath, mode: 0o600)
         }
-        try await ComponentCommand.run(kubeconfig: kubeconfigPath, userAgent: "keelson-agent", logLevel: logLevel, label: "keelson.agent") { (client: APIClient, _) -> [any Service] in
+        // The kubelet's API serves HTTPS with a certificate the node asks the server for (its Node must report the
+        // address), and admits clients of the server CA: the API server.
+        let serverCAPEM: String
+        do {
+            guard let pem = try ClientConfiguration.kubeconfig(at: kubeconfigPath).certificateAuthorityPEM else {
+                throw ValidationError("\(kubeconfigPath) names no certificate authority for the server")
+            }
+            serverCAPEM = pem
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let tlsDirectory = (agentDirectory as NSString).appendingPathComponent("tls")
+        try await ComponentCommand.run(kubeconfig: kubeconfigPath, userAgent: "keelson-agent", logLevel: logLevel, label: "keelson.agent") { (client: APIClient, logger) -> [any Service] in
+            let serving = NodeJoin(server: "", token: "", nodeName: nodeName, directory: tlsDirectory)
+            let kubeletTLS: AgentServices.ServingTLS = { nodeIP in
+                let issued = try await serving.servingCertificate(client: client, nodeIP: nodeIP, logger: logger)
+                return KubeletServingTLS(certificatePEM: issued.certificatePEM, keyPEM: issued.keyPEM, clientCAPEM: serverCAPEM)
+            }
             do {
-                return try AgentServices.make(client: client, flags: agent, dataDir: dataDir, clusterCIDR: clusterCidr, controlPlane: false)
+                return try AgentServices.make(client: client, flags: agent, dataDir: dataDir, clusterCIDR: clusterCidr, kubeletTLS: kubeletTLS)
             } catch {
                 throw ValidationError("\(error)")
             }

@@ -13,7 +13,13 @@ enum AgentServices {
     struct Invalid: Error, CustomStringConvertible { var description: String }
 
     /// - Parameter clusterCIDR: the pods' network, whose traffic to service addresses the proxy does not masquerade.
-    static func make(client: any KubernetesClient, flags: AgentFlags, dataDir: String, clusterCIDR: String, controlPlane: Bool) throws -> [any Service] {
+    /// The kubelet API's TLS for the node's address.
+    typealias ServingTLS = @Sendable (_ nodeIP: String) async throws -> KubeletServingTLS
+
+    /// - Parameter kubeletTLS: how the kubelet's API gets its certificate; nil serves plain HTTP.
+    static func make(client: any KubernetesClient, flags: AgentFlags, dataDir: String, clusterCIDR: String,
+        kubeletTLS: ServingTLS?) throws -> [any Service]
+    {
         raiseOpenFileLimit()
         let agentDirectory = URL(fileURLWithPath: dataDir).appendingPathComponent("agent")
         let nodeName = (flags.nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
@@ -40,13 +46,14 @@ enum AgentServices {
         } catch {
             throw Invalid(description: "--eviction-hard: \(error)")
         }
-        if controlPlane {
-            configuration.labels["node-role.kubernetes.io/control-plane"] = "true"
-            configuration.labels["node-role.kubernetes.io/master"] = "true"
-        }
         for label in flags.nodeLabels {
             let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty else { throw Invalid(description: "--node-label \(label): use KEY=VALUE") }
+            // Refused here rather than by the API server at registration, where the node would never come up.
+            guard NodeLabels.nodeMaySet(parts[0]) else {
+                throw Invalid(description: "--node-label \(label): a node may not set labels in the kubernetes.io or k8s.io domains "
+                    + "other than the kubelet's own (NodeRestriction); use another prefix, or label the node with kubectl")
+            }
             configuration.labels[parts[0]] = parts[1]
         }
         for taint in flags.nodeTaints {
@@ -92,7 +99,10 @@ enum AgentServices {
             }
         }
         services.append(WaitingForRuntime(supervisor: supervisor, service: kubelet))
-        services.append(KubeletServer(kubelet: kubelet, host: nodeIP, port: flags.kubeletPort, logger: Logger(label: "keelson.kubelet-api")))
+        var servingTLS: (@Sendable () async throws -> KubeletServingTLS)?
+        if let kubeletTLS { servingTLS = { try await kubeletTLS(nodeIP) } }
+        services.append(KubeletServer(kubelet: kubelet, host: nodeIP, port: flags.kubeletPort, logger: Logger(label: "keelson.kubelet-api"),
+            tls: servingTLS))
         guard ["host-gw", "none"].contains(flags.flannelBackend) else {
             throw Invalid(description: "--flannel-backend must be host-gw or none, not \(flags.flannelBackend)")
         }

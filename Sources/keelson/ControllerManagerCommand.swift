@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeelsonAPI
+import KeelsonAPIServer
 import KeelsonClient
 import KeelsonControllers
 import Logging
@@ -44,6 +45,15 @@ struct ControllerManagerCommand: AsyncParsableCommand {
     @Option(help: "Finished pods kept before the oldest are deleted (0 keeps all)")
     var terminatedPodGcThreshold: Int = 12_500
 
+    @Option(help: "The client CA's certificate (PEM): with --cluster-signing-key-file, approved client certificate requests are signed with it (a server's DATA_DIR/server/tls/client-ca.crt)")
+    var clusterSigningCertFile: String?
+
+    @Option(help: "The client CA's key (PEM)")
+    var clusterSigningKeyFile: String?
+
+    @Option(help: "The cluster CA (PEM) to publish as kube-root-ca.crt in every namespace (a server's DATA_DIR/server/tls/server-ca.crt)")
+    var rootCaFile: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel: String = "warning"
 
@@ -55,12 +65,27 @@ struct ControllerManagerCommand: AsyncParsableCommand {
             throw ValidationError("--node-monitor-grace-period and --node-monitor-period must be durations such as 40s")
         }
         try ComponentCommand.validateLogLevel(logLevel)
+        guard (clusterSigningCertFile == nil) == (clusterSigningKeyFile == nil) else {
+            throw ValidationError("--cluster-signing-cert-file and --cluster-signing-key-file go together")
+        }
         guard leaderElectRetryPeriod > 0, leaderElectRenewDeadline > leaderElectRetryPeriod, leaderElectLeaseDuration > leaderElectRenewDeadline else {
             throw ValidationError("leader election needs retry period < renew deadline < lease duration")
         }
     }
 
     func run() async throws {
+        var signer: CertificateSigner?
+        var rootCAPEM: String?
+        do {
+            if let certificate = clusterSigningCertFile, let key = clusterSigningKeyFile {
+                signer = ServerSecurity.signer(try ClusterPKI.loadCA(certificateFile: certificate, keyFile: key))
+            }
+            if let rootCaFile {
+                rootCAPEM = try String(contentsOfFile: rootCaFile, encoding: .utf8)
+            }
+        } catch {
+            throw ValidationError("\(error)")
+        }
         try await ComponentCommand.run(kubeconfig: kubeconfig, userAgent: "keelson-controller-manager", logLevel: logLevel,
             label: "keelson.controllers")
         { client, logger in
@@ -74,6 +99,8 @@ struct ControllerManagerCommand: AsyncParsableCommand {
             controllers.nodeCIDRMaskSize = nodeCidrMaskSize
             controllers.nodeLifecycle = .init(gracePeriod: GoDuration.parse(nodeMonitorGracePeriod)!, monitorPeriod: GoDuration.parse(nodeMonitorPeriod)!)
             controllers.terminatedPodThreshold = terminatedPodGcThreshold
+            controllers.certificateSigner = signer
+            controllers.rootCAPEM = rootCAPEM
             return ControllerManager(client: client, logger: logger, configuration: controllers)
         }
     }

@@ -4,6 +4,7 @@ import KeelsonAPI
 import KeelsonAPIServer
 import KeelsonClient
 import KeelsonControllers
+import KeelsonKubelet
 import KeelsonScheduler
 import KeelsonStore
 import Logging
@@ -119,12 +120,8 @@ struct ServerCommand: AsyncParsableCommand {
                     leaderElection: .init(name: ControllerManager.leaseName, identity: LeaderElector.defaultIdentity()))
                 controllers.clusterRange = config.clusterRange
                 controllers.nodeLifecycle.gracePeriod = config.nodeMonitorGracePeriod
-                let clientCA = pki.clientCA
                 controllers.rootCAPEM = try pki.serverCAPEM
-                controllers.certificateSigner = CertificateSigner { commonName, organizations, publicKey, validity in
-                    try clientCA.issue(commonName: commonName, organizations: organizations, usage: .client, publicKey: publicKey,
-                        validity: validity).serializeAsPEM().pemString + "\n"
-                }
+                controllers.certificateSigner = ServerSecurity.signer(pki.clientCA, servingCA: pki.serverCA)
                 services.append(.init(service: ControllerManager(client: try loopbackClient("keelson-controller-manager", user: "system:kube-controller-manager"),
                     logger: Logger(label: "keelson.controllers"), configuration: controllers)))
             }
@@ -135,10 +132,19 @@ struct ServerCommand: AsyncParsableCommand {
             }
             if !flags.disableAgent {
                 let client = try loopbackClient("keelson-agent", user: "system:node:\(nodeName)", groups: ["system:nodes"])
+                // The node of a server gets its kubelet serving certificate straight from the PKI.
+                let serverCAPEM = try pki.serverCAPEM
+                let kubeletTLS: AgentServices.ServingTLS = { [pki, nodeName] nodeIP in
+                    let issued = try pki.issueKubeletServing(nodeName: nodeName, ipAddresses: [nodeIP])
+                    return KubeletServingTLS(certificatePEM: try issued.certificatePEM, keyPEM: issued.keyPEM, clientCAPEM: serverCAPEM)
+                }
                 for service in try AgentServices.make(client: client, flags: agent, dataDir: config.dataDir,
-                    clusterCIDR: flags.clusterCidr, controlPlane: true) {
+                    clusterCIDR: flags.clusterCidr, kubeletTLS: kubeletTLS) {
                     services.append(.init(service: service))
                 }
+                services.append(.init(service: ControlPlaneNodeLabeler(
+                    client: try loopbackClient("keelson-server", user: "system:kube-controller-manager"), nodeName: nodeName,
+                    logger: Logger(label: "keelson.labels"))))
             }
         }
         do {

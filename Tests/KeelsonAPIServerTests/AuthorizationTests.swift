@@ -373,4 +373,48 @@ struct AuthorizationTests {
             #expect(try await client.request(.delete, "/api/v1/namespaces/default/pods/static?gracePeriodSeconds=0", headers: node).status == 200)
         }
     }
+
+    @Test("NodeRestriction: a node sets only the kubelet's own labels in kubernetes.io, none in node-restriction.kubernetes.io, and no taints")
+    func nodeLabelsAndTaints() async throws {
+        try await SecuredServer.run { client in
+            let node = [("Authorization", "Bearer node-1-token")]
+            let grabbing: JSONValue = ["apiVersion": "v1", "kind": "Node", "metadata": ["name": "node-1", "labels": [
+                "node-restriction.kubernetes.io/trusted": "yes", "node-role.kubernetes.io/control-plane": "true", "team": "a"]]]
+            let refused = try await client.json(.post, "/api/v1/nodes", grabbing, headers: node)
+            #expect(refused.status == 403 && refused.body["message"]?.stringValue == "nodes \"node-1\" is forbidden: node \"node-1\" is not allowed "
+                + "to set the following labels: node-restriction.kubernetes.io/trusted, node-role.kubernetes.io/control-plane", "\(refused.body)")
+            let modest: JSONValue = ["apiVersion": "v1", "kind": "Node", "metadata": ["name": "node-1", "labels": [
+                "kubernetes.io/hostname": "node-1", "topology.kubernetes.io/zone": "z1", "node.kubernetes.io/pool": "p", "team": "a"]],
+                "spec": ["taints": [["key": "dedicated", "value": "x", "effect": "NoSchedule"]]]]
+            #expect(try await client.json(.post, "/api/v1/nodes", modest, headers: node).status == 201, "taints at registration are the kubelet's")
+
+            func patch(_ body: JSONValue, as headers: [(String, String)] = node) async throws -> TestServer.Reply {
+                try await client.json(.patch, "/api/v1/nodes/node-1", body, contentType: "application/merge-patch+json", headers: headers)
+            }
+            let relabel = try await patch(["metadata": ["labels": ["node-restriction.kubernetes.io/trusted": "yes", "team": "b"]]])
+            #expect(relabel.status == 403 && relabel.body["message"]?.stringValue
+                == "nodes \"node-1\" is forbidden: is not allowed to modify labels: node-restriction.kubernetes.io/trusted")
+            #expect(try await patch(["metadata": ["labels": ["team": "b", "kubelet.kubernetes.io/x": "1"]]]).status == 200)
+            #expect(try await patch(["spec": ["taints": nil]]).body["message"]?.stringValue
+                == "nodes \"node-1\" is forbidden: node \"node-1\" is not allowed to modify taints")
+            // An administrator may; the node may then not take it back.
+            #expect(try await patch(["metadata": ["labels": ["node-restriction.kubernetes.io/trusted": "yes"]]], as: SecuredServer.admin).status == 200)
+            #expect(try await patch(["metadata": ["labels": ["node-restriction.kubernetes.io/trusted": nil]]]).status == 403)
+            let status = try await client.json(.patch, "/api/v1/nodes/node-1/status", ["status": ["phase": "Running"]],
+                contentType: "application/merge-patch+json", headers: node)
+            #expect(status.status == 200, "the status subresource is not held to the label rule: \(status.body)")
+        }
+    }
+
+    @Test("the labels a node may give itself")
+    func nodeLabelRule() {
+        for allowed in ["team", "example.com/x", "kubernetes.io/hostname", "topology.kubernetes.io/zone", "node.kubernetes.io/instance-type",
+                        "node.kubernetes.io/anything", "kubelet.kubernetes.io/y", "sub.kubelet.kubernetes.io/z", "beta.kubernetes.io/os"] {
+            #expect(NodeLabels.nodeMaySet(allowed), "\(allowed)")
+        }
+        for refused in ["node-role.kubernetes.io/master", "kubernetes.io/other", "x.k8s.io/y", "k8s.io/z",
+                        "node-restriction.kubernetes.io/a", "sub.node-restriction.kubernetes.io/b"] {
+            #expect(!NodeLabels.nodeMaySet(refused), "\(refused)")
+        }
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import KeelsonAPI
 import KeelsonClient
 import KeelsonTestKit
+import SwiftASN1
 import Synchronization
 import Testing
 import X509
@@ -13,13 +14,19 @@ import X509
 struct CertificateSigningControllerTests {
     static func request(_ name: String, commonName: String, organizations: [String], signer: String = CertificateSigningController.kubeletClientSigner,
         usages: [String] = ["digital signature", "key encipherment", "client auth"], username: String, groups: [String],
-        approved: Bool = false) throws -> JSONValue
+        approved: Bool = false, names: [GeneralName] = []) throws -> JSONValue
     {
         let key = P256.Signing.PrivateKey()
+        var attributes = CertificateSigningRequest.Attributes()
+        if !names.isEmpty {
+            attributes = CertificateSigningRequest.Attributes([
+                try .init(ExtensionRequest(extensions: try Certificate.Extensions { SubjectAlternativeNames(names) })),
+            ])
+        }
         let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedName {
             for organization in organizations { OrganizationName(organization) }
             CommonName(commonName)
-        }, privateKey: .init(key), attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256)
+        }, privateKey: .init(key), attributes: attributes, signatureAlgorithm: .ecdsaWithSHA256)
         var object: JSONValue = [
             "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": ["name": .string(name), "uid": .string("uid-\(name)")],
             "spec": ["request": .string(Data((try csr.serializeAsPEM().pemString).utf8).base64EncodedString()), "signerName": .string(signer),
@@ -32,11 +39,15 @@ struct CertificateSigningControllerTests {
     /// A signer that records what it signed and answers with a recognisable text instead of a certificate.
     final class RecordingSigner: Sendable {
         let signed = Mutex<[(String, [String], TimeInterval)]>([])
+        let served = Mutex<[(String, [String], [String])]>([])
         var signer: CertificateSigner {
-            CertificateSigner { commonName, organizations, _, validity in
+            CertificateSigner(sign: { commonName, organizations, _, validity in
                 self.signed.withLock { $0.append((commonName, organizations, validity)) }
                 return "-----BEGIN CERTIFICATE-----\nfor \(commonName)\n-----END CERTIFICATE-----\n"
-            }
+            }, signServing: { commonName, _, dnsNames, ipAddresses, _, _ in
+                self.served.withLock { $0.append((commonName, dnsNames, ipAddresses)) }
+                return "-----BEGIN CERTIFICATE-----\nserving \(commonName)\n-----END CERTIFICATE-----\n"
+            })
         }
     }
 
@@ -89,5 +100,49 @@ struct CertificateSigningControllerTests {
         #expect(signed.map(\.0).sorted() == ["alice", "system:node:n1", "system:node:n2"])
         #expect(signed.allSatisfy { $0.2 == 365 * 86400 }, "a year unless the request asks for less")
         #expect(signed.first { $0.0 == "system:node:n1" }?.1 == ["system:nodes"])
+    }
+
+    @Test("a node's own kubelet serving request is approved once its Node reports the address; other names, nodes or usages wait")
+    func servingCertificates() async throws {
+        let api = FakeKubernetesAPI()
+        func address(_ text: String) -> GeneralName {
+            .ipAddress(ASN1OctetString(contentBytes: text.split(separator: ".").map { UInt8($0)! }[...]))
+        }
+        func serving(_ name: String, node: String, requester: String, names: [GeneralName], usages: [String] = ["digital signature", "server auth"])
+            throws -> JSONValue
+        {
+            try Self.request(name, commonName: "system:node:\(node)", organizations: ["system:nodes"], signer: CertificateSigningController.servingSigner,
+                usages: usages, username: "system:node:\(requester)", groups: ["system:nodes", "system:authenticated"], names: names)
+        }
+        api.seed(.certificateSigningRequests,
+            try serving("own", node: "n1", requester: "n1", names: [.dnsName("n1"), address("192.0.2.10")]),
+            try serving("early", node: "n2", requester: "n2", names: [.dnsName("n2"), address("192.0.2.20")]),
+            try serving("other-address", node: "n1", requester: "n1", names: [.dnsName("n1"), address("192.0.2.99")]),
+            try serving("other-name", node: "n1", requester: "n1", names: [.dnsName("api.example.com"), address("192.0.2.10")]),
+            try serving("for-another", node: "n1", requester: "n3", names: [.dnsName("n1"), address("192.0.2.10")]),
+            try serving("client-too", node: "n1", requester: "n1", names: [.dnsName("n1")], usages: ["server auth", "client auth"]))
+        api.seed(.nodes, ["apiVersion": "v1", "kind": "Node", "metadata": ["name": "n1"],
+                          "status": ["addresses": [["type": "InternalIP", "address": "192.0.2.10"], ["type": "Hostname", "address": "n1"]]]])
+        let requests = Informer(client: api, resource: .certificateSigningRequests, logger: InformerFixture.logger)
+        let recorder = RecordingSigner()
+        let controller = CertificateSigningController(client: api, requests: requests, signer: recorder.signer, logger: InformerFixture.logger)
+        func conditions(_ name: String) -> [String] {
+            (api.stored(.certificateSigningRequests, namespace: nil, name: name)?.value(at: ["status", "conditions"])?.arrayValue ?? [])
+                .compactMap { $0["type"]?.stringValue }
+        }
+        try await InformerFixture.run([requests]) {
+            try await waitUntil("cache") { requests.list().count == 6 }
+            #expect(try await controller.reconcile("own") == .done)
+            #expect(try await controller.reconcile("early") == .requeue(after: .seconds(1)), "n2 has not registered: asked again")
+            #expect(try await controller.reconcile("other-address") == .requeue(after: .seconds(1)), "not an address n1 reports")
+            for name in ["other-name", "for-another", "client-too"] { #expect(try await controller.reconcile(name) == .done) }
+            #expect(conditions("own") == ["Approved"])
+            for name in ["early", "other-address", "other-name", "for-another", "client-too"] { #expect(conditions(name).isEmpty, "\(name)") }
+            try await waitUntil("approval seen") { requests.get(namespace: nil, name: "own")?.value(at: ["status", "conditions"]) != nil }
+            _ = try await controller.reconcile("own")
+        }
+        let served = recorder.served.withLock { $0 }
+        #expect(served.count == 1 && served.first?.0 == "system:node:n1")
+        #expect(served.first?.1 == ["n1"] && served.first?.2 == ["192.0.2.10"])
     }
 }

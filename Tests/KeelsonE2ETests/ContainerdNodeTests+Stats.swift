@@ -75,11 +75,18 @@ extension ContainerdNodeTests {
             let missing = try await k.kubectl(["top", "pod", "nonexistent"])
             #expect(missing.status != 0 && missing.stderr.contains("not found"), "\(missing.stderr)")
 
-            // cAdvisor's names and labels, read with Prometheus' own Python parser inside the node's namespace.
+            // cAdvisor's names and labels, read through the API server's node proxy (as Prometheus scrapes kubelets)
+            // with Prometheus' own Python parser.
+            let metricsDirectory = k.dataDir.appendingPathComponent("scraped")
+            try FileManager.default.createDirectory(at: metricsDirectory, withIntermediateDirectories: true)
+            for name in ["cadvisor", "resource"] {
+                let text = try await k.kubectlOK(["get", "--raw", "/api/v1/nodes/node-1/proxy/metrics/\(name)"])
+                try text.write(to: metricsDirectory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+            }
             let check = #"""
-                import sys, urllib.request
+                import sys
                 from prometheus_client.parser import text_string_to_metric_families
-                text = urllib.request.urlopen("http://127.0.0.1:10250/metrics/cadvisor", timeout=5).read().decode()
+                text = open(sys.argv[1] + "/cadvisor").read()
                 found = {}
                 for family in text_string_to_metric_families(text):
                     for s in family.samples:
@@ -88,13 +95,12 @@ extension ContainerdNodeTests {
                 assert "main" in found.get("container_cpu_usage_seconds_total", []), found
                 assert "main" in found.get("container_memory_working_set_bytes", []), found
                 assert "" in found.get("container_network_receive_bytes_total", []), found
-                resource = urllib.request.urlopen("http://127.0.0.1:10250/metrics/resource", timeout=5).read().decode()
+                resource = open(sys.argv[1] + "/resource").read()
                 names = {f.name for f in text_string_to_metric_families(resource)}
                 assert {"container_cpu_usage_seconds", "pod_memory_working_set_bytes", "node_cpu_usage_seconds"} <= names, names
                 print("ok")
                 """#
-            let (executable, arguments) = k.node!.wrap("/usr/bin/env", ["python3", "-c", check])
-            let parsed = try await Task.detached { try KeelsonProcess.run(executable, arguments) }.value
+            let parsed = try await Task.detached { try KeelsonProcess.run("/usr/bin/env", ["python3", "-c", check, metricsDirectory.path]) }.value
             #expect(parsed.status == 0 && parsed.stdout == "ok\n", "\(parsed.stderr)")
 
             // Disk figures are walked every tenth round (10 s): the emptyDir's file and the writable layer's.
@@ -102,7 +108,7 @@ extension ContainerdNodeTests {
             var summary: JSONValue = nil
             var pod: JSONValue = nil
             repeat {
-                summary = try JSONParser.parse(Array(try await Self.fetch(k.node!, "http://127.0.0.1:10250/stats/summary").utf8))
+                summary = try JSONParser.parse(Array(try await k.kubectlOK(["get", "--raw", "/api/v1/nodes/node-1/proxy/stats/summary"]).utf8))
                 pod = summary["pods"]?.arrayValue?.first { $0["podRef"]?["name"] == "burner" } ?? nil
                 let volume = pod["volume"]?.arrayValue?.first { $0["name"] == "scratch" }
                 if (volume?["usedBytes"]?.intValue ?? 0) >= 1_000_000, (pod["containers"]?[0]?["rootfs"]?["usedBytes"]?.intValue ?? 0) >= 300_000 { break }

@@ -42,6 +42,11 @@ extension ContainerdNodeTests {
             #expect(requests.split(separator: "\n").contains { $0.hasPrefix("system:bootstrap:node-join Approved ") && $0.count > 100 },
                 "the agent's certificate request was approved and signed: \(requests)")
             try await Self.crossNodeTraffic(server, hostA: hostA, hostB: hostB)
+            // Its kubelet's serving certificate came the same way, asked for by the node itself (exec and logs on
+            // node-2 above went through it).
+            let serving = try await server.kubectlOK(["get", "csr", "-o",
+                "jsonpath={range .items[*]}{.spec.signerName} {.spec.username} {.status.conditions[0].type}{\"\\n\"}{end}"])
+            #expect(serving.split(separator: "\n").contains("kubernetes.io/kubelet-serving system:node:node-2 Approved"), "\(serving)")
         } catch {
             Issue.record("server log:\n\(server.log)\nagent log:\n\(agent?.log ?? "")")
             throw error

@@ -89,6 +89,22 @@ struct ContainerdNodeTests {
             let wide = try await k.kubectlOK(["get", "pods", "-o", "wide"])
             #expect(wide.contains(ip) && wide.contains("node-1") && wide.contains("Running"), "\(wide)")
 
+            // The kubelet's API is HTTPS with a certificate from the server CA for the node's address, and takes no
+            // client but the API server: not one without a certificate, nor the cluster admin's (client CA).
+            let tls = k.dataDir.appendingPathComponent("server/tls")
+            func curlKubelet(_ extra: [String]) async throws -> KeelsonProcess.Output {
+                let (executable, arguments) = k.node!.wrap("/usr/bin/curl", ["-sS", "--max-time", "5", "--cacert",
+                    tls.appendingPathComponent("server-ca.crt").path] + extra + ["https://127.0.0.1:10250/pods"])
+                return try await Task.detached { try KeelsonProcess.run(executable, arguments) }.value
+            }
+            let anonymous = try await curlKubelet([])
+            #expect(anonymous.status != 0 && !anonymous.stdout.contains("PodList"), "\(anonymous.stdout) \(anonymous.stderr)")
+            let admin = try await curlKubelet(["--cert", tls.appendingPathComponent("client-admin.crt").path,
+                                               "--key", tls.appendingPathComponent("client-admin.key").path])
+            #expect(admin.status != 0 && !admin.stdout.contains("PodList"), "\(admin.stdout) \(admin.stderr)")
+            let pods = try await k.kubectlOK(["get", "--raw", "/api/v1/nodes/node-1/proxy/pods"])
+            #expect(pods.contains("\"PodList\"") && pods.contains("\"web\""), "the API server gets through: \(pods.prefix(200))")
+
             // In-cluster credentials where client libraries look: the namespace, the server's CA, and a token bound
             // to the pod that authenticates as the default service account.
             let directory = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -37,11 +37,14 @@ struct ControllerTests {
         }
     }
 
-    @Test("two controller managers elect one leader through a Lease; the standby takes over when the leader dies")
+    @Test("two controller managers elect one leader through a Lease; the standby takes over when the leader dies; given the CAs, they publish and sign")
     func leaderElection() async throws {
         try await withKeelson(extraArguments: ["--disable-controller-manager"]) { k in
+            let tls = k.dataDir.appendingPathComponent("server/tls")
             let flags = ["--kubeconfig", k.kubeconfig, "--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
-                         "--leader-elect-retry-period", "1"]
+                         "--leader-elect-retry-period", "1", "--root-ca-file", tls.appendingPathComponent("server-ca.crt").path,
+                         "--cluster-signing-cert-file", tls.appendingPathComponent("client-ca.crt").path,
+                         "--cluster-signing-key-file", tls.appendingPathComponent("client-ca.key").path]
             let first = try KeelsonChild(["controller-manager"] + flags)
             let holder = { try await k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}"]) }
             try await eventually { try await k.kubectl(["get", "lease", "kube-controller-manager", "-n", "kube-system"]).status == 0 }
@@ -58,6 +61,24 @@ struct ControllerTests {
             #expect(try await k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.leaseTransitions}"]) == "1")
             try await k.kubectlOK(["create", "deployment", "after", "--image=registry.example/a:1"])
             try await eventually { try await !k.kubectlOK(["get", "rs", "-l", "app=after", "-o", "name"]).isEmpty }
+            // The server runs no controller manager here: the cluster CA in every namespace and signed certificate
+            // requests come from the standalone one.
+            let serverCA = try String(contentsOf: tls.appendingPathComponent("server-ca.crt"), encoding: .utf8)
+            try await eventually {
+                try await k.kubectl(["get", "configmap", "kube-root-ca.crt", "-n", "default", "-o", #"jsonpath={.data.ca\.crt}"#]).stdout == serverCA
+            }
+            let csrPath = k.dataDir.appendingPathComponent("jane.csr").path
+            try SecurityTests.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=jane",
+                "-keyout", k.dataDir.appendingPathComponent("jane.key").path, "-out", csrPath])
+            let request = try Data(contentsOf: URL(fileURLWithPath: csrPath)).base64EncodedString()
+            try await k.kubectlOK(["create", "-f", "-"], stdin: """
+                apiVersion: certificates.k8s.io/v1
+                kind: CertificateSigningRequest
+                metadata: {name: jane}
+                spec: {request: \(request), signerName: kubernetes.io/kube-apiserver-client, usages: [client auth]}
+                """)
+            try await k.kubectlOK(["certificate", "approve", "jane"])
+            try await eventually { try await !k.kubectlOK(["get", "csr", "jane", "-o", "jsonpath={.status.certificate}"]).isEmpty }
             _ = second
         }
     }

@@ -1,7 +1,7 @@
 import KeelsonAPI
 
 /// kube-apiserver's `NodeRestriction` admission plugin: a kubelet (`system:node:NAME` in `system:nodes`) may only
-/// change its own Node and node Lease, create only mirror pods of its static pods bound to itself, write the status
+/// change its own Node (only the labels the kubelet owns, never its taints) and node Lease, create only mirror pods of its static pods bound to itself, write the status
 /// of, delete and evict only the pods bound to it, and ask only for service account tokens bound to those pods.
 /// RBAC's `system:node` role lets every node do these things to every object; this narrows it to its own.
 enum NodeRestriction {
@@ -26,6 +26,21 @@ enum NodeRestriction {
         switch (definition.group, definition.plural) {
         case ("", "nodes"):
             if name != node { throw forbidden(definition, name, "node \"\(node)\" is not allowed to modify node \"\(name)\"") }
+            // Its labels and taints steer workloads to it: a node keeps to the labels the kubelet owns and leaves
+            // its taints to others (the status subresource changes neither).
+            guard subresource == nil, operation == "CREATE" || operation == "UPDATE" else { return }
+            let labels = object.value(at: ["metadata", "labels"])?.objectValue ?? [:]
+            let oldLabels = old?.value(at: ["metadata", "labels"])?.objectValue ?? [:]
+            let changed = Set(labels.keys).union(oldLabels.keys).filter { labels[$0] != oldLabels[$0] }
+            let refused = changed.filter { !NodeLabels.nodeMaySet($0) }.sorted()
+            if !refused.isEmpty {
+                throw forbidden(definition, name, operation == "CREATE"
+                    ? "node \"\(node)\" is not allowed to set the following labels: \(refused.joined(separator: ", "))"
+                    : "is not allowed to modify labels: \(refused.joined(separator: ", "))")
+            }
+            if operation == "UPDATE", let old, object.value(at: ["spec", "taints"]) != old.value(at: ["spec", "taints"]) {
+                throw forbidden(definition, name, "node \"\(node)\" is not allowed to modify taints")
+            }
         case ("coordination.k8s.io", "leases") where (object.namespace ?? old?.namespace) == "kube-node-lease":
             if name != node { throw forbidden(definition, name, "can only access node lease with the same name as the requesting node") }
         case ("", "pods"):

@@ -87,7 +87,8 @@ struct APIRequest: Sendable {
                 name: r.count > 3 ? r[3] : nil, subresource: r.count > 4 ? r[4] : nil)
         }
         let r = Array(rest)
-        guard r.count <= 3 else { return nil }
+        // `nodes/NAME/proxy/PATH…`: the subresource is `proxy`, whatever path follows it.
+        guard r.count <= 3 || (r.count > 3 && r[0] == "nodes" && r[2] == "proxy") else { return nil }
         return ResourcePath(group: group, version: version, namespace: nil, resource: r[0],
             name: r.count > 1 ? r[1] : nil, subresource: r.count > 2 ? r[2] : nil)
     }

@@ -87,6 +87,8 @@ extension RESTHandler {
                 + "and the container must be running")
         case ("log", "GET") where definition.kind == "Pod" && definition.group.isEmpty:
             return try await podLog(request: request, path: path, name: name, definition: definition)
+        case ("proxy", "GET") where definition.kind == "Node" && definition.group.isEmpty:
+            return try await nodeProxy(request: request, name: name, definition: definition)
         case ("finalize", "PUT") where definition.kind == "Namespace" && definition.group.isEmpty:
             return try await finalizeNamespace(request: request, name: name, definition: definition)
         case ("status", _), ("scale", _), ("binding", _), ("eviction", _), ("finalize", _), ("log", _):
@@ -97,6 +99,25 @@ extension RESTHandler {
         default:
             throw Status(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
+    }
+
+    // MARK: node proxy
+
+    /// `nodes/NAME/proxy/PATH`: a GET of the node's kubelet (its metrics, stats, pods), as kubectl's
+    /// `get --raw /api/v1/nodes/NAME/proxy/metrics/cadvisor` and Prometheus' kubelet scrapes through the API server
+    /// use it. Only the kubelet port is proxied (`NAME:PORT` forms are refused).
+    private func nodeProxy(request: APIRequest, name: String, definition: ResourceDefinition) async throws -> Response {
+        guard !name.contains(":") else { throw Status.badRequest("only the kubelet of node \(name) can be proxied to") }
+        let marker = "/nodes/\(name)/proxy"
+        guard let range = request.path.range(of: marker) else { throw Status.notFound(definition.plural, group: "", name: name) }
+        let rest = String(request.path[range.upperBound...])
+        guard let kubelets, let base = kubelets.kubeletURL(try await get(definition, namespace: nil, name: name)) else {
+            throw Status(code: 503, reason: .serviceUnavailable, message: "node \(name) has no address for its kubelet")
+        }
+        let query = request.query.isEmpty ? "" : "?" + request.query.sorted { $0.key < $1.key }.map { key, value in
+            "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? value)"
+        }.joined(separator: "&")
+        return try await kubelets.get(base + (rest.isEmpty ? "/" : rest) + query)
     }
 
     // MARK: log
@@ -130,7 +151,7 @@ extension RESTHandler {
             throw Status.badRequest("container \"\(container)\" in pod \"\(name)\" is waiting to start: \(waiting["reason"]?.stringValue ?? "ContainerCreating")")
         }
         guard let nodes = registry.lookup(group: "", version: "v1", resource: "nodes"),
-              let node = try? await get(nodes, namespace: nil, name: nodeName), let base = KubeletProxy.kubeletURL(node), let kubelets else {
+              let kubelets, let node = try? await get(nodes, namespace: nil, name: nodeName), let base = kubelets.kubeletURL(node) else {
             throw Status.internalError("the kubelet of node \(nodeName) cannot be reached")
         }
         var query: [String] = []

@@ -56,27 +56,45 @@ public struct ClusterPKI: Sendable {
         try clientCA.issueWithKey(commonName: commonName, organizations: organizations, usage: .client)
     }
 
+    /// The API server's identity toward kubelets, signed by the server CA and issued at every start: kubelets take
+    /// clients of that CA only, so a node's certificate (from the client CA) cannot call another node's kubelet.
+    public func issueKubeletClient() throws -> IssuedCertificate {
+        try serverCA.issueWithKey(commonName: "system:kube-apiserver", usage: .client)
+    }
+
+    /// A kubelet's serving certificate for its node name and address, from the server CA (which the API server
+    /// checks kubelets against).
+    public func issueKubeletServing(nodeName: String, ipAddresses: [String]) throws -> IssuedCertificate {
+        try serverCA.issueWithKey(commonName: "system:node:\(nodeName)", organizations: ["system:nodes"],
+            usage: .server(dnsNames: [nodeName], ipAddresses: ipAddresses))
+    }
+
     public var clientCADER: [UInt8] { get throws { try clientCA.certificate.derBytes } }
 
     public var serverCAPEM: String { get throws { try serverCA.certificate.serializeAsPEM().pemString + "\n" } }
 
     private static func path(_ directory: URL, _ name: String) -> String { directory.appendingPathComponent(name).path }
 
+    /// A CA from its PEM files (an ECDSA P-256 key, as Keelson makes them); an error names the files.
+    public static func loadCA(certificateFile certificatePath: String, keyFile keyPath: String) throws -> CertificateAuthority {
+        do {
+            let certificate = try Certificate(pemEncoded: String(contentsOfFile: certificatePath, encoding: .utf8))
+            let key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8))
+            guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
+                throw Unreadable(description: "\(keyPath) is not the key of \(certificatePath)")
+            }
+            return CertificateAuthority(certificate: certificate, key: key)
+        } catch let error as Unreadable {
+            throw error
+        } catch {
+            throw Unreadable(description: "cannot read the certificate authority \(certificatePath) / \(keyPath): \(error)")
+        }
+    }
+
     private static func loadOrCreateCA(_ directory: URL, _ name: String, now: Date) throws -> CertificateAuthority {
         let certificatePath = path(directory, "\(name).crt"), keyPath = path(directory, "\(name).key")
         if FileManager.default.fileExists(atPath: certificatePath) || FileManager.default.fileExists(atPath: keyPath) {
-            do {
-                let certificate = try Certificate(pemEncoded: String(contentsOfFile: certificatePath, encoding: .utf8))
-                let key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8))
-                guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
-                    throw Unreadable(description: "\(keyPath) is not the key of \(certificatePath)")
-                }
-                return CertificateAuthority(certificate: certificate, key: key)
-            } catch let error as Unreadable {
-                throw error
-            } catch {
-                throw Unreadable(description: "cannot read the certificate authority \(certificatePath) / \(keyPath): \(error)")
-            }
+            return try loadCA(certificateFile: certificatePath, keyFile: keyPath)
         }
         let ca = try CertificateAuthority.create(commonName: "keelson-\(name)", now: now)
         try write(IssuedCertificate(certificate: ca.certificate, key: ca.key), directory, name)

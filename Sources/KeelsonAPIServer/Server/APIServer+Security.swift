@@ -18,6 +18,14 @@ public struct APIServerSecurity: Sendable {
     public var serverCAPEM: String
     /// Issues and checks service account tokens.
     public var serviceAccountTokens: ServiceAccountTokenIssuer?
+    /// TLS toward kubelets (`useKubeletClient`); nil calls them over plain HTTP.
+    public private(set) var kubeletTLS: TLSConfiguration?
+
+    /// Calls kubelets over HTTPS with `identity` (the API server's kubelet client certificate), checking their
+    /// serving certificates against the server CA.
+    public mutating func useKubeletClient(_ identity: IssuedCertificate) throws {
+        kubeletTLS = try KubeletProxy.tls(serverCAPEM: serverCAPEM, identity: identity)
+    }
 
     public init(serving: IssuedCertificate, clientCA: IssuedCertificate.CertificateOnly, serverCAPEM: String, authenticator: RequestAuthenticator) {
         self.serving = serving

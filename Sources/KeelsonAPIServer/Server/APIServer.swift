@@ -49,7 +49,7 @@ public final class APIServer: Service {
     let namespaceCache: NamespaceCache
     let allocator: ServiceAllocator
     let metrics = APIMetrics()
-    let kubelets = KubeletProxy()
+    let kubelets: KubeletProxy
     let authorizer: RBACAuthorizer
     let nodeAuthorizer: NodeAuthorizer
     let peerCertificates = PeerCertificates()
@@ -67,6 +67,7 @@ public final class APIServer: Service {
     {
         self.httpLogger = httpLogger ?? logger
         self.configuration = configuration
+        kubelets = KubeletProxy(tls: configuration.security?.kubeletTLS)
         let registry = ResourceRegistry(BuiltinResources.all)
         let namespaceCache = NamespaceCache(store: store, prefix: registry.lookup(group: "", version: "v1", resource: "namespaces")!.keyPrefix,
             logger: logger)
@@ -177,10 +178,12 @@ public final class APIServer: Service {
         } catch {
             auditLog?.finish()
             await writer.value
+            await kubelets.shutdown()
             throw error
         }
         auditLog?.finish()
         await writer.value
+        await kubelets.shutdown()
     }
 
     /// The caches kept current from the store (namespaces, the RBAC policy), until cancelled or shut down; exposed

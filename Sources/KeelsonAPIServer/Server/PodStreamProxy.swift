@@ -22,7 +22,8 @@ struct PodStreamProxy: Sendable {
         case notStreaming
         /// A session that cannot be opened, for this reason (sent to the client on the error channel).
         case refused(Status, subprotocol: String)
-        case kubelet(url: String, subprotocol: String)
+        /// `nodeName`: the name the kubelet's certificate is checked for (TLS cannot name an IP address).
+        case kubelet(url: String, subprotocol: String, nodeName: String)
     }
 
     /// Where an exec or attach request on a pod goes.
@@ -44,12 +45,12 @@ struct PodStreamProxy: Sendable {
                 throw Status.badRequest("pod \(name) does not have a host assigned")
             }
             let node = try await handler.get(nodes, namespace: nil, name: nodeName)
-            guard let base = KubeletProxy.kubeletURL(node) else {
+            guard let base = handler.kubelets?.kubeletURL(node) else {
                 throw Status.internalError("node \(nodeName) has no address for its kubelet")
             }
             let query = components.percentEncodedQuery.map { "?" + $0 } ?? ""
-            let url = base.replacingOccurrences(of: "http://", with: "ws://") + "/\(kind)/\(namespace)/\(name)/\(container)" + query
-            return .kubelet(url: url, subprotocol: subprotocol)
+            let url = base.replacingOccurrences(of: "https://", with: "wss://").replacingOccurrences(of: "http://", with: "ws://") + "/\(kind)/\(namespace)/\(name)/\(container)" + query
+            return .kubelet(url: url, subprotocol: subprotocol, nodeName: nodeName)
         } catch let status as Status {
             return .refused(status, subprotocol: subprotocol)
         } catch {
@@ -77,20 +78,24 @@ struct PodStreamProxy: Sendable {
     func shouldUpgrade(_ request: HTTPRequest) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         let url: String
         let subprotocol: String
+        let nodeName: String
         switch await target(request) {
         case .notStreaming:
             return .dontUpgrade
         case .refused(let status, let chosen):
             return .upgrade([Self.protocolHeader: chosen]) { _, outbound, _ in try await Self.report(status, to: outbound) }
-        case .kubelet(let target, let chosen):
-            (url, subprotocol) = (target, chosen)
+        case .kubelet(let target, let chosen, let node):
+            (url, subprotocol, nodeName) = (target, chosen, node)
         }
         let logger = self.logger
+        let tls = handler.kubelets?.tls
         return .upgrade([Self.protocolHeader: subprotocol]) { inbound, outbound, _ in
             var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
             configuration.additionalHeaders[Self.protocolHeader] = subprotocol
+            // The kubelet's certificate names its node (and its address, which TLS's server name cannot carry).
+            configuration.sniHostname = nodeName
             do {
-                try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { kubeletIn, kubeletOut, _ in
+                try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: logger) { kubeletIn, kubeletOut, _ in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             for try await message in inbound.messages(maxSize: 1 << 24) {

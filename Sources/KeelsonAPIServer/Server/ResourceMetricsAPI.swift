@@ -84,10 +84,10 @@ struct ResourceMetricsAPI: Sendable {
     private func summaries(of nodes: [JSONValue]) async -> [String: JSONValue] {
         await withTaskGroup(of: (String, JSONValue?).self) { group in
             for node in nodes {
-                guard let name = node.name, let base = KubeletProxy.kubeletURL(node) else { continue }
+                guard let kubelets = handler.kubelets, let name = node.name, let base = kubelets.kubeletURL(node) else { continue }
                 group.addTask { [timeout] in
                     do {
-                        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/stats/summary"), timeout: timeout)
+                        let response = try await kubelets.http.execute(HTTPClientRequest(url: base + "/stats/summary"), timeout: timeout)
                         guard response.status == .ok else { return (name, nil) }
                         let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
                         return (name, try JSONParser.parse(Array(body.readableBytesView)))

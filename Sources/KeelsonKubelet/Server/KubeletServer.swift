@@ -1,14 +1,46 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import KeelsonAPI
 import KeelsonClient
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 
-/// The kubelet's HTTP API (port 10250): `/healthz`, `/pods`, `/containerLogs/NS/POD/CONTAINER` (behind the API
-/// server's `pods/log`), the stats (`/stats/summary`, `/metrics/cadvisor`, `/metrics/resource`, `/metrics`) and the `/exec` and `/attach` WebSocket sessions (behind `pods/exec` and `pods/attach`). Plain HTTP until the cluster has certificates to authenticate it with.
+/// The TLS of the kubelet's API: its serving certificate, and the CA whose clients it admits.
+public struct KubeletServingTLS: Sendable {
+    public var certificatePEM: String
+    public var keyPEM: String
+    /// Client certificates must chain to this CA (the server CA: the API server's kubelet client identity).
+    public var clientCAPEM: String
+
+    public init(certificatePEM: String, keyPEM: String, clientCAPEM: String) {
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
+        self.clientCAPEM = clientCAPEM
+    }
+
+    /// HTTPS that admits only clients presenting a certificate of `clientCAPEM` made for client authentication.
+    func configuration() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)))
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .noHostnameVerification
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(clientCAPEM.utf8)))
+        tls.shutdownTimeout = .seconds(1)
+        return tls
+    }
+}
+
+/// The kubelet's API (port 10250): `/healthz`, `/pods`, `/containerLogs/NS/POD/CONTAINER` (behind the API
+/// server's `pods/log`), the stats (`/stats/summary`, `/metrics/cadvisor`, `/metrics/resource`, `/metrics`) and
+/// the `/exec` and `/attach` WebSocket sessions (behind `pods/exec` and `pods/attach`). With TLS it answers only
+/// clients whose certificate the handshake verifies against the client CA of `KubeletServingTLS`: in a cluster,
+/// the API server alone (nodes' certificates come from another CA), so one node cannot exec into another's pods.
 public struct KubeletServer: Service {
     let runtime: any ContainerRuntime
     let pods: Informer
@@ -16,14 +48,18 @@ public struct KubeletServer: Service {
     let host: String
     let port: Int
     let logger: Logger
+    /// The TLS to serve with, obtained at start (a joining agent waits for its certificate to be signed); nil serves
+    /// plain HTTP (tests, simulated nodes).
+    let tls: (@Sendable () async throws -> KubeletServingTLS)?
 
-    public init(kubelet: Kubelet, host: String, port: Int, logger: Logger) {
+    public init(kubelet: Kubelet, host: String, port: Int, logger: Logger, tls: (@Sendable () async throws -> KubeletServingTLS)? = nil) {
         self.runtime = kubelet.runtime
         self.pods = kubelet.pods
         self.stats = kubelet.stats
         self.host = host
         self.port = port
         self.logger = logger
+        self.tls = tls
     }
 
     public func run() async throws {
@@ -43,8 +79,10 @@ public struct KubeletServer: Service {
         let ownMetrics = KubeletMetrics()
         router.get("/metrics") { [stats] _, _ in Self.prometheus(ownMetrics.render(history: stats.history)) }
         let streaming = StreamingProxy(runtime: runtime, logger: logger)
-        let app = Application(router: router,
-            server: .http1WebSocketUpgrade { request, _, _ in await streaming.shouldUpgrade(request) },
+        let http: HTTPServerBuilder = .http1WebSocketUpgrade { request, _, _ in await streaming.shouldUpgrade(request) }
+        var server = http
+        if let tls { server = try HTTPServerBuilder.tls(http, tlsConfiguration: try await tls().configuration()) }
+        let app = Application(router: router, server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil), logger: logger)
         try await app.run()
     }
