@@ -97,6 +97,20 @@ public final class APIClient: KubernetesClient {
         if ownsHTTPClient { try await http.shutdown() }
     }
 
+    /// Runs `body` with a client for `configuration`, shut down however the body ends (an HTTP client that is not
+    /// shut down traps when it goes away).
+    public static func using<T>(_ configuration: ClientConfiguration, _ body: (APIClient) async throws -> T) async throws -> T {
+        let client = APIClient(configuration: configuration)
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     // MARK: Verbs
 
     public func get(_ resource: ResourceReference, namespace: String?, name: String, subresource: String?) async throws -> JSONValue {

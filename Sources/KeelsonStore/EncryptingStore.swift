@@ -126,6 +126,8 @@ public final class EncryptingStore: Store {
 
     public func watch(prefix: String, after revision: Int64) -> AsyncThrowingStream<StoreEvent, any Error> {
         let events = base.watch(prefix: prefix, after: revision)
+        // A watch that cannot see an encrypted key (pods, nodes, …) is the store's own, with no hop in between.
+        guard prefixes.contains(where: { $0.hasPrefix(prefix) || prefix.hasPrefix($0) }) else { return events }
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {

@@ -51,6 +51,12 @@ struct ControllerManagerCommand: AsyncParsableCommand {
     @Option(help: "The client CA's key (PEM)")
     var clusterSigningKeyFile: String?
 
+    @Option(help: "The server CA's certificate (PEM): with --cluster-signing-kubelet-serving-key-file, approved kubelet serving certificate requests are signed with it (a server's DATA_DIR/server/tls/server-ca.crt)")
+    var clusterSigningKubeletServingCertFile: String?
+
+    @Option(help: "The server CA's key (PEM)")
+    var clusterSigningKubeletServingKeyFile: String?
+
     @Option(help: "The cluster CA (PEM) to publish as kube-root-ca.crt in every namespace (a server's DATA_DIR/server/tls/server-ca.crt)")
     var rootCaFile: String?
 
@@ -65,8 +71,13 @@ struct ControllerManagerCommand: AsyncParsableCommand {
             throw ValidationError("--node-monitor-grace-period and --node-monitor-period must be durations such as 40s")
         }
         try ComponentCommand.validateLogLevel(logLevel)
-        guard (clusterSigningCertFile == nil) == (clusterSigningKeyFile == nil) else {
-            throw ValidationError("--cluster-signing-cert-file and --cluster-signing-key-file go together")
+        guard (clusterSigningCertFile == nil) == (clusterSigningKeyFile == nil),
+            (clusterSigningKubeletServingCertFile == nil) == (clusterSigningKubeletServingKeyFile == nil)
+        else {
+            throw ValidationError("each --cluster-signing-…-cert-file goes with its --cluster-signing-…-key-file")
+        }
+        guard clusterSigningKubeletServingCertFile == nil || clusterSigningCertFile != nil else {
+            throw ValidationError("--cluster-signing-kubelet-serving-cert-file needs --cluster-signing-cert-file too")
         }
         guard leaderElectRetryPeriod > 0, leaderElectRenewDeadline > leaderElectRetryPeriod, leaderElectLeaseDuration > leaderElectRenewDeadline else {
             throw ValidationError("leader election needs retry period < renew deadline < lease duration")
@@ -78,7 +89,11 @@ struct ControllerManagerCommand: AsyncParsableCommand {
         var rootCAPEM: String?
         do {
             if let certificate = clusterSigningCertFile, let key = clusterSigningKeyFile {
-                signer = ServerSecurity.signer(try ClusterPKI.loadCA(certificateFile: certificate, keyFile: key))
+                var servingCA: CertificateAuthority?
+                if let servingCertificate = clusterSigningKubeletServingCertFile, let servingKey = clusterSigningKubeletServingKeyFile {
+                    servingCA = try ClusterPKI.loadCA(certificateFile: servingCertificate, keyFile: servingKey)
+                }
+                signer = ServerSecurity.signer(try ClusterPKI.loadCA(certificateFile: certificate, keyFile: key), servingCA: servingCA)
             }
             if let rootCaFile {
                 rootCAPEM = try String(contentsOfFile: rootCaFile, encoding: .utf8)

@@ -20,20 +20,13 @@ struct SecretsEncryptCommand: AsyncParsableCommand {
         func withClient<T>(_ body: (APIClient) async throws -> T) async throws -> T {
             let path = kubeconfig ?? ProcessInfo.processInfo.environment["KUBECONFIG"]
                 ?? (dataDir as NSString).appendingPathComponent("kubeconfig.yaml")
-            let client: APIClient
+            let configuration: ClientConfiguration
             do {
-                client = APIClient(configuration: try ClientConfiguration.kubeconfig(at: path, userAgent: "keelson-secrets-encrypt"))
+                configuration = try ClientConfiguration.kubeconfig(at: path, userAgent: "keelson-secrets-encrypt")
             } catch {
                 throw ValidationError("kubeconfig \(path): \(error)")
             }
-            do {
-                let result = try await body(client)
-                try await client.shutdown()
-                return result
-            } catch {
-                try? await client.shutdown()
-                throw error
-            }
+            return try await APIClient.using(configuration, body)
         }
     }
 

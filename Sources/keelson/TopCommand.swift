@@ -22,20 +22,13 @@ struct TopCommand: AsyncParsableCommand {
 
     func run() async throws {
         let path = kubeconfig ?? ProcessInfo.processInfo.environment["KUBECONFIG"] ?? "/var/lib/keelson/kubeconfig.yaml"
-        let client: APIClient
+        let configuration: ClientConfiguration
         do {
-            client = APIClient(configuration: try ClientConfiguration.kubeconfig(at: path, userAgent: "keelson-top"))
+            configuration = try ClientConfiguration.kubeconfig(at: path, userAgent: "keelson-top")
         } catch {
             throw ValidationError("--kubeconfig \(path): \(error)")
         }
-        // The HTTP client must be shut down however the loop ends.
-        do {
-            try await loop(client)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
+        try await APIClient.using(configuration) { try await loop($0) }
     }
 
     private func loop(_ client: APIClient) async throws {

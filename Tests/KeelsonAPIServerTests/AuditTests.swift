@@ -109,7 +109,12 @@ struct AuditTests {
                     ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "settings"], "data": ["mode": "fast"]],
                     headers: SecuredServer.admin)
                 #expect(created.status == 201)
+                #expect(try await client.request(.get, "/api/v1/namespaces/default/configmaps/settings",
+                    accept: "application/vnd.kubernetes.protobuf, application/json", headers: SecuredServer.admin).status == 200)
                 #expect(try await client.request(.get, "/api/v1/namespaces/default/secrets", headers: SecuredServer.bob).status == 403)
+                let stranger = try await client.request(.get, "/api/v1/namespaces/default/configmaps?stranger=1",
+                    headers: [("Authorization", "Bearer not-a-token")])
+                #expect(stranger.status == 401)
                 #expect(try await client.request(.get, "/api/v1/namespaces", headers: SecuredServer.admin + [("Impersonate-User", "alice"),
                     ("Impersonate-Group", "system:masters")]).status == 200)
                 #expect(try await client.request(.get, "/api/v1/namespaces/default/events", headers: SecuredServer.admin).status == 200)
@@ -154,11 +159,20 @@ struct AuditTests {
         #expect(complete["annotations"]?["authorization.k8s.io/decision"] == "allow")
         #expect(create.first?["auditID"] == complete["auditID"])
 
+        // A read by a client that would take protobuf (kubectl) is answered, and logged, in JSON.
+        let read = try #require(matching(verb: "get", resource: "configmaps").last)
+        #expect(read["responseObject"]?["data"]?["mode"] == "fast", "\(read)")
+
         // A refusal at Metadata: no bodies, the 403 and its reason.
         let refused = try #require(matching(verb: "list", resource: "secrets").last)
         #expect(refused["level"] == "Metadata" && refused["requestObject"] == nil)
         #expect(refused["responseStatus"]?["code"] == 403 && refused["responseStatus"]?["reason"] == "Forbidden")
         #expect(refused["annotations"]?["authorization.k8s.io/decision"] == "forbid")
+
+        // A refused credential is logged too, with no user.
+        let unauthenticated = try #require(events.first { $0["requestURI"]?.stringValue?.contains("stranger=1") == true })
+        #expect(unauthenticated["user"] == [:] && unauthenticated["stage"] == "ResponseStarted", "\(unauthenticated)")
+        #expect(unauthenticated["responseStatus"]?["code"] == 401 && unauthenticated["level"] == "RequestResponse")
 
         let impersonated = try #require(matching(verb: "list", resource: "namespaces").last)
         #expect(impersonated["user"]?["username"] == "admin")

@@ -36,6 +36,12 @@ struct CertificateSigningControllerTests {
         return object
     }
 
+    /// The condition types of a stored request.
+    static func conditions(_ api: FakeKubernetesAPI, _ name: String) -> [String] {
+        (api.stored(.certificateSigningRequests, namespace: nil, name: name)?.value(at: ["status", "conditions"])?.arrayValue ?? [])
+            .compactMap { $0["type"]?.stringValue }
+    }
+
     /// A signer that records what it signed and answers with a recognisable text instead of a certificate.
     final class RecordingSigner: Sendable {
         let signed = Mutex<[(String, [String], TimeInterval)]>([])
@@ -71,10 +77,7 @@ struct CertificateSigningControllerTests {
         let requests = Informer(client: api, resource: .certificateSigningRequests, logger: InformerFixture.logger)
         let recorder = RecordingSigner()
         let controller = CertificateSigningController(client: api, requests: requests, signer: recorder.signer, logger: InformerFixture.logger)
-        func conditions(_ name: String) -> [String] {
-            (api.stored(.certificateSigningRequests, namespace: nil, name: name)?.value(at: ["status", "conditions"])?.arrayValue ?? [])
-                .compactMap { $0["type"]?.stringValue }
-        }
+        func conditions(_ name: String) -> [String] { Self.conditions(api, name) }
         func certificate(_ name: String) -> String? {
             api.stored(.certificateSigningRequests, namespace: nil, name: name)?.value(at: ["status", "certificate"])?.stringValue
                 .flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
@@ -126,10 +129,7 @@ struct CertificateSigningControllerTests {
         let requests = Informer(client: api, resource: .certificateSigningRequests, logger: InformerFixture.logger)
         let recorder = RecordingSigner()
         let controller = CertificateSigningController(client: api, requests: requests, signer: recorder.signer, logger: InformerFixture.logger)
-        func conditions(_ name: String) -> [String] {
-            (api.stored(.certificateSigningRequests, namespace: nil, name: name)?.value(at: ["status", "conditions"])?.arrayValue ?? [])
-                .compactMap { $0["type"]?.stringValue }
-        }
+        func conditions(_ name: String) -> [String] { Self.conditions(api, name) }
         try await InformerFixture.run([requests]) {
             try await waitUntil("cache") { requests.list().count == 6 }
             #expect(try await controller.reconcile("own") == .done)

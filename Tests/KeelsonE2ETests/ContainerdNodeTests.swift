@@ -120,7 +120,9 @@ struct ContainerdNodeTests {
 
     @Test("kubectl exec: stdout and stderr, the exit code, stdin, an interactive shell on a terminal; kubectl attach")
     func exec() async throws {
-        try await Self.withNode { k in
+        let auditLog = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-exec-audit-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: auditLog) }
+        try await Self.withNode(extraArguments: ["--audit-log-path", auditLog.path]) { k in
             try await k.kubectlOK(["run", "box", "--image=keelson.local/busybox:1.0", "--", "sleep", "3600"])
             try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/box", "--timeout=60s"])
             let output = try await k.kubectl(["exec", "box", "--", "sh", "-c", "echo to stdout; echo to stderr >&2; exit 3"])
@@ -165,6 +167,16 @@ struct ContainerdNodeTests {
             try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/talker", "--timeout=60s"])
             let attached = try await k.kubectl(["attach", "talker"])
             #expect(attached.stdout.contains("said after attaching"), "\(attached.stdout) \(attached.stderr)")
+
+            // The sessions are in the audit log (written as they start): the switch to WebSocket, by whom, into which pod.
+            var sessions: [JSONValue] = []
+            try await eventually {
+                let text = (try? String(contentsOf: auditLog, encoding: .utf8)) ?? ""
+                sessions = text.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }.filter { $0["responseStatus"]?["code"] == 101 }
+                return sessions.contains { $0["objectRef"]?["subresource"] == "attach" && $0["objectRef"]?["name"] == "talker" }
+            }
+            #expect(sessions.contains { $0["objectRef"]?["subresource"] == "exec" && $0["objectRef"]?["name"] == "box"
+                && $0["verb"] == "create" && $0["user"]?["username"] == "system:admin" }, "\(sessions)")
         }
     }
 

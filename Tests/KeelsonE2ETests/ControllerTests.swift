@@ -44,7 +44,9 @@ struct ControllerTests {
             let flags = ["--kubeconfig", k.kubeconfig, "--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
                          "--leader-elect-retry-period", "1", "--root-ca-file", tls.appendingPathComponent("server-ca.crt").path,
                          "--cluster-signing-cert-file", tls.appendingPathComponent("client-ca.crt").path,
-                         "--cluster-signing-key-file", tls.appendingPathComponent("client-ca.key").path]
+                         "--cluster-signing-key-file", tls.appendingPathComponent("client-ca.key").path,
+                         "--cluster-signing-kubelet-serving-cert-file", tls.appendingPathComponent("server-ca.crt").path,
+                         "--cluster-signing-kubelet-serving-key-file", tls.appendingPathComponent("server-ca.key").path]
             let first = try KeelsonChild(["controller-manager"] + flags)
             let holder = { try await k.kubectlOK(["get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}"]) }
             try await eventually { try await k.kubectl(["get", "lease", "kube-controller-manager", "-n", "kube-system"]).status == 0 }
@@ -79,6 +81,32 @@ struct ControllerTests {
                 """)
             try await k.kubectlOK(["certificate", "approve", "jane"])
             try await eventually { try await !k.kubectlOK(["get", "csr", "jane", "-o", "jsonpath={.status.certificate}"]).isEmpty }
+
+            // A node asking for its kubelet serving certificate: approved and signed once its Node reports the address.
+            let dir = k.dataDir.path
+            try SecurityTests.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-subj", "/O=system:nodes/CN=system:node:worker-9", "-keyout", "\(dir)/node.key", "-out", "\(dir)/node.csr"])
+            try "extendedKeyUsage = clientAuth\n".write(toFile: "\(dir)/node.ext", atomically: true, encoding: .utf8)
+            try SecurityTests.openssl(["x509", "-req", "-in", "\(dir)/node.csr", "-CA", tls.appendingPathComponent("client-ca.crt").path,
+                "-CAkey", tls.appendingPathComponent("client-ca.key").path, "-CAcreateserial", "-days", "1", "-extfile", "\(dir)/node.ext",
+                "-out", "\(dir)/node.crt"])
+            let asNode = ["KUBECONFIG": try SecurityTests.kubeconfig(k, user: "{client-certificate: \"\(dir)/node.crt\", client-key: \"\(dir)/node.key\"}")]
+            try await k.kubectlOK(["create", "-f", "-"], stdin: "apiVersion: v1\nkind: Node\nmetadata: {name: worker-9}\n", environment: asNode)
+            try await k.kubectlOK(["patch", "node", "worker-9", "--subresource=status", "--type=merge", "-p",
+                #"{"status":{"addresses":[{"type":"InternalIP","address":"192.0.2.9"}]}}"#])
+            try SecurityTests.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-subj", "/O=system:nodes/CN=system:node:worker-9", "-addext", "subjectAltName=DNS:worker-9,IP:192.0.2.9",
+                "-keyout", "\(dir)/serving.key", "-out", "\(dir)/serving.csr"])
+            let servingRequest = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/serving.csr")).base64EncodedString()
+            try await k.kubectlOK(["create", "-f", "-"], stdin: """
+                apiVersion: certificates.k8s.io/v1
+                kind: CertificateSigningRequest
+                metadata: {name: worker-9-serving}
+                spec: {request: \(servingRequest), signerName: kubernetes.io/kubelet-serving, usages: [digital signature, server auth]}
+                """, environment: asNode)
+            try await eventually {
+                !(try await k.kubectlOK(["get", "csr", "worker-9-serving", "-o", "jsonpath={.status.certificate}"])).isEmpty
+            }
             _ = second
         }
     }

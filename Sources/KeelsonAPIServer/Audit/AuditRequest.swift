@@ -82,6 +82,7 @@ final class AuditRequest: Sendable {
             }
             event["responseStatus"] = .object(responseStatus)
         }
+        // The server answers objects in JSON (also to clients that would take protobuf).
         if level >= .requestResponse, let responseBody, let object = try? JSONParser.parse(responseBody) {
             event["responseObject"] = object
         }
@@ -122,7 +123,8 @@ final class AuditRequest: Sendable {
     }
 
     static func json(_ user: UserInfo) -> JSONValue {
-        var value: [String: JSONValue] = ["username": .string(user.name)]
+        // No name: a request whose credential was refused, logged with an empty user as kube-apiserver does.
+        var value: [String: JSONValue] = user.name.isEmpty ? [:] : ["username": .string(user.name)]
         if !user.uid.isEmpty { value["uid"] = .string(user.uid) }
         if !user.groups.isEmpty { value["groups"] = .array(user.groups.map { .string($0) }) }
         if !user.extra.isEmpty { value["extra"] = .object(user.extra.mapValues { .array($0.map { .string($0) }) }) }

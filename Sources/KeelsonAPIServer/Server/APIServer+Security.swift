@@ -161,17 +161,40 @@ extension APIServer {
     }
 
     /// Whether an exec/attach upgrade may go ahead; when not, the request is left to the REST path, which answers
-    /// with the 401 or 403 a client expects before any upgrade.
+    /// with the 401 or 403 a client expects before any upgrade. An accepted one is audited here, as its session
+    /// never passes through the REST path: a ResponseStarted event with the switch of protocols.
     func mayStream(_ request: HTTPRequest, channel: any Channel) async -> Bool {
         guard configuration.security != nil else { return true }
         let components = URLComponents(string: request.path ?? "")
         let path = components?.path ?? ""
-        guard let user = try? await identify(headers: request.headerFields, path: path, channel: channel).user else { return false }
+        guard let (user, impersonator) = try? await identify(headers: request.headerFields, path: path, channel: channel) else { return false }
         let registry = handler.registry
         let resourcePath = APIRequest.parseResourcePath(path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
         let attributes = AuthorizationAttributes.of(method: request.method.rawValue, path: path,
             query: APIRequest.parseQuery(components?.percentEncodedQuery), resourcePath: resourcePath, user: user)
-        return decide(attributes) != .noOpinion
+        guard decide(attributes) != .noOpinion else { return false }
+        if let auditLog = configuration.auditLog {
+            AuditRequest(log: auditLog, attributes: attributes, impersonator: impersonator, method: request.method.rawValue,
+                uri: request.path ?? "", userAgent: request.headerFields[.userAgent], sourceIP: channel.remoteAddress?.ipAddress, body: [])?
+                .emit(.responseStarted, code: 101, decision: "allow")
+        }
+        return true
+    }
+
+    /// The audit event of a request whose credential was refused (kube-apiserver logs these too, with no user),
+    /// returning its ID for the `Audit-Id` header.
+    func auditFailedAuthentication(_ request: Request, channel: (any Channel)?, status: Status) -> String? {
+        guard let auditLog = configuration.auditLog else { return nil }
+        let path = request.uri.path
+        let registry = handler.registry
+        let resourcePath = APIRequest.parseResourcePath(path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
+        let attributes = AuthorizationAttributes.of(method: request.method.rawValue, path: path, query: APIRequest.parseQuery(request.uri.query),
+            resourcePath: resourcePath, user: UserInfo(name: ""))
+        guard let entry = AuditRequest(log: auditLog, attributes: attributes, impersonator: nil, method: request.method.rawValue,
+            uri: request.uri.description, userAgent: request.headers[.userAgent], sourceIP: channel?.remoteAddress?.ipAddress, body: [])
+        else { return nil }
+        entry.emit(.responseStarted, code: status.code, status: status, decision: nil)
+        return entry.auditID
     }
 
     /// Writes the default roles and bindings, adding to those still marked for automatic update what they lack.

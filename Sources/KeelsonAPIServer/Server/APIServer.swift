@@ -169,6 +169,11 @@ public final class APIServer: Service {
         // The audit log is written by a task of its own that outlives the HTTP server, so that the events of the
         // last requests are on disk before the server returns.
         let writer = Task { await auditLog?.run() }
+        func drain() async {
+            auditLog?.finish()
+            await writer.value
+            await kubelets.shutdown()
+        }
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.followStore() }
@@ -176,14 +181,10 @@ public final class APIServer: Service {
                 group.cancelAll()
             }
         } catch {
-            auditLog?.finish()
-            await writer.value
-            await kubelets.shutdown()
+            await drain()
             throw error
         }
-        auditLog?.finish()
-        await writer.value
-        await kubelets.shutdown()
+        await drain()
     }
 
     /// The caches kept current from the store (namespaces, the RBAC policy), until cancelled or shut down; exposed
@@ -267,11 +268,16 @@ public final class APIServer: Service {
             return audit?.completing(response, decision: decision, longRunning: attributes.verb == "watch") ?? response
         } catch {
             let status = (error as? Status) ?? Status(mapping: error, definition: nil, name: "")
-            if status.code >= 500 { logger.warning("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"]) }
+            if status.code >= 500 {
+                // A Status is an answer the server chose; anything else reaching here is a fault.
+                logger.log(level: error is Status ? .warning : .error, "request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            }
             var response = RESTHandler.statusResponse(status)
             if let audit {
                 audit.emit(.responseComplete, code: status.code, status: status, decision: decision)
                 response.headers[AuditRequest.idHeader] = audit.auditID
+            } else if status.code == 401, let auditID = auditFailedAuthentication(request, channel: channel, status: status) {
+                response.headers[AuditRequest.idHeader] = auditID
             }
             return response
         }
