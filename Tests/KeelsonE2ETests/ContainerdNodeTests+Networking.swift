@@ -78,11 +78,12 @@ extension ContainerdNodeTests {
                 Issue.record("the client's route to the service: \(podRoute.stdout)\nthe node's routes and rules:\n\(Self.networkState(k.node!))")
                 throw error
             }
-            // REJECT answers at once; a DROP or a missing rule would run into the 10 s timeout.
+            // REJECT answers at once with "refused"; a DROP or a missing rule would run into wget's 10 s timeout and
+            // say so. The bound leaves room for the exec round trip itself, which took 6 s once on a loaded machine.
             let started = ContinuousClock.now
             let refused = try await k.kubectl(["exec", "client", "--"] + Self.httpGet(clusterIP, timeout: 10))
             #expect(refused.status != 0 && refused.stderr.contains("refused"), "status \(refused.status), stdout \(refused.stdout), stderr \(refused.stderr)")
-            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(ContinuousClock.now - started < .seconds(9))
         }
     }
 
