@@ -18,6 +18,8 @@ public final class NodeInfo: @unchecked Sendable {
     public let images: [String: Int64]
 
     public private(set) var requested = ResourceAmounts()
+    /// The pods' `scoringRequests` summed (CPU and memory only).
+    public private(set) var scoringRequested = ResourceAmounts()
     public private(set) var podCount = 0
     public private(set) var usedPorts: [String: Int] = [:]
     public private(set) var pods: Set<String> = []
@@ -73,6 +75,7 @@ public final class NodeInfo: @unchecked Sendable {
 
     private func takePlacements(from other: NodeInfo) {
         requested = other.requested
+        scoringRequested = other.scoringRequested
         podCount = other.podCount
         usedPorts = other.usedPorts
         pods = other.pods
@@ -94,6 +97,7 @@ public final class NodeInfo: @unchecked Sendable {
     func add(_ pod: PodInfo) {
         guard pods.insert(pod.key).inserted else { return }
         requested += pod.requests
+        scoringRequested += pod.scoringRequests
         podCount += 1
         podLabels[pod.key] = (pod.namespace, pod.labels)
         for (label, value) in pod.labels { labelCounts[Self.countKey(namespace: pod.namespace, label: label, value: value), default: 0] += 1 }
@@ -104,6 +108,7 @@ public final class NodeInfo: @unchecked Sendable {
     func remove(_ pod: PodInfo) {
         guard pods.remove(pod.key) != nil else { return }
         requested -= pod.requests
+        scoringRequested -= pod.scoringRequests
         podCount -= 1
         podLabels[pod.key] = nil
         for (label, value) in pod.labels {

@@ -47,10 +47,11 @@ public struct TaintTolerationPlugin: FilterPlugin, ScorePlugin {
         }.count)
     }
 
-    /// Fewer untolerated taints is better: the count is reversed into 0…100.
+    /// Fewer untolerated taints is better: the count is scaled to 0…100 and reversed, rounding as upstream's
+    /// `DefaultNormalizeScore` does.
     public func normalize(_ scores: inout [Int64]) {
         let highest = scores.max() ?? 0
-        scores = scores.map { highest == 0 ? 100 : (highest - $0) * 100 / highest }
+        scores = scores.map { highest == 0 ? 100 : 100 - $0 * 100 / highest }
     }
 }
 
@@ -148,20 +149,24 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
         return reasons.isEmpty ? .success : PluginStatus(code: .unschedulable, reasons: reasons)
     }
 
-    /// Requests used for scoring: a pod asking for nothing still counts as 100m CPU and 200Mi, as upstream's
-    /// non-zero defaults make best-effort pods spread.
-    static func scoringRequest(_ pod: PodInfo, _ resource: String) -> Int64 {
-        let value = pod.requests[resource]
-        if value > 0 || (resource != "cpu" && resource != "memory") { return value }
-        return resource == "cpu" ? 100 : 200 * 1024 * 1024 * 1000
+    /// What scoring counts as requested on the node once the pod is there: CPU and memory with the non-zero
+    /// defaults for containers that name none (upstream's `NonZeroRequested`); other resources as requested.
+    static func scoredRequest(_ pod: PodInfo, _ node: NodeInfo, _ resource: String) -> Int64 {
+        switch resource {
+        case "cpu": node.scoringRequested.cpu + pod.scoringRequests.cpu
+        case "memory": node.scoringRequested.memory + pod.scoringRequests.memory
+        default: node.requested[resource] + pod.requests[resource]
+        }
     }
 
     public func score(_ pod: PodInfo, _ node: NodeInfo, _ state: CycleState) -> Int64 {
         var total: Int64 = 0, weights: Int64 = 0
         for (resource, weight) in resources {
             let capacity = node.allocatable[resource]
-            guard capacity > 0 else { continue }
-            let requested = min(node.requested[resource] + Self.scoringRequest(pod, resource), capacity)
+            // An extended resource (or huge pages) the pod does not ask for is not scored, as upstream skips it.
+            let scalar = resource.contains("/") || resource.hasPrefix("hugepages-")
+            guard capacity > 0, !scalar || pod.requests[resource] > 0 else { continue }
+            let requested = min(Self.scoredRequest(pod, node, resource), capacity)
             let used = Double(requested) * 100 / Double(capacity)
             let score: Double
             switch strategy {

@@ -5,6 +5,9 @@ public struct PodInfo: Sendable {
     public let pod: JSONValue
     public let key: String
     public let requests: ResourceAmounts
+    /// CPU and memory requests as resource scoring counts them: a container naming none asks for 100m and 200Mi
+    /// (upstream's non-zero defaults), so best-effort pods spread instead of piling onto one node.
+    public let scoringRequests: ResourceAmounts
     public let priority: Int64
     public let created: String
     public let hostPorts: [String]
@@ -32,17 +35,27 @@ public struct PodInfo: Sendable {
     /// controller's), filled in by the scheduler.
     public var defaultSpreadSelector: LabelSelector?
 
+    static let nonZeroDefaults: [String: Quantity] = ["cpu": Quantity(milli: 100), "memory": Quantity(milli: 200 * 1024 * 1024 * 1000)]
+
     public init(_ pod: JSONValue) {
         self.pod = pod
         self.key = "\(pod.namespace ?? "")/\(pod.name ?? "")"
         self.requests = ResourceAmounts(PodResources.total(pod))
+        let scoring = PodResources.total(pod, missing: Self.nonZeroDefaults)
+        var amounts = ResourceAmounts()
+        amounts.cpu = scoring["cpu"]?.milli ?? 0
+        amounts.memory = scoring["memory"]?.milli ?? 0
+        self.scoringRequests = amounts
         self.priority = pod["spec"]?["priority"]?.intValue ?? 0
         self.created = pod.creationTimestamp ?? ""
         var ports: [String] = []
         for container in pod["spec"]?["containers"]?.arrayValue ?? [] {
             for port in container["ports"]?.arrayValue ?? [] {
                 guard let host = port["hostPort"]?.intValue, host > 0 else { continue }
-                ports.append("\(port["protocol"]?.stringValue ?? "TCP")/\(port["hostIP"]?.stringValue ?? "0.0.0.0")/\(host)")
+                // An unset protocol is TCP and an unset host IP every address, as the API defaults them.
+                let proto = port["protocol"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "TCP"
+                let hostIP = port["hostIP"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
+                ports.append("\(proto)/\(hostIP)/\(host)")
             }
         }
         self.hostPorts = ports
