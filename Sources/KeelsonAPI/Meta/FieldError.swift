@@ -7,6 +7,7 @@ public struct FieldError: Hashable, Sendable, CustomStringConvertible {
         case duplicate = "FieldValueDuplicate"
         case forbidden = "FieldValueForbidden"
         case tooLong = "FieldValueTooLong"
+        case tooMany = "FieldValueTooMany"
     }
 
     public var type: ErrorType
@@ -39,14 +40,18 @@ public struct FieldError: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The message text apimachinery's `field.Error.Error()` produces.
-    public var description: String {
+    public var description: String { "\(field): \(body)" }
+
+    /// The message without the field (`field.Error.ErrorBody()`): what a `StatusCause` carries beside its field.
+    public var body: String {
         switch type {
-        case .required: return "\(field): Required value" + (detail.isEmpty ? "" : ": \(detail)")
-        case .forbidden: return "\(field): Forbidden: \(detail)"
-        case .invalid: return "\(field): Invalid value: \(quoted): \(detail)"
-        case .notSupported: return "\(field): Unsupported value: \(quoted): \(detail)"
-        case .duplicate: return "\(field): Duplicate value: \(quoted)"
-        case .tooLong: return "\(field): Too long: \(detail)"
+        case .required: return "Required value" + (detail.isEmpty ? "" : ": \(detail)")
+        case .forbidden: return "Forbidden: \(detail)"
+        case .invalid: return "Invalid value: \(quoted): \(detail)"
+        case .notSupported: return "Unsupported value: \(quoted): \(detail)"
+        case .duplicate: return "Duplicate value: \(quoted)"
+        case .tooLong: return "Too long: \(detail)"
+        case .tooMany: return "Too many: \(badValue ?? ""): \(detail)"
         }
     }
 

@@ -131,7 +131,7 @@ extension Status {
         }
         return Status(code: 422, reason: .invalid, message: "\(groupKind) \"\(name)\" is invalid: \(summary)",
             details: Details(name: name, group: group, kind: kind,
-                causes: errors.map { Cause(reason: $0.type.rawValue, message: $0.description, field: $0.field) }))
+                causes: errors.map { Cause(reason: $0.type.rawValue, message: $0.body, field: $0.field) }))
     }
 
     public static func badRequest(_ message: String) -> Status {

@@ -52,7 +52,7 @@ extension RESTHandler {
             guard let stored = try await store.get(key, at: nil) else {
                 throw Status.notFound(definition.plural, group: definition.group, name: name)
             }
-            let old = try ObjectCodec.decodeStored(stored)
+            let old = try decode(stored, definition)
             var patched = try Self.applyPatch(patchDocument, type: type, to: old, schema: schema)
             guard case .object = patched else { throw Status.badRequest("the patch did not produce an object") }
             let pinned = patched.resourceVersion != old.resourceVersion && patched.resourceVersion != nil

@@ -45,7 +45,7 @@ extension RESTHandler {
             guard let stored = try await store.get(key, at: nil) else {
                 throw Status.notFound(definition.plural, group: definition.group, name: name)
             }
-            let old = try ObjectCodec.decodeStored(stored)
+            let old = try decode(stored, definition)
             let updated = try await commitUpdate(object, old: old, stored: stored, definition: definition,
                 statusOnly: true, dryRun: request.query["dryRun"] == "All")
             return Self.json(updated)
@@ -61,7 +61,7 @@ extension RESTHandler {
             guard let stored = try await store.get(key, at: nil) else {
                 throw Status.notFound(definition.plural, group: definition.group, name: name)
             }
-            let old = try ObjectCodec.decodeStored(stored)
+            let old = try decode(stored, definition)
             var object = old
             object.resourceVersion = proposed.resourceVersion
             var status = old["status"] ?? [:]
@@ -172,7 +172,9 @@ extension RESTHandler {
         for field in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
             if let value = object.metadata?[field] { metadata[field] = value }
         }
-        let selector = TablePrinter.selectorString(object.value(at: scale.selector))
+        // Workloads keep a LabelSelector object; custom resources point `labelSelectorPath` at its string form.
+        let rawSelector = scale.selector.isEmpty ? nil : object.value(at: scale.selector)
+        let selector = rawSelector?.stringValue ?? TablePrinter.selectorString(rawSelector)
         return [
             "kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": .object(metadata),
             "spec": ["replicas": .integer(object.value(at: scale.specReplicas)?.intValue ?? 0)],
@@ -188,7 +190,7 @@ extension RESTHandler {
             guard let stored = try await store.get(key, at: nil) else {
                 throw Status.notFound(definition.plural, group: definition.group, name: name)
             }
-            let old = try ObjectCodec.decodeStored(stored)
+            let old = try decode(stored, definition)
             let current = scaleObject(old, scale)
             let desired: JSONValue
             switch request.method {

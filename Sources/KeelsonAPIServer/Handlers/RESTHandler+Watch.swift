@@ -28,7 +28,7 @@ extension RESTHandler {
             startRevision = page.revision
             if sendInitial {
                 for stored in page.items {
-                    let object = try ObjectCodec.decodeStored(stored)
+                    let object = try decode(stored, definition)
                     if matches(object, options, definition) { initial.append(object) }
                 }
             }
@@ -44,6 +44,7 @@ extension RESTHandler {
         let include = TablePrinter.IncludeObject(rawValue: request.query["includeObject"] ?? "") ?? .metadata
         // Without selectors or printing every watcher of a revision sends the same line.
         let plain = !table && options.labelSelector.isEverything && options.fieldSelector.isEverything
+            && !definition.sharesStorageAcrossVersions
         let body = ResponseBody { writer in
             var lastRevision = startRevision
             func emit(_ type: String, _ object: JSONValue, _ writer: inout any ResponseBodyWriter) async throws {
@@ -139,7 +140,7 @@ extension RESTHandler {
     /// Turns a store event into a watch event, applying the selectors as kube-apiserver's watch cache does: an
     /// object that starts matching is ADDED, one that stops matching is DELETED.
     private func watchEvent(_ event: StoreEvent, options: ListOptions, definition: ResourceDefinition) throws -> (String, JSONValue)? {
-        var object = try ObjectCodec.decodeStored(event.value)
+        var object = try decode(event.value, definition)
         let nowMatches = matches(object, options, definition)
         switch event.kind {
         case .delete:

@@ -146,12 +146,20 @@ final class RESTHandler: Sendable {
 
     // MARK: Reads
 
+    /// A stored object as served through `definition`: the versions of a custom resource share their objects, each
+    /// answering with its own apiVersion.
+    func decode(_ stored: StoredValue, _ definition: ResourceDefinition) throws(Status) -> JSONValue {
+        var object = try ObjectCodec.decodeStored(stored)
+        if definition.sharesStorageAcrossVersions { object["apiVersion"] = .string(definition.apiVersion) }
+        return object
+    }
+
     func get(_ definition: ResourceDefinition, namespace: String?, name: String) async throws -> JSONValue {
         let key = definition.key(namespace: namespace, name: name)
         guard let stored = try await store.get(key, at: nil) else {
             throw Status.notFound(definition.plural, group: definition.group, name: name)
         }
-        return try ObjectCodec.decodeStored(stored)
+        return try decode(stored, definition)
     }
 
     func list(request: APIRequest, path: ResourcePath, definition: ResourceDefinition, options: ListOptions) async throws -> Response {
@@ -170,7 +178,7 @@ final class RESTHandler: Sendable {
                 let current = try await store.currentRevision()
                 var items: [JSONValue] = []
                 if let stored {
-                    let object = try ObjectCodec.decodeStored(stored)
+                    let object = try decode(stored, definition)
                     if matches(object, options, definition) { items.append(object) }
                 }
                 return listResponse(items, revision: revision ?? current, next: nil, request: request, definition: definition)
@@ -188,7 +196,7 @@ final class RESTHandler: Sendable {
             more = page.more
             for stored in page.items {
                 lastKey = stored.key
-                let object = try ObjectCodec.decodeStored(stored)
+                let object = try decode(stored, definition)
                 if matches(object, options, definition) {
                     items.append(object)
                     if let limit = options.limit, items.count == limit {
@@ -476,7 +484,7 @@ final class RESTHandler: Sendable {
             }
             throw Status.notFound(definition.plural, group: definition.group, name: name)
         }
-        let old = try ObjectCodec.decodeStored(stored)
+        let old = try decode(stored, definition)
         let updated = try await commitUpdate(object, old: old, stored: stored, definition: definition,
             statusOnly: false, dryRun: request.query["dryRun"] == "All")
         return (updated, false)
@@ -596,6 +604,9 @@ final class RESTHandler: Sendable {
         var preconditionResourceVersion: String?
         var dryRun = false
 
+        /// A plain delete, as the server's own components ask for it.
+        init() {}
+
         init(request: APIRequest) throws {
             var body: JSONValue = .object([:])
             if !request.body.isEmpty {
@@ -632,7 +643,7 @@ final class RESTHandler: Sendable {
             guard let stored = try await store.get(key, at: nil) else {
                 throw Status.notFound(definition.plural, group: definition.group, name: name)
             }
-            var object = try ObjectCodec.decodeStored(stored)
+            var object = try decode(stored, definition)
             if let uid = options.preconditionUID, uid != object.uid {
                 throw Status.conflict(definition.plural, group: definition.group, name: name,
                     "Precondition failed: UID in precondition: \(uid), UID in object meta: \(object.uid ?? "")")
@@ -715,7 +726,7 @@ final class RESTHandler: Sendable {
         let page = try await store.range(prefix: definition.prefix(namespace: path.namespace), at: nil, startAfter: nil, limit: nil)
         var items: [JSONValue] = []
         for stored in page.items {
-            let object = try ObjectCodec.decodeStored(stored)
+            let object = try decode(stored, definition)
             guard matches(object, options, definition) else { continue }
             do {
                 let (deleted, _) = try await delete(namespace: object.namespace, name: object.name ?? "", definition: definition, options: deleteOptions)

@@ -100,6 +100,11 @@ enum BuiltinResources {
         // storage.k8s.io/v1
         ResourceDefinition(group: "storage.k8s.io", version: "v1", kind: "StorageClass", plural: "storageclasses",
             singular: "storageclass", namespaced: false, shortNames: ["sc"], strategy: StorageStrategies.storageClass),
+        // apiextensions.k8s.io/v1: the kinds they define are served by CustomResourceRegistrar.
+        ResourceDefinition(group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition",
+            plural: "customresourcedefinitions", singular: "customresourcedefinition", namespaced: false,
+            shortNames: ["crd", "crds"], categories: ["api-extensions"], hasStatus: true, hasGeneration: true,
+            strategy: CustomResourceDefinitionStrategy.strategy),
         // policy/v1
         ResourceDefinition(group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets",
             singular: "poddisruptionbudget", namespaced: true, shortNames: ["pdb"], hasStatus: true, hasGeneration: true,
@@ -122,33 +127,4 @@ enum BuiltinResources {
         ResourceDefinition(group: "authentication.k8s.io", version: "v1", kind: "SelfSubjectReview",
             plural: "selfsubjectreviews", singular: "", namespaced: false, verbs: ["create"]),
     ]
-}
-
-/// Lookup of registry rows by the names a request can use.
-struct ResourceRegistry: Sendable {
-    let definitions: [ResourceDefinition]
-    private let byPath: [String: Int]
-
-    init(_ definitions: [ResourceDefinition]) {
-        self.definitions = definitions
-        var index: [String: Int] = [:]
-        for (i, d) in definitions.enumerated() { index["\(d.group)/\(d.version)/\(d.plural)"] = i }
-        self.byPath = index
-    }
-
-    func lookup(group: String, version: String, resource: String) -> ResourceDefinition? {
-        byPath["\(group)/\(version)/\(resource)"].map { definitions[$0] }
-    }
-
-    /// Group versions served, core first, in a stable order (discovery lists them this way).
-    var groupVersions: [(group: String, version: String)] {
-        var seen = Set<String>()
-        var out: [(String, String)] = []
-        for d in definitions where seen.insert("\(d.group)/\(d.version)").inserted { out.append((d.group, d.version)) }
-        return out
-    }
-
-    func resources(group: String, version: String) -> [ResourceDefinition] {
-        definitions.filter { $0.group == group && $0.version == version }
-    }
 }

@@ -71,6 +71,9 @@ struct ResourceDefinition: Sendable {
     /// Whether PUT of a missing object creates it (kube's `AllowCreateOnUpdate`).
     var allowCreateOnUpdate = false
     var strategy = ResourceStrategy()
+    /// A custom resource served in several versions: objects are stored in whichever version wrote them and are
+    /// presented in the version asked for (conversion `None`).
+    var sharesStorageAcrossVersions = false
 
     /// core/v1 Services, whose writes go through the cluster IP and node port allocator.
     var isService: Bool { group.isEmpty && kind == "Service" }

@@ -46,6 +46,7 @@ public final class APIServer: Service {
     let handler: RESTHandler
     let discovery: Discovery
     let openAPI: OpenAPIDocuments
+    let customResources: CustomResourceRegistrar
     let namespaceCache: NamespaceCache
     let allocator: ServiceAllocator
     let metrics = APIMetrics()
@@ -95,6 +96,7 @@ public final class APIServer: Service {
         } else {
             self.authenticator = nil
         }
+        self.customResources = CustomResourceRegistrar(handler: handler, logger: logger)
         self.discovery = Discovery(registry: registry, serverAddress: "\(configuration.host):\(configuration.port)")
         self.openAPI = OpenAPIDocuments(registry: registry)
         self.logger = logger
@@ -121,6 +123,7 @@ public final class APIServer: Service {
         try await reconcileBootstrapPolicy()
         try await authorizer.prime()
         try await nodeAuthorizer.prime()
+        try await customResources.prime()
         if try await handler.store.get(services.key(namespace: "default", name: "kubernetes"), at: nil) != nil { return }
         var kubernetes: JSONValue = [
             "apiVersion": "v1", "kind": "Service",
@@ -194,6 +197,7 @@ public final class APIServer: Service {
             group.addTask { try await self.namespaceCache.run() }
             group.addTask { try await self.authorizer.run() }
             group.addTask { try await self.nodeAuthorizer.run() }
+            group.addTask { try await self.customResources.run() }
             if let webhooks = self.handler.webhooks { group.addTask { try await webhooks.run() } }
         }
     }
