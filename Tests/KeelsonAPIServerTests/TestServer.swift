@@ -14,6 +14,8 @@ struct TestServer {
         var status: Int
         var body: JSONValue
         var contentType: String?
+        var headers: HTTPFields = [:]
+        var bytes: [UInt8] = []
     }
 
     static var quietLogger: Logger {
@@ -66,7 +68,8 @@ struct TestServer {
                 body: body.map { ByteBuffer(string: $0) })
             let bytes = Array(buffer: response.body)
             let value = (try? JSONParser.parse(bytes)) ?? .string(String(decoding: bytes, as: UTF8.self))
-            return Reply(status: Int(response.status.code), body: value, contentType: response.headers[.contentType])
+            return Reply(status: Int(response.status.code), body: value, contentType: response.headers[.contentType],
+                headers: response.headers, bytes: bytes)
         }
 
         func json(_ method: HTTPRequest.Method, _ uri: String, _ body: JSONValue, contentType: String = "application/json",

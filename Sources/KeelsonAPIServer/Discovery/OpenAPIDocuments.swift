@@ -14,8 +14,13 @@ struct OpenAPIDocuments: Sendable {
 
     /// A stable hash of a group version's document, for the `?hash=` of the index (clients cache by it).
     func hash(group: String, version: String) -> String {
+        Self.hash(document(group: group, version: version)?.encoded() ?? [])
+    }
+
+    /// FNV-1a of a document's bytes as 16 hex digits.
+    static func hash(_ bytes: [UInt8]) -> String {
         var h: UInt64 = 0xcbf29ce484222325
-        for byte in document(group: group, version: version)?.encoded() ?? [] {
+        for byte in bytes {
             h ^= UInt64(byte)
             h = h &* 0x100000001b3
         }

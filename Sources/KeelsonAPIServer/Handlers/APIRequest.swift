@@ -19,6 +19,8 @@ struct APIRequest: Sendable {
     var accept: String?
     var userAgent: String?
     var body: [UInt8]
+    /// `If-None-Match`, for the documents served with an ETag (OpenAPI).
+    var ifNoneMatch: String? = nil
 
     /// Parses `a=1&b=two+words&c=%2F` as Go's `url.ParseQuery` does; the first value of a repeated key wins.
     static func parseQuery(_ query: String?) -> [String: String] {

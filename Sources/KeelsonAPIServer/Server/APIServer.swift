@@ -235,7 +235,7 @@ public final class APIServer: Service {
             let apiRequest = APIRequest(
                 method: request.method.rawValue, path: request.uri.path, query: APIRequest.parseQuery(request.uri.query),
                 contentType: request.headers[.contentType], accept: request.headers[.accept],
-                userAgent: request.headers[.userAgent], body: body)
+                userAgent: request.headers[.userAgent], body: body, ifNoneMatch: request.headers[.ifNoneMatch])
             let start = ContinuousClock.now
             let registry = handler.registry
             // Parsed once: routing and the request metrics both need it.
@@ -346,6 +346,11 @@ public final class APIServer: Service {
             return RESTHandler.json(discovery.resourceList(group: "", version: "v1")!)
         case "/openapi/v3":
             return RESTHandler.json(openAPI.index())
+        case "/openapi/v2":
+            if let accept = request.accept, OpenAPIDocuments.protobufMediaTypes.contains(where: accept.contains) {
+                return Self.document(openAPI.swaggerProtobuf(), contentType: OpenAPIDocuments.protobufContentType, request: request)
+            }
+            return Self.document(openAPI.swagger().encoded(), contentType: "application/json", request: request)
         default:
             break
         }
@@ -357,7 +362,7 @@ public final class APIServer: Service {
             if let document = openAPI.document(group: group, version: version),
                 (rest.first == "api" && rest.count == 2) || (rest.first == "apis" && rest.count == 3)
             {
-                return RESTHandler.json(document)
+                return Self.document(document.encoded(), contentType: "application/json", request: request)
             }
         }
         if segments.first == "apis" && segments.count == 2, let group = discovery.apiGroup(String(segments[1])) {
@@ -393,6 +398,18 @@ public final class APIServer: Service {
 
     static let encryptionDisabled = Status(code: 400, reason: .badRequest,
         message: "secrets encryption is not enabled: start the server with --secrets-encryption")
+
+    /// A document clients cache (OpenAPI): answered with an ETag, and with 304 when the client has it already.
+    private static func document(_ bytes: [UInt8], contentType: String, request: APIRequest) -> Response {
+        let etag = "\"\(OpenAPIDocuments.hash(bytes))\""
+        var headers = HTTPFields()
+        headers[.eTag] = etag
+        headers[.contentType] = contentType
+        if let wanted = request.ifNoneMatch, wanted.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
+            return Response(status: .notModified, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
 
     private static func text(_ text: String) -> Response {
         var headers = HTTPFields()
