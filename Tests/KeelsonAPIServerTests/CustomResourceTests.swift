@@ -1,3 +1,4 @@
+import HTTPTypes
 import KeelsonAPI
 import Testing
 
@@ -120,6 +121,39 @@ struct CustomResourceTests {
             let beta = try await client.request(.get, "/apis/example.com/v1beta1/namespaces/default/widgets/w1").body
             #expect(beta["apiVersion"] == "example.com/v1beta1")
             #expect(beta["spec"]?["size"] == 3)
+        }
+    }
+
+    @Test("fieldValidation: Strict refuses undeclared fields with a 400, Warn (the default) warns and prunes, Ignore prunes")
+    func fieldValidation() async throws {
+        try await TestServer.run { client in
+            try await Self.establish(client, Self.widgetDefinition())
+            func widget(_ name: String) -> JSONValue {
+                ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": .string(name)], "spec": ["size": 1, "shape": "round"], "extra": 1]
+            }
+            let strict = try await client.json(.post, Self.widgets + "?fieldValidation=Strict", widget("s"))
+            #expect(strict.status == 400)
+            #expect(strict.body["reason"] == "BadRequest")
+            #expect(strict.body["message"] == #"Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "extra", unknown field "spec.shape""#)
+            #expect(try await client.request(.get, Self.widgets + "/s").status == 404)
+
+            let warned = try await client.json(.post, Self.widgets, widget("w"))
+            #expect(warned.status == 201)
+            #expect(warned.headers[values: HTTPField.Name("Warning")!]
+                == [#"299 - "unknown field \"extra\"""#, #"299 - "unknown field \"spec.shape\"""#])
+            #expect(warned.body["spec"] == ["size": 1, "color": "blue"])
+            #expect(warned.body["extra"] == nil)
+
+            let ignored = try await client.json(.post, Self.widgets + "?fieldValidation=Ignore", widget("i"))
+            #expect(ignored.status == 201)
+            #expect(ignored.headers[HTTPField.Name("Warning")!] == nil)
+
+            let patched = try await client.request(.patch, Self.widgets + "/w?fieldValidation=Strict", body: #"{"spec":{"weight":3}}"#,
+                contentType: "application/merge-patch+json")
+            #expect(patched.status == 400)
+            #expect(patched.body["message"]?.stringValue?.hasSuffix(#"unknown field "spec.weight""#) == true)
+            let bad = try await client.json(.post, Self.widgets + "?fieldValidation=Loose", widget("l"))
+            #expect(bad.status == 400)
         }
     }
 

@@ -96,6 +96,16 @@ struct CustomResourceKubectlTests {
             #expect(invalid.stderr.contains("spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0"),
                     "\(invalid.stderr)")
             #expect(try await k.kubectl(["get", "ct", "bad"]).status != 0)
+            // kubectl validates strictly by default: an undeclared field is refused; with --validate=warn it is
+            // reported and dropped.
+            let unknownField = crontab("shaped").replacingOccurrences(of: "  replicas: 2", with: "  replicas: 2\n  shape: round")
+            let strict = try await k.kubectl(["apply", "-f", "-"], stdin: unknownField)
+            #expect(strict.status != 0)
+            #expect(strict.stderr.contains(#"strict decoding error: unknown field "spec.shape""#), "\(strict.stderr)")
+            let warned = try await k.kubectl(["apply", "--validate=warn", "-f", "-"], stdin: unknownField)
+            #expect(warned.status == 0)
+            #expect(warned.stderr.contains(#"Warning: unknown field "spec.shape""#), "\(warned.stderr)")
+            #expect(try await k.kubectlOK(["get", "ct", "shaped", "-o", "jsonpath={.spec}"]).contains("shape") == false)
 
             #expect(try await k.kubectlOK(["delete", "crd", "crontabs.stable.example.com"])
                 .contains("customresourcedefinition.apiextensions.k8s.io \"crontabs.stable.example.com\" deleted"))

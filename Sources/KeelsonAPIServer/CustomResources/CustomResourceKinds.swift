@@ -53,6 +53,10 @@ enum CustomResourceKinds {
                 schema.prune(&object, isRoot: true)
                 schema.applyDefaults(&object)
             }
+            strategy.unknownFields = { object in
+                var copy = object
+                return schema.prune(&copy, isRoot: true)
+            }
             strategy.validate = { object in
                 var body = object
                 // apiVersion, kind and metadata are the server's to check, not the schema's.

@@ -55,6 +55,7 @@ extension RESTHandler {
             let old = try decode(stored, definition)
             var patched = try Self.applyPatch(patchDocument, type: type, to: old, schema: schema)
             guard case .object = patched else { throw Status.badRequest("the patch did not produce an object") }
+            try checkUnknownFields(patched, request: request, definition: definition)
             let pinned = patched.resourceVersion != old.resourceVersion && patched.resourceVersion != nil
             if !pinned { patched.resourceVersion = old.resourceVersion }
             do {

@@ -236,6 +236,7 @@ final class RESTHandler: Sendable {
     func create(request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> (JSONValue, [UInt8]?) {
         var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
         try checkKind(object, definition)
+        try checkUnknownFields(object, request: request, definition: definition)
         return try await createEncoded(object: &object, namespace: path.namespace, definition: definition,
             dryRun: request.query["dryRun"] == "All")
     }
@@ -328,6 +329,24 @@ final class RESTHandler: Sendable {
         if let apiVersion = object.apiVersion, !apiVersion.isEmpty, apiVersion != definition.apiVersion {
             throw Status.badRequest("the API version in the data (\(apiVersion)) does not match the expected API version (\(definition.apiVersion))")
         }
+    }
+
+    /// `fieldValidation`: fields the kind does not declare are refused (`Strict`), reported as warnings (`Warn`, the
+    /// default) or dropped silently (`Ignore`), with kube-apiserver's words.
+    func checkUnknownFields(_ object: JSONValue, request: APIRequest, definition: ResourceDefinition) throws {
+        let mode = request.query["fieldValidation"].flatMap { $0.isEmpty ? nil : $0 } ?? "Warn"
+        guard ["Ignore", "Warn", "Strict"].contains(mode) else {
+            throw Status.badRequest("fieldValidation: Unsupported value: \"\(mode)\": supported values: \"Ignore\", \"Strict\", \"Warn\"")
+        }
+        guard mode != "Ignore", let detect = definition.strategy.unknownFields else { return }
+        let unknown = detect(object).sorted()
+        guard !unknown.isEmpty else { return }
+        let listed = unknown.map { "unknown field \"\($0)\"" }
+        if mode == "Strict" {
+            throw Status.badRequest("\(definition.kind) in version \"\(definition.version)\" cannot be handled as a \(definition.kind): "
+                + "strict decoding error: " + listed.joined(separator: ", "))
+        }
+        for warning in listed { RequestWarnings.add(warning) }
     }
 
     private func prepareMetadataForCreate(_ object: inout JSONValue, namespace: String?, definition: ResourceDefinition) throws {
@@ -472,6 +491,7 @@ final class RESTHandler: Sendable {
     func update(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> (JSONValue, Bool) {
         var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
         try checkKind(object, definition)
+        try checkUnknownFields(object, request: request, definition: definition)
         if let bodyName = object.name, !bodyName.isEmpty, bodyName != name {
             throw Status.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
         }

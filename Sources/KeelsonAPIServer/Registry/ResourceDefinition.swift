@@ -47,6 +47,9 @@ struct ResourceStrategy: Sendable {
     /// Columns after NAME, and the cells of one object's row (without the name), given the current time.
     var columns: [TableColumn] = [TableColumn(name: "Age", description: "CreationTimestamp is a timestamp representing the server time when this object was created.")]
     var cells: @Sendable (JSONValue, Date) -> [JSONValue] = { object, now in [.string(TablePrinter.age(of: object, now: now))] }
+    /// The paths of fields a write would drop as undeclared (custom resources' pruning), for `fieldValidation`;
+    /// nil where the server keeps every field.
+    var unknownFields: (@Sendable (JSONValue) -> [String])? = nil
 }
 
 /// One row of the resource registry: everything the generic machinery needs to serve a kind.
