@@ -31,7 +31,7 @@ private let definition = """
                 properties:
                   cronSpec: {type: string}
                   image: {type: string}
-                  replicas: {type: integer, minimum: 0, default: 1}
+                  replicas: {type: integer, minimum: 0, default: 1, description: How many copies of the job run at once.}
               status:
                 type: object
                 properties:
@@ -79,6 +79,12 @@ struct CustomResourceKubectlTests {
                 let image = try await k.kubectlOK(["get", "crontab", "cron-\(minor)", "-o", "jsonpath={.spec.image}"], version: version)
                 #expect(image == "my-awesome-cron-image", "kubectl \(version)")
             }
+
+            let explained = try await k.kubectlOK(["explain", "crontab.spec.replicas"])
+            #expect(explained.contains("KIND:") && explained.contains("CronTab"), "\(explained)")
+            #expect(explained.contains("replicas") && explained.contains("<integer>"), "\(explained)")
+            #expect(explained.contains("How many copies of the job run at once."), "\(explained)")
+            #expect(try await k.kubectlOK(["explain", "crontab.spec"]).contains("cronSpec"))
 
             let table = try await k.kubectlOK(["get", "crontabs"])
             let header = table.split(separator: "\n").first.map(String.init) ?? ""

@@ -36,7 +36,7 @@ enum CustomResourceDefinitionStrategy {
             }
             return errors
         },
-        columns: [TableColumn(name: "Created At", type: "date", description: "CreationTimestamp is a timestamp representing the server time when this object was created.")],
+        columns: [TableColumn(name: "Created At", type: "date", description: "When the definition was created.")],
         cells: { crd, _ in [crd.creationTimestamp.map(JSONValue.string) ?? .null] }
     )
 

@@ -35,6 +35,7 @@ enum CustomResourceKinds {
                 strategy: strategy(schema: schema, columns: version["additionalPrinterColumns"]?.arrayValue ?? [],
                                    statusSubresource: subresources["status"] != nil))
             definition.sharesStorageAcrossVersions = multiVersion
+            definition.openAPISchema = version["schema"]?["openAPIV3Schema"]
             return definition
         }
     }

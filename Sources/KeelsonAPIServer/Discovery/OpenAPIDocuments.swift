@@ -41,15 +41,36 @@ struct OpenAPIDocuments: Sendable {
         ["name": .string(name), "in": "query", "description": .string(description), "schema": ["type": .string(type), "uniqueItems": true]]
     }
 
+    /// `com.example.stable.v1.CronTab`: the name Kubernetes gives a kind's schema (the group's labels reversed).
+    static func schemaName(_ d: ResourceDefinition) -> String {
+        (d.group.split(separator: ".").reversed().map(String.init) + [d.version, d.kind]).joined(separator: ".")
+    }
+
+    /// A kind's schema as the documents publish it: tagged with its group, version and kind (how kubectl finds it),
+    /// with the fields every object has described when the schema leaves them out.
+    static func published(_ schema: JSONValue, for d: ResourceDefinition) -> JSONValue {
+        var published = schema
+        published["x-kubernetes-group-version-kind"] = [["group": .string(d.group), "kind": .string(d.kind), "version": .string(d.version)]]
+        var properties = schema["properties"]?.objectValue ?? [:]
+        properties["apiVersion"] = properties["apiVersion"] ?? ["type": "string",
+            "description": "The group and version whose schema this object is written in."]
+        properties["kind"] = properties["kind"] ?? ["type": "string",
+            "description": "The kind of object this is, in CamelCase."]
+        properties["metadata"] = properties["metadata"] ?? ["type": "object",
+            "description": "Standard object's metadata: name, namespace, labels, annotations and the fields the server sets."]
+        published["properties"] = .object(properties)
+        return published
+    }
+
     func document(group: String, version: String) -> JSONValue? {
         let definitions = registry.resources(group: group, version: version)
         guard !definitions.isEmpty else { return nil }
         var paths: [String: JSONValue] = [:]
         let prefix = "/" + Self.pathKey(group: group, version: version)
         let writeParameters: [JSONValue] = [
-            Self.queryParameter("dryRun", "When present, indicates that modifications should not be persisted."),
-            Self.queryParameter("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
-            Self.queryParameter("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict."),
+            Self.queryParameter("dryRun", "All: check and answer as if writing, but write nothing."),
+            Self.queryParameter("fieldManager", "Who makes the change, recorded as the manager of the fields it sets."),
+            Self.queryParameter("fieldValidation", "What to do with fields the kind does not declare: Strict refuses the request, Warn (the default) answers with warnings, Ignore drops them silently."),
         ]
         for d in definitions {
             let gvk: JSONValue = ["group": .string(d.group), "version": .string(d.version), "kind": .string(d.kind)]
@@ -66,15 +87,20 @@ struct OpenAPIDocuments: Sendable {
             paths[collection + "/{name}"] = [
                 "get": operation("read\(opName)", "get", parameters: []),
                 "put": operation("replace\(opName)", "put", parameters: writeParameters),
-                "patch": operation("patch\(opName)", "patch", parameters: writeParameters + [Self.queryParameter("force", "Force is going to force Apply requests.", type: "boolean")]),
+                "patch": operation("patch\(opName)", "patch", parameters: writeParameters + [Self.queryParameter("force", "Apply: take over fields other managers own instead of failing with a conflict.", type: "boolean")]),
                 "delete": operation("delete\(opName)", "delete", parameters: []),
             ]
+        }
+        var schemas: [String: JSONValue] = [:]
+        for d in definitions {
+            guard let schema = d.openAPISchema else { continue }
+            schemas[Self.schemaName(d)] = Self.published(schema, for: d)
         }
         return [
             "openapi": "3.0.0",
             "info": ["title": "Kubernetes", "version": .string(Discovery.version["gitVersion"]?.stringValue ?? "")],
             "paths": .object(paths),
-            "components": ["schemas": .object([:])],
+            "components": ["schemas": .object(schemas)],
         ]
     }
 }

@@ -77,6 +77,9 @@ struct ResourceDefinition: Sendable {
     /// A custom resource served in several versions: objects are stored in whichever version wrote them and are
     /// presented in the version asked for (conversion `None`).
     var sharesStorageAcrossVersions = false
+    /// The kind's OpenAPI v3 schema, where the server has one (a custom resource's `openAPIV3Schema`): published
+    /// in the OpenAPI documents so `kubectl explain` can describe it.
+    var openAPISchema: JSONValue?
 
     /// core/v1 Services, whose writes go through the cluster IP and node port allocator.
     var isService: Bool { group.isEmpty && kind == "Service" }
