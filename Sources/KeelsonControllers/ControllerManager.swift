@@ -175,8 +175,10 @@ public struct ControllerManager: Service {
         }
         let collector = GarbageCollector(client: client, resources: monitored, logger: logger)
         add(GarbageCollector.name, workers: 4, waitFor: collector.allInformers, register: collector.register, reconcile: collector.reconcile)
+        let monitors = GarbageCollectorMonitors(client: client, collector: collector,
+            definitions: informers.informer(GarbageCollectorMonitors.definitionsResource, transform: Informer.metadataOnly), logger: logger)
 
-        let all: [any Service] = informers.all + [events] + runners
+        let all: [any Service] = informers.all + [events, monitors] + runners
         try await withThrowingDiscardingTaskGroup { group in
             for service in all {
                 group.addTask { try await service.run() }

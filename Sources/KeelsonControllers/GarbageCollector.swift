@@ -2,6 +2,7 @@ import Foundation
 import KeelsonAPI
 import KeelsonClient
 import Logging
+import Synchronization
 
 /// Deletes objects whose owners are gone, and carries out Foreground and Orphan deletions, as
 /// kube-controller-manager's garbage collector does, across every resource the server serves:
@@ -20,24 +21,34 @@ public struct GarbageCollector: Sendable {
     static let orphan = "orphan"
 
     let client: any KubernetesClient
-    /// The monitored resources by `group/version/plural`.
-    let informers: [String: Informer]
-    /// Owner kinds → resource, to find an owner from an ownerReference.
-    let resourcesByKind: [String: ResourceReference]
     let logger: Logger
+    private let table: MonitorTable
+
+    /// The monitored resources and the queue their events go to. Resources come and go while the collector runs
+    /// (CustomResourceDefinitions), so the table is shared and locked.
+    final class MonitorTable: Sendable {
+        struct State {
+            /// The monitored resources by `group/version/plural`.
+            var informers: [String: Informer] = [:]
+            /// Owner kinds → resource, to find an owner from an ownerReference.
+            var resourcesByKind: [String: ResourceReference] = [:]
+            var queue: WorkQueue<String>?
+        }
+
+        let state = Mutex(State())
+    }
+
+    /// The monitored resources by `group/version/plural`.
+    var informers: [String: Informer] { table.state.withLock { $0.informers } }
+    /// Owner kinds → resource, to find an owner from an ownerReference.
+    var resourcesByKind: [String: ResourceReference] { table.state.withLock { $0.resourcesByKind } }
 
     /// Every informer must carry the `ownerUID` index.
     public init(client: any KubernetesClient, resources: [(DiscoveredResource, Informer)], logger: Logger) {
         self.client = client
-        var informers: [String: Informer] = [:]
-        var kinds: [String: ResourceReference] = [:]
-        for (resource, informer) in resources {
-            informers[Self.id(resource.reference)] = informer
-            kinds[Self.groupKind(resource.group, resource.kind)] = resource.reference
-        }
-        self.informers = informers
-        self.resourcesByKind = kinds
         self.logger = logger
+        self.table = MonitorTable()
+        for (resource, informer) in resources { monitor(resource, informer: informer) }
     }
 
     /// The resources worth watching: those that can be listed, watched and deleted. Events are left out, as
@@ -51,22 +62,62 @@ public struct GarbageCollector: Sendable {
 
     public var allInformers: [Informer] { Array(informers.values) }
 
-    public func register(_ queue: WorkQueue<String>) {
+    /// The `group/version/plural` of every monitored resource.
+    public var monitoredIDs: Set<String> { Set(informers.keys) }
+
+    /// Starts following one more resource (with the `ownerUID` index on its informer). Its handler is added before
+    /// the caller runs the informer, so its first listing queues every object that has owners.
+    public func monitor(_ resource: DiscoveredResource, informer: Informer) {
+        let id = Self.id(resource.reference)
+        let queue = table.state.withLock { state -> WorkQueue<String>? in
+            state.informers[id] = informer
+            state.resourcesByKind[Self.groupKind(resource.group, resource.kind)] = resource.reference
+            return state.queue
+        }
+        if let queue { addHandler(id: id, informer: informer, queue: queue) }
+    }
+
+    /// Stops following a resource that is no longer served (its definition was deleted).
+    public func forget(_ id: String) {
+        table.state.withLock { state in
+            guard let informer = state.informers.removeValue(forKey: id) else { return }
+            state.resourcesByKind = state.resourcesByKind.filter { $0.value != informer.resource }
+        }
+    }
+
+    /// Queues every object with an owner of this kind: owners of a kind the collector did not know were left alone,
+    /// and may be gone by now.
+    public func requeueDependents(ofGroup group: String, kind: String) {
+        guard let queue = table.state.withLock({ $0.queue }) else { return }
         for (id, informer) in informers {
-            informer.addHandler { event in
-                switch event {
-                case .added(let object):
-                    if !object.ownerReferences.isEmpty { queue.add(Self.key(id, object)) }
-                    if Self.isBeingDeletedByGC(object) { queue.add(Self.key(id, object)) }
-                case .updated(let old, let new):
-                    if new.ownerReferences != old.ownerReferences || Self.isBeingDeletedByGC(new) { queue.add(Self.key(id, new)) }
-                case .deleted(let object):
-                    // Its dependents may now be orphans; the owners waiting for it may now be free to go.
-                    for key in dependentKeys(of: object) { queue.add(key) }
-                    for ref in object.ownerReferences where ref.blockOwnerDeletion {
-                        if let owner = resourcesByKind[Self.groupKind(ref.group, ref.kind)] {
-                            queue.add("\(Self.id(owner))|\(Informer.key(namespace: owner.namespaced ? object.namespace : nil, name: ref.name))")
-                        }
+            for object in informer.list() where object.ownerReferences.contains(where: { $0.group == group && $0.kind == kind }) {
+                queue.add(Self.key(id, object))
+            }
+        }
+    }
+
+    public func register(_ queue: WorkQueue<String>) {
+        let current = table.state.withLock { state in
+            state.queue = queue
+            return state.informers
+        }
+        for (id, informer) in current { addHandler(id: id, informer: informer, queue: queue) }
+    }
+
+    private func addHandler(id: String, informer: Informer, queue: WorkQueue<String>) {
+        informer.addHandler { event in
+            switch event {
+            case .added(let object):
+                if !object.ownerReferences.isEmpty { queue.add(Self.key(id, object)) }
+                if Self.isBeingDeletedByGC(object) { queue.add(Self.key(id, object)) }
+            case .updated(let old, let new):
+                if new.ownerReferences != old.ownerReferences || Self.isBeingDeletedByGC(new) { queue.add(Self.key(id, new)) }
+            case .deleted(let object):
+                // Its dependents may now be orphans; the owners waiting for it may now be free to go.
+                for key in dependentKeys(of: object) { queue.add(key) }
+                for ref in object.ownerReferences where ref.blockOwnerDeletion {
+                    if let owner = resourcesByKind[Self.groupKind(ref.group, ref.kind)] {
+                        queue.add("\(Self.id(owner))|\(Informer.key(namespace: owner.namespaced ? object.namespace : nil, name: ref.name))")
                     }
                 }
             }

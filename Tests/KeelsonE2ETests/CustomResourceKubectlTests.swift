@@ -113,6 +113,20 @@ struct CustomResourceKubectlTests {
             #expect(warned.stderr.contains(#"Warning: unknown field "spec.shape""#), "\(warned.stderr)")
             #expect(try await k.kubectlOK(["get", "ct", "shaped", "-o", "jsonpath={.spec}"]).contains("shape") == false)
 
+            // The garbage collector follows the new kind: what a custom object owns goes with it.
+            let uid = try await k.kubectlOK(["get", "ct", "cron-28", "-o", "jsonpath={.metadata.uid}"])
+            _ = try await k.kubectlOK(["apply", "-f", "-"], stdin: """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: owned-by-cron
+                  ownerReferences:
+                  - {apiVersion: stable.example.com/v1, kind: CronTab, name: cron-28, uid: \(uid)}
+                data: {a: b}
+                """)
+            _ = try await k.kubectlOK(["delete", "crontab", "cron-28"])
+            try await eventually(seconds: 30) { try await k.kubectl(["get", "configmap", "owned-by-cron"]).status != 0 }
+
             #expect(try await k.kubectlOK(["delete", "crd", "crontabs.stable.example.com"])
                 .contains("customresourcedefinition.apiextensions.k8s.io \"crontabs.stable.example.com\" deleted"))
             let gone = try await k.kubectl(["get", "crontabs"])
