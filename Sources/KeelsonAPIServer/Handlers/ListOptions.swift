@@ -47,7 +47,27 @@ struct ListOptions: Sendable {
             guard ["NotOlderThan", "Exact"].contains(match) else {
                 throw Status.badRequest("resourceVersionMatch: Unsupported value: \"\(match)\": supported values: \"Exact\", \"NotOlderThan\"")
             }
-            if resourceVersion == nil {
+        }
+        // apimachinery's ValidateListOptions: a streaming list (a watch that starts with the current state) must ask
+        // for NotOlderThan and for bookmarks, whose last one marks the end of the initial state.
+        if watch {
+            if sendInitialEvents != nil {
+                var errors: [FieldError] = []
+                if resourceVersionMatch != "NotOlderThan" {
+                    errors.append(.forbidden("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+                }
+                if !allowWatchBookmarks {
+                    errors.append(.forbidden("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"))
+                }
+                if !errors.isEmpty { throw Status.invalidListOptions(errors) }
+            } else if resourceVersionMatch != nil {
+                throw Status.invalidListOptions([.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")])
+            }
+        } else {
+            if sendInitialEvents != nil {
+                throw Status.invalidListOptions([.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list")])
+            }
+            if resourceVersionMatch != nil && resourceVersion == nil {
                 throw Status(code: 422, reason: .invalid, message: "resourceVersionMatch is forbidden unless resourceVersion is provided")
             }
         }
@@ -123,5 +143,12 @@ enum Base64 {
             }
         }
         return out
+    }
+}
+
+extension Status {
+    /// A 422 about the query's list options, worded as kube-apiserver words it (`ListOptions.meta.k8s.io`).
+    static func invalidListOptions(_ errors: [FieldError]) -> Status {
+        Status.invalid(kind: "ListOptions", group: "meta.k8s.io", name: "", errors)
     }
 }
