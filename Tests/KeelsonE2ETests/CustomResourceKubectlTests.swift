@@ -93,6 +93,13 @@ struct CustomResourceKubectlTests {
             #expect(try await k.kubectlOK(["get", "ct", "-o", "name"]).split(separator: "\n").count == 7)
             #expect(try await k.kubectlOK(["get", "all"]).contains("crontab.stable.example.com/cron-33"))
 
+            // A second apply of a changed manifest is a merge patch (custom kinds have no strategic merge).
+            #expect(try await k.kubectlOK(["apply", "-f", "-"], stdin: crontab("cron-33", replicas: "3"))
+                .contains("crontab.stable.example.com/cron-33 configured"))
+            #expect(try await k.kubectlOK(["apply", "-f", "-"], stdin: crontab("cron-33", replicas: "3"))
+                .contains("crontab.stable.example.com/cron-33 unchanged"))
+            #expect(try await k.kubectlOK(["get", "ct", "cron-33", "-o", "jsonpath={.spec.replicas}"]) == "3")
+
             let scaled = try await k.kubectlOK(["scale", "crontab/cron-27", "--replicas=5"])
             #expect(scaled.contains("crontab.stable.example.com/cron-27 scaled"))
             #expect(try await k.kubectlOK(["get", "ct", "cron-27", "-o", "jsonpath={.spec.replicas}"]) == "5")
