@@ -1,7 +1,9 @@
 # Sourced by the bench scripts: release builds, a scratch directory, the processes started (stopped and the
-# directory removed on exit), and free loopback ports.
-swift build -c release --product keelson
-(cd Benchmarks && swift build -c release --product keelson-bench)
+# directory removed on exit), and free loopback ports. SKIP_BUILD=1 uses the release binaries as they are.
+if [ -z "${SKIP_BUILD:-}" ]; then
+  swift build -c release --product keelson
+  (cd Benchmarks && swift build -c release --product keelson-bench)
+fi
 BENCH=Benchmarks/.build/release/keelson-bench
 
 work=$(mktemp -d "/tmp/keelson-${BENCH_NAME:-bench}.XXXXXX")

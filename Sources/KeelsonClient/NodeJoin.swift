@@ -188,15 +188,5 @@ public struct NodeJoin: Sendable {
 
 /// The `iPAddress` general name of an IPv4 or IPv6 address in text form; nil for anything else.
 func ipAddressName(_ text: String) -> GeneralName? {
-    var v4 = in_addr()
-    var v6 = in6_addr()
-    let bytes: [UInt8]
-    if inet_pton(AF_INET, text, &v4) == 1 {
-        bytes = withUnsafeBytes(of: &v4) { Array($0) }
-    } else if inet_pton(AF_INET6, text, &v6) == 1 {
-        bytes = withUnsafeBytes(of: &v6) { Array($0) }
-    } else {
-        return nil
-    }
-    return .ipAddress(ASN1OctetString(contentBytes: bytes[...]))
+    IPAddressBytes.parse(text).map { .ipAddress(ASN1OctetString(contentBytes: $0[...])) }
 }

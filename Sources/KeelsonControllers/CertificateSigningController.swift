@@ -169,15 +169,7 @@ public struct CertificateSigningController: Sendable {
         return (dns, ips)
     }
 
-    static func format(address bytes: [UInt8]) -> String {
-        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
-        guard bytes.count == 16 else { return "invalid" }
-        var address = in6_addr()
-        withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
-        return String(cString: text)
-    }
+    static func format(address bytes: [UInt8]) -> String { IPAddressBytes.format(bytes) ?? "invalid" }
 
     /// A node asking for its own serving certificate: subject and requester are the node, only server usages, and
     /// every name its own — its node name, and addresses its Node object reports. Nil while the Node does not

@@ -32,7 +32,7 @@ struct GarbageCollectorMonitors: Service {
                     signal.yield()
                 }
             }
-            try await cancelWhenGracefulShutdown {
+            await cancelWhenGracefulShutdown {
                 for await _ in changes {
                     await resync(started)
                 }

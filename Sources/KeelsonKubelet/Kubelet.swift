@@ -113,7 +113,7 @@ public struct Kubelet: Service {
                 }
             }
             group.addTask {
-                try? await cancelWhenGracefulShutdown {
+                await cancelWhenGracefulShutdown {
                     await ContainerLogRotation(runtime: runtime, logger: logger, maxSize: configuration.containerLogMaxSize,
                         maxFiles: configuration.containerLogMaxFiles).run()
                 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KeelsonAPI
 import SwiftASN1
 import X509
 
@@ -86,13 +87,7 @@ public struct CertificateAuthority: Sendable {
         candidate.issuer == certificate.subject && certificate.publicKey.isValidSignature(candidate.signature, for: candidate)
     }
 
-    static func ipAddressBytes(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
-    }
+    static func ipAddressBytes(_ text: String) -> [UInt8]? { IPAddressBytes.parse(text) }
 }
 
 /// A leaf certificate with its private key.

@@ -156,9 +156,7 @@ public struct ClusterDNSZone: Sendable {
     }
 
     static func ipv6Bytes(_ text: String) -> [UInt8]? {
-        guard text.contains(":") else { return nil }
-        var address = in6_addr()
-        guard inet_pton(AF_INET6, text, &address) == 1 else { return nil }
-        return withUnsafeBytes(of: &address) { Array($0) }
+        guard text.contains(":"), let bytes = IPAddressBytes.parse(text), bytes.count == 16 else { return nil }
+        return bytes
     }
 }
