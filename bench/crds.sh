@@ -27,7 +27,7 @@ median_ms() { sort -n | awk '{a[NR]=$1} END {printf "%.1f", (NR % 2) ? a[(NR+1)/
 time_ms() {
   local start end
   start=$(date +%s%N)
-  "$@" >/dev/null
+  "$@" >/dev/null 2>&1
   end=$(date +%s%N)
   echo $(( (end - start) / 1000 ))e-3 | awk '{printf "%.1f\n", $1}'
 }
