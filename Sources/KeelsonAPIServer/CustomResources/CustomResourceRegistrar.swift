@@ -101,12 +101,18 @@ final class CustomResourceRegistrar: Sendable {
 
     /// Returns whether the definition is still terminating.
     private func reconcile(key: String) async throws -> Bool {
+        let (known, others) = definitions.withLock { map in (map[key], map.filter { $0.key != key }.map(\.value)) }
+        // Most wakes change nothing for most definitions: decide from the followed copy before reading the store.
+        if let known, known.metadata?["deletionTimestamp"] == nil,
+            Self.desiredStatus(known, others: others, now: Date()) == known["status"]
+        {
+            return false
+        }
         guard let stored = try await store.get(key, at: nil) else { return false }
         var crd = try ObjectCodec.decodeStored(stored)
         if crd.metadata?["deletionTimestamp"] != nil {
             return try await finishDeletion(crd, stored: stored)
         }
-        let others = definitions.withLock { $0 }.filter { $0.key != key }.map(\.value)
         let status = Self.desiredStatus(crd, others: others, now: Date())
         guard status != crd["status"] else { return false }
         crd["status"] = status

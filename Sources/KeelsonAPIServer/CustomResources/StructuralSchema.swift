@@ -337,11 +337,4 @@ final class StructuralSchema: Sendable {
             break
         }
     }
-
-    /// The schema at a dotted path of property names (`spec.replicas`), for printer columns and scale paths.
-    func schema(at path: [String]) -> StructuralSchema? {
-        var node: StructuralSchema? = self
-        for name in path { node = node?.properties[name] ?? node?.additionalProperties }
-        return node
-    }
 }
