@@ -164,7 +164,10 @@ public struct NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin {
         for (resource, weight) in resources {
             let capacity = node.allocatable[resource]
             // An extended resource (or huge pages) the pod does not ask for is not scored, as upstream skips it.
-            let scalar = resource.contains("/") || resource.hasPrefix("hugepages-")
+            // (Byte-wise: String.contains(String) goes through Foundation's locale-aware search, a tenth of a
+            // decision's time at a thousand nodes.)
+            let scalar = resource != "cpu" && resource != "memory"
+                && (resource.utf8.contains(UInt8(ascii: "/")) || resource.hasPrefix("hugepages-"))
             guard capacity > 0, !scalar || pod.requests[resource] > 0 else { continue }
             let requested = min(Self.scoredRequest(pod, node, resource), capacity)
             let used = Double(requested) * 100 / Double(capacity)

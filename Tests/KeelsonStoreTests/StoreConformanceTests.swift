@@ -258,8 +258,9 @@ struct StoreConformanceTests {
         let start = ContinuousClock.now
         _ = try await store.create("/ttl/forever", value: bytes("stays"))
         // Updated without a time to live, "kept" must lose its lease; if it kept it, it would be gone
-        // by the time checked below.
-        let kept = try await store.create("/ttl/kept", value: bytes("v1"), ttl: .seconds(3))
+        // by the time checked below. Its time to live is long enough that a loaded machine (etcd's fsyncs
+        // queue behind every other test's) cannot let it run out between this create and the update.
+        let kept = try await store.create("/ttl/kept", value: bytes("v1"), ttl: .seconds(6))
         _ = try await store.update("/ttl/kept", value: bytes("v2"), ifModRevision: kept)
         // The short-lived key is written last, so its deletion is the last event whatever the machine's speed.
         let shortCreated = ContinuousClock.now
@@ -273,7 +274,7 @@ struct StoreConformanceTests {
         }
         #expect(ContinuousClock.now - shortCreated >= .seconds(1), "the key went before its time to live")
         // Past the time "kept" would have run out with its first lease (etcd rounding included).
-        let keptWouldExpire = start + .seconds(5)
+        let keptWouldExpire = start + .seconds(8)
         if ContinuousClock.now < keptWouldExpire { try await Task.sleep(until: keptWouldExpire) }
         _ = try await store.removeExpired()
         #expect(try await store.get("/ttl/kept", at: nil)?.value == bytes("v2"))

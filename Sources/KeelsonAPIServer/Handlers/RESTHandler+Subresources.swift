@@ -50,7 +50,7 @@ extension RESTHandler {
                 statusOnly: true, dryRun: request.query["dryRun"] == "All")
             return Self.json(updated)
         case ("status", "PATCH") where definition.hasStatus:
-            return Self.json(try await patch(request: request, path: path, name: name, definition: definition, subresource: "status"))
+            return Self.json(try await patch(request: request, path: path, name: name, definition: definition, subresource: "status").0)
         case ("approval", "GET") where definition.kind == "CertificateSigningRequest":
             return respond(try await get(definition, namespace: nil, name: name), request: request, definition: definition)
         case ("approval", "PUT") where definition.kind == "CertificateSigningRequest":
@@ -218,7 +218,7 @@ extension RESTHandler {
             if let rv = desired.resourceVersion, !rv.isEmpty { updated.resourceVersion = rv }
             do {
                 let result = try await commitUpdate(updated, old: old, stored: stored, definition: definition,
-                    statusOnly: false, dryRun: request.query["dryRun"] == "All")
+                    statusOnly: false, dryRun: request.query["dryRun"] == "All", ownedThrough: "scale")
                 return Self.json(scaleObject(result, scale))
             } catch let status as Status where status.code == 409 && !pinned && request.method == "PATCH" {
                 continue

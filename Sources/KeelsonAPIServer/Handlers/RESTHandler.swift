@@ -74,6 +74,28 @@ final class RESTHandler: Sendable {
     // MARK: Dispatch
 
     func handle(_ request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> Response {
+        guard ["POST", "PUT", "PATCH"].contains(request.method) else { return try await route(request, path: path, definition: definition) }
+        let manager = try Self.fieldManager(of: request)
+        return try await ManagedFields.$requestManager.withValue(manager) {
+            try await route(request, path: path, definition: definition)
+        }
+    }
+
+    /// The manager a write is recorded under: `fieldManager`, else the User-Agent's product name.
+    static func fieldManager(of request: APIRequest) throws -> String {
+        if let named = request.query["fieldManager"], !named.isEmpty {
+            guard named.count <= 128, named.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control }) else {
+                throw Status(code: 422, reason: .invalid,
+                    message: "fieldManager: Invalid value: \"\(named)\": must be at most 128 printable characters",
+                    details: Status.Details(causes: [.init(reason: "FieldValueInvalid", message: "must be at most 128 printable characters", field: "fieldManager")]))
+            }
+            return named
+        }
+        let product = request.userAgent?.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+        return product.isEmpty ? "unknown" : String(product.prefix(128))
+    }
+
+    private func route(_ request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> Response {
         if path.namespace == nil && definition.namespaced && path.name != nil {
             throw Status.notFound(definition.plural, group: definition.group, name: path.name ?? "")
         }
@@ -104,8 +126,8 @@ final class RESTHandler: Sendable {
             let (object, created) = try await update(request: request, path: path, name: name, definition: definition)
             return respond(object, request: request, definition: definition, status: created ? .created : .ok)
         case ("PATCH", let name?):
-            let object = try await patch(request: request, path: path, name: name, definition: definition, subresource: nil)
-            return respond(object, request: request, definition: definition)
+            let (object, created) = try await patch(request: request, path: path, name: name, definition: definition, subresource: nil)
+            return respond(object, request: request, definition: definition, status: created ? .created : .ok)
         case ("DELETE", let name?):
             let (object, _) = try await delete(request: request, namespace: path.namespace, name: name, definition: definition)
             return respond(object, request: request, definition: definition)
@@ -299,6 +321,10 @@ final class RESTHandler: Sendable {
         var reservation = ServiceAllocator.Reservation()
         if let allocator, definition.isService {
             reservation = try await allocator.assign(&object, old: nil, dryRun: dryRun)
+        }
+        if let manager = ManagedFields.requestManager {
+            ManagedFields.recordUpdate(old: nil, new: &object, proposed: ManagedFields.of(object), manager: manager,
+                apiVersion: definition.apiVersion, subresource: nil, hasStatus: definition.hasStatus, schema: mergeSchema(definition))
         }
         if dryRun {
             if try await store.get(key, at: nil) != nil {
@@ -511,8 +537,9 @@ final class RESTHandler: Sendable {
     }
 
     /// The shared tail of PUT, PATCH and status writes: preconditions, preserved fields, strategy, store.
+    /// `ownedThrough` names the subresource a write's fields are recorded under when it is not `status` (`scale`).
     func commitUpdate(_ proposed: JSONValue, old: JSONValue, stored: StoredValue, definition: ResourceDefinition,
-        statusOnly: Bool, dryRun: Bool) async throws -> JSONValue
+        statusOnly: Bool, dryRun: Bool, ownedThrough: String? = nil) async throws -> JSONValue
     {
         let name = old.name ?? ""
         if let rv = proposed.resourceVersion, !rv.isEmpty, rv != String(stored.modRevision) {
@@ -527,6 +554,8 @@ final class RESTHandler: Sendable {
         if statusOnly {
             var merged = old
             merged["status"] = proposed["status"]
+            // Ownership the caller computed (server-side apply to status) travels with the status.
+            if ManagedFields.requestManager == nil { merged.setMetadataField("managedFields", proposed.metadata?["managedFields"]) }
             // Status writes may still change labels and annotations only through the main resource.
             object = merged
         } else if definition.hasStatus {
@@ -557,6 +586,11 @@ final class RESTHandler: Sendable {
         var reservation = ServiceAllocator.Reservation()
         if let allocator, definition.isService, !statusOnly {
             reservation = try await allocator.assign(&object, old: old, dryRun: dryRun)
+        }
+        if let manager = ManagedFields.requestManager {
+            ManagedFields.recordUpdate(old: old, new: &object, proposed: statusOnly ? nil : ManagedFields.of(proposed), manager: manager,
+                apiVersion: definition.apiVersion, subresource: subresource ?? ownedThrough, hasStatus: definition.hasStatus,
+                schema: mergeSchema(definition))
         }
         object.resourceVersion = nil
         var comparableOld = old
