@@ -190,6 +190,24 @@ struct ManagedFieldsTests {
         #expect(entry?.subresource == "status" && entry?.fields.paths.map(FieldSet.pathText) == [".status.replicas"])
     }
 
+    @Test("more than ten updaters: the oldest are folded into one ancient-changes entry")
+    func updatersCapped() {
+        var object: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": [:]]
+        for writer in 0..<12 {
+            var next = object
+            next.setValue(.string("\(writer)"), at: ["data", "k\(writer)"])
+            ManagedFields.recordUpdate(old: object, new: &next, proposed: nil, manager: "writer-\(writer)", apiVersion: "v1",
+                subresource: nil, hasStatus: false, schema: .deduced)
+            object = next
+        }
+        let entries = ManagedFields.of(object)?.entries ?? []
+        #expect(entries.count == 10)
+        #expect(entries.filter { $0.manager.hasPrefix("writer-") }.count == 9)
+        let folded = entries.first { $0.manager == ManagedFields.foldedUpdater }
+        #expect(folded?.fields.paths.count == 3, "the three oldest writers' fields")
+        #expect(entries.contains { $0.manager == "writer-11" })
+    }
+
     @Test("managedFields a client sends replace the recorded ones; one empty entry clears them; garbage is ignored")
     func clientManagedFields() throws {
         let applied = try Self.apply(Self.deployment(), to: nil, by: "kubectl")

@@ -1,3 +1,4 @@
+import HTTPTypes
 import KeelsonAPI
 import Testing
 
@@ -8,6 +9,27 @@ struct RESTBehaviourTests {
         "metadata": ["name": "p1", "labels": ["app": "web"]],
         "spec": ["containers": [["name": "c", "image": "busybox"]]],
     ]
+
+    @Test("a key a JSON body repeats: refused under Strict naming its path, a warning under Warn, ignored under Ignore")
+    func duplicateFields() async throws {
+        try await TestServer.run { client in
+            let body = #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"NAME"},"data":{"a":"1","a":"2"}}"#
+            let strict = try await client.request(.post, "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+                body: body.replacingOccurrences(of: "NAME", with: "s"))
+            #expect(strict.status == 400)
+            #expect(strict.body["message"]
+                == #"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data.a""#)
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/configmaps/s").status == 404)
+
+            let warned = try await client.request(.post, "/api/v1/namespaces/default/configmaps", body: body.replacingOccurrences(of: "NAME", with: "w"))
+            #expect(warned.status == 201)
+            #expect(warned.headers[values: HTTPField.Name("Warning")!] == [#"299 - "duplicate field \"data.a\"""#])
+            #expect(warned.body["data"] == ["a": "2"], "the last value wins, as in Go's decoder")
+            let ignored = try await client.request(.post, "/api/v1/namespaces/default/configmaps?fieldValidation=Ignore",
+                body: body.replacingOccurrences(of: "NAME", with: "i"))
+            #expect(ignored.status == 201 && ignored.headers[HTTPField.Name("Warning")!] == nil)
+        }
+    }
 
     @Test("the system namespaces exist from the first start")
     func systemNamespaces() async throws {

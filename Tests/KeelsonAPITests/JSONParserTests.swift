@@ -42,6 +42,9 @@ struct JSONParserTests {
         let value = try parser.parseDocument()
         #expect(parser.duplicateKeys == [".spec.replicas"])
         #expect(value["spec"]?["replicas"] == .integer(2))
+        var inList = JSONParser(Array(#"{"items": [{"a": 1}, {"name": "x", "name": "y"}]}"#.utf8))
+        _ = try inList.parseDocument()
+        #expect(inList.duplicateKeys == [".items[1].name"])
     }
 
     @Test("encoding sorts keys, escapes like Go and round-trips")

@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "keelson-bench",
         abstract: "Load generator for Keelson and its reference, etcd.",
         subcommands: [StoreBench.self, APIBench.self, EtcdBench.self, WatchBench.self, DensityBench.self, ScheduleBench.self, PodStartBench.self, HousekeepingBench.self,
-            ProxyBench.self, DNSBench.self, TLSOverheadBenchmark.self]
+            ProxyBench.self, DNSBench.self, TLSOverheadBenchmark.self, ServerSideApplyBench.self]
     )
 }
 

@@ -17,9 +17,10 @@ public struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private let maxDepth: Int
-    /// Duplicate keys met while parsing, as JSON paths (`.spec.replicas`).
+    /// Duplicate keys met while parsing, as JSON paths (`.spec.replicas`, `.spec.containers[0].name`).
     public private(set) var duplicateKeys: [String] = []
-    private var path: [String] = []
+    private enum Segment { case key(String), index(Int) }
+    private var path: [Segment] = []
 
     public init(_ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) {
         self.bytes = bytes
@@ -96,10 +97,15 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after object key") }
             index += 1
             skipWhitespace()
-            path.append(key)
+            path.append(.key(key))
             let value = try parseValue(depth: depth)
             if result.updateValue(value, forKey: key) != nil {
-                duplicateKeys.append("." + path.joined(separator: "."))
+                duplicateKeys.append(path.map { segment in
+                    switch segment {
+                    case .key(let name): "." + name
+                    case .index(let index): "[\(index)]"
+                    }
+                }.joined())
             }
             path.removeLast()
             skipWhitespace()
@@ -127,7 +133,9 @@ public struct JSONParser {
         }
         while true {
             skipWhitespace()
+            path.append(.index(result.count))
             result.append(try parseValue(depth: depth))
+            path.removeLast()
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in array") }
             if bytes[index] == UInt8(ascii: ",") {

@@ -148,6 +148,29 @@ struct ManagedFields: Sendable {
             entries.append(entry)
         }
         entries.removeAll { $0.fields.isEmpty }
+        capUpdaters()
+    }
+
+    /// At most this many Update entries are kept; the oldest are folded into one, as kube-apiserver does, so an
+    /// object written by many short-lived clients does not grow without end.
+    static let maxUpdaters = 10
+    static let foldedUpdater = "ancient-changes"
+
+    private mutating func capUpdaters() {
+        let updaters = entries.indices.filter { !entries[$0].isApply && entries[$0].manager != Self.foldedUpdater }
+        guard updaters.count > Self.maxUpdaters - (entries.contains { $0.manager == Self.foldedUpdater } ? 1 : 0) else { return }
+        let keep = Self.maxUpdaters - 1
+        let oldest = updaters.sorted { (entries[$0].time ?? "", $0) < (entries[$1].time ?? "", $1) }.prefix(updaters.count - keep)
+        var folded = entries.first { $0.manager == Self.foldedUpdater }
+            ?? ManagedFieldsEntry(manager: Self.foldedUpdater, operation: ManagedFieldsEntry.update, apiVersion: entries[oldest.first!].apiVersion,
+                time: nil, subresource: nil, fields: FieldSet())
+        for index in oldest {
+            folded.fields = folded.fields.union(entries[index].fields)
+            folded.time = max(folded.time ?? "", entries[index].time ?? "")
+        }
+        let dropped = Set(oldest)
+        entries = entries.indices.filter { !dropped.contains($0) && entries[$0].manager != Self.foldedUpdater }.map { entries[$0] }
+        entries.append(folded)
     }
 
     // MARK: Apply

@@ -9,21 +9,33 @@ enum ObjectCodec {
 
     /// Parses a request body as the content type says; a missing type is JSON (the Python client sends none).
     static func decodeBody(_ body: [UInt8], contentType: String?) throws(Status) -> JSONValue {
+        try decodeBodyNotingDuplicates(body, contentType: contentType).0
+    }
+
+    /// As `decodeBody`, with the paths of keys a JSON body repeats in one object (`spec.replicas`), for
+    /// `fieldValidation` to refuse or warn about.
+    static func decodeBodyNotingDuplicates(_ body: [UInt8], contentType: String?) throws(Status) -> (JSONValue, [String]) {
         let mediaType = contentType?.split(separator: ";").first.map { $0.trimmingCharacters(in: " ").lowercased() } ?? "application/json"
         if body.isEmpty { throw Status.badRequest("the request body is empty") }
         switch mediaType {
         case "application/yaml", "application/apply-patch+yaml", "text/yaml":
-            return try decodeYAML(body)
+            if body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{") {
+                var parser = JSONParser(body)
+                if let value = try? parser.parseDocument() { return (value, parser.duplicateKeys.map { String($0.dropFirst()) }) }
+            }
+            return (try decodeYAML(body), [])
         case "application/vnd.kubernetes.protobuf":
             do {
-                return try ProtobufTranscoder.decode(body)
+                return (try ProtobufTranscoder.decode(body), [])
             } catch {
                 throw Status(code: 415, reason: .unsupportedMediaType, message: "error decoding protobuf request body: \(error.message)")
             }
         case "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
             "application/json-patch+json", "*/*", "":
             do {
-                return try JSONParser.parse(body)
+                var parser = JSONParser(body)
+                let value = try parser.parseDocument()
+                return (value, parser.duplicateKeys.map { String($0.dropFirst()) })
             } catch {
                 throw Status.badRequest("error decoding request body: \(error.message) (at byte \(error.offset))")
             }

@@ -94,7 +94,7 @@ extension RESTHandler {
             throw Status(code: 422, reason: .invalid, message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                 details: Status.Details(causes: [.init(reason: "FieldValueRequired", message: "Required value: is required for apply patch", field: "fieldManager")]))
         }
-        var config = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        var (config, duplicates) = try ObjectCodec.decodeBodyNotingDuplicates(request.body, contentType: request.contentType)
         try checkKind(config, definition)
         guard config.apiVersion?.isEmpty == false, config.kind?.isEmpty == false else {
             throw Status.badRequest("an applied configuration must set apiVersion and kind")
@@ -104,7 +104,7 @@ extension RESTHandler {
         }
         config.name = name
         config = Self.withoutNulls(config)
-        try checkUnknownFields(config, request: request, definition: definition)
+        try checkUnknownFields(config, duplicates: duplicates, request: request, definition: definition)
         let schema = mergeSchema(definition)
         let dryRun = request.query["dryRun"] == "All"
         let key = definition.key(namespace: path.namespace, name: name)

@@ -256,9 +256,9 @@ final class RESTHandler: Sendable {
 
     /// The created object and, when it could be spliced from the stored bytes, its encoded answer.
     func create(request: APIRequest, path: ResourcePath, definition: ResourceDefinition) async throws -> (JSONValue, [UInt8]?) {
-        var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        var (object, duplicates) = try ObjectCodec.decodeBodyNotingDuplicates(request.body, contentType: request.contentType)
         try checkKind(object, definition)
-        try checkUnknownFields(object, request: request, definition: definition)
+        try checkUnknownFields(object, duplicates: duplicates, request: request, definition: definition)
         return try await createEncoded(object: &object, namespace: path.namespace, definition: definition,
             dryRun: request.query["dryRun"] == "All")
     }
@@ -359,15 +359,17 @@ final class RESTHandler: Sendable {
 
     /// `fieldValidation`: fields the kind does not declare are refused (`Strict`), reported as warnings (`Warn`, the
     /// default) or dropped silently (`Ignore`), with kube-apiserver's words.
-    func checkUnknownFields(_ object: JSONValue, request: APIRequest, definition: ResourceDefinition) throws {
+    /// `fieldValidation`: unknown fields (of kinds with a schema) and keys a JSON body repeats are refused under
+    /// `Strict`, answered with `Warning` headers under `Warn` (the default), or let through under `Ignore`.
+    func checkUnknownFields(_ object: JSONValue, duplicates: [String] = [], request: APIRequest, definition: ResourceDefinition) throws {
         let mode = request.query["fieldValidation"].flatMap { $0.isEmpty ? nil : $0 } ?? "Warn"
         guard ["Ignore", "Warn", "Strict"].contains(mode) else {
             throw Status.badRequest("fieldValidation: Unsupported value: \"\(mode)\": supported values: \"Ignore\", \"Strict\", \"Warn\"")
         }
-        guard mode != "Ignore", let detect = definition.strategy.unknownFields else { return }
-        let unknown = detect(object).sorted()
-        guard !unknown.isEmpty else { return }
-        let listed = unknown.map { "unknown field \"\($0)\"" }
+        guard mode != "Ignore" else { return }
+        let unknown = definition.strategy.unknownFields.map { $0(object).sorted() } ?? []
+        guard !unknown.isEmpty || !duplicates.isEmpty else { return }
+        let listed = unknown.map { "unknown field \"\($0)\"" } + duplicates.map { "duplicate field \"\($0)\"" }
         if mode == "Strict" {
             throw Status.badRequest("\(definition.kind) in version \"\(definition.version)\" cannot be handled as a \(definition.kind): "
                 + "strict decoding error: " + listed.joined(separator: ", "))
@@ -515,9 +517,9 @@ final class RESTHandler: Sendable {
     // MARK: Update
 
     func update(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> (JSONValue, Bool) {
-        var object = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        var (object, duplicates) = try ObjectCodec.decodeBodyNotingDuplicates(request.body, contentType: request.contentType)
         try checkKind(object, definition)
-        try checkUnknownFields(object, request: request, definition: definition)
+        try checkUnknownFields(object, duplicates: duplicates, request: request, definition: definition)
         if let bodyName = object.name, !bodyName.isEmpty, bodyName != name {
             throw Status.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
         }
