@@ -331,6 +331,22 @@ struct AuthorizationTests {
                 "nor unbound")
             #expect(try await client.json(.post, "/api/v1/namespaces/default/serviceaccounts/other/token", ["spec": [:]], headers: node).status == 403)
             #expect(try await client.request(.get, "/api/v1/namespaces/default/pods", headers: node).status == 200, "RBAC's system:node still applies")
+            // A pod bound later is learnt at its binding; its status writes (not parsed again) leave the graph as it was.
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/secrets", ["metadata": ["name": "later-secret"]],
+                headers: SecuredServer.admin).status == 201)
+            var later = pod("later", node: "", secret: "later-secret")
+            later.setValue(nil, at: ["spec", "nodeName"])
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", later, headers: SecuredServer.admin).status == 201)
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/secrets/later-secret", headers: node).status == 403)
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods/later/binding",
+                ["apiVersion": "v1", "kind": "Binding", "metadata": ["name": "later"], "target": ["kind": "Node", "name": "node-1"]],
+                headers: SecuredServer.admin).status == 201)
+            try await SecuredServer.eventually("the graph learns the binding") {
+                try await client.request(.get, "/api/v1/namespaces/default/secrets/later-secret", headers: node).status == 200
+            }
+            #expect(try await client.json(.patch, "/api/v1/namespaces/default/pods/later/status", ["status": ["phase": "Running"]],
+                contentType: "application/merge-patch+json", headers: node).status == 200)
+            #expect(try await client.request(.get, "/api/v1/namespaces/default/secrets/later-secret", headers: node).status == 200)
             // The pod goes: so does the node's access.
             #expect(try await client.request(.delete, "/api/v1/namespaces/default/pods/here?gracePeriodSeconds=0", headers: SecuredServer.admin).status == 200)
             try await SecuredServer.eventually("the graph forgets the pod") {

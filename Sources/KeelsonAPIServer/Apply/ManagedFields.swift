@@ -194,7 +194,8 @@ struct ManagedFields: Sendable {
         let applied = tracked(config, subresource: subresource, hasStatus: hasStatus)
         let appliedFields = StructuredMerge.fieldSet(of: applied, schema: schema)
         let current = live ?? .object([:])
-        var managed = live.flatMap { of($0) } ?? ManagedFields(entries: [])
+        let recorded = live.flatMap { of($0) }
+        var managed = recorded ?? ManagedFields(entries: [])
         let owner = ManagedFieldsEntry(manager: manager, operation: ManagedFieldsEntry.apply, apiVersion: apiVersion,
             time: now(), subresource: subresource, fields: appliedFields)
         let previous = managed.entries.first { $0.sameOwner(as: owner) }?.fields ?? FieldSet()
@@ -257,7 +258,7 @@ struct ManagedFields: Sendable {
         updateLastApplied(in: &result, config: config)
         // An apply that changes nothing keeps the recorded times too, so it writes nothing (as kube-apiserver
         // ignores managedFields timestamps when it looks for a no-op).
-        if let live, let recorded = of(live), recorded.ignoringTimes == managed.ignoringTimes {
+        if let live, let recorded, recorded.ignoringTimes == managed.ignoringTimes {
             var bare = result, liveBare = live
             bare.setMetadataField("managedFields", nil)
             liveBare.setMetadataField("managedFields", nil)

@@ -1,4 +1,5 @@
 import KeelsonAPI
+import Synchronization
 
 /// How server-side apply treats each part of a kind: which lists are associative (items identified by key
 /// fields), which are sets of scalars, and which are atomic (replaced and owned whole). Built-in kinds take it
@@ -29,8 +30,15 @@ indirect enum MergeSchema: Sendable {
     /// The merge schema of a built-in kind, from its strategic-merge-patch schema plus the lists whose identity
     /// takes more than the patch merge key (container and service ports are keyed by port *and* protocol).
     static func forBuiltIn(group: String, kind: String) -> MergeSchema {
-        from(PatchSchema.forKind(group: group, kind: kind), path: [])
+        let key = group + "/" + kind
+        if let known = builtIns.withLock({ $0[key] }) { return known }
+        let schema = from(PatchSchema.forKind(group: group, kind: kind), path: [])
+        builtIns.withLock { $0[key] = schema }
+        return schema
     }
+
+    /// Made once per kind: every write of the kind needs it.
+    private static let builtIns = Mutex<[String: MergeSchema]>([:])
 
     private static let portKeys: [String: (keys: [String], defaults: [String: JSONValue])] = [
         "ports:containerPort": (["containerPort", "protocol"], ["protocol": "TCP"]),

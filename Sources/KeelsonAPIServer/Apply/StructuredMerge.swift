@@ -31,12 +31,24 @@ enum StructuredMerge {
     /// when the item is not an object or lacks a key with no default.
     static func keyElement(_ item: JSONValue, keys: [String], defaults: [String: JSONValue]) -> PathElement? {
         guard case .object(let fields) = item else { return nil }
+        // The common key, one plain string field (a container's name), is spelled without the encoder: every
+        // walk over a list computes the key of each item.
+        if keys.count == 1, case .string(let value)? = fields[keys[0]] ?? defaults[keys[0]], Self.isPlain(keys[0]), Self.isPlain(value) {
+            return .key("{\"" + keys[0] + "\":\"" + value + "\"}")
+        }
         var key: [String: JSONValue] = [:]
         for name in keys {
             guard let value = fields[name] ?? defaults[name], !value.isNull else { return nil }
             key[name] = value
         }
         return .key(JSONValue.object(key).encodedString())
+    }
+
+    /// Text JSON writes as it is between quotes: printable ASCII without quote or backslash (and without the
+    /// characters Go's encoder escapes for HTML).
+    private static func isPlain(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\")
+            && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") && $0 != UInt8(ascii: "&") }
     }
 
     /// The items of an associative list by their key element, in order; nil when an item has no key or two share

@@ -36,6 +36,7 @@ enum CustomResourceKinds {
                                    statusSubresource: subresources["status"] != nil))
             definition.sharesStorageAcrossVersions = multiVersion
             definition.openAPISchema = version["schema"]?["openAPIV3Schema"]
+            definition.customMergeSchema = MergeSchema.forCustomKind(definition.openAPISchema)
             return definition
         }
     }

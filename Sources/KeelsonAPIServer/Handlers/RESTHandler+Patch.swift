@@ -39,8 +39,7 @@ extension RESTHandler {
 
     /// The merge schema server-side apply and field ownership follow for a kind.
     func mergeSchema(_ definition: ResourceDefinition) -> MergeSchema {
-        if definition.openAPISchema != nil { return MergeSchema.forCustomKind(definition.openAPISchema) }
-        return MergeSchema.forBuiltIn(group: definition.group, kind: definition.kind)
+        definition.customMergeSchema ?? MergeSchema.forBuiltIn(group: definition.group, kind: definition.kind)
     }
 
     /// PATCH of an object (or of its status): read, patch, then the update path with the read revision as

@@ -47,7 +47,7 @@ extension RESTHandler {
             && !definition.sharesStorageAcrossVersions
         let body = ResponseBody { writer in
             var lastRevision = startRevision
-            func emit(_ type: String, _ object: JSONValue, _ writer: inout any ResponseBodyWriter) async throws {
+            func line(_ type: String, _ object: JSONValue) -> [UInt8] {
                 var payload = object
                 if table && type != "ERROR" && type != "BOOKMARK" {
                     payload = TablePrinter.table(for: definition, objects: [object],
@@ -55,7 +55,10 @@ extension RESTHandler {
                 }
                 var bytes = JSONValue.object(["type": .string(type), "object": payload]).encoded()
                 bytes.append(UInt8(ascii: "\n"))
-                try await writer.write(ByteBuffer(bytes: bytes))
+                return bytes
+            }
+            func emit(_ type: String, _ object: JSONValue, _ writer: inout any ResponseBodyWriter) async throws {
+                try await writer.write(ByteBuffer(bytes: line(type, object)))
             }
             if tooOld {
                 let status = Status.gone("too old resource version: \(startRevision) (\(compacted))")
@@ -63,63 +66,78 @@ extension RESTHandler {
                 try await writer.finish(nil)
                 return
             }
-            for object in initialObjects { try await emit("ADDED", object, &writer) }
-            if markInitialEnd {
-                try await emit("BOOKMARK", self.bookmark(definition, revision: startRevision, initialEventsEnd: true), &writer)
+            // The initial events go out in writes of a few hundred kilobytes, not one write each.
+            var initialLines = ByteBuffer()
+            for object in initialObjects {
+                initialLines.writeBytes(line("ADDED", object))
+                if initialLines.readableBytes >= 256 * 1024 {
+                    try await writer.write(initialLines)
+                    initialLines = ByteBuffer()
+                }
             }
-            let (items, sink) = AsyncStream.makeStream(of: WatchItem.self)
+            if markInitialEnd {
+                initialLines.writeBytes(line("BOOKMARK", self.bookmark(definition, revision: startRevision, initialEventsEnd: true)))
+            }
+            if initialLines.readableBytes > 0 { try await writer.write(initialLines) }
+            let queue = WatchBatchQueue<WatchItem>()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     do {
-                        for try await event in events { sink.yield(.event(event)) }
-                        sink.yield(.end)
+                        for try await event in events { queue.push(.event(event)) }
+                        queue.push(.end)
                     } catch {
-                        sink.yield(.failed(Status(mapping: error, definition: definition, name: "")))
+                        queue.push(.failed(Status(mapping: error, definition: definition, name: "")))
                     }
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)
-                    sink.yield(.end)
+                    queue.push(.end)
                 }
                 // A watch would hold the server's graceful shutdown until its timeout; end it instead, and the
                 // client resumes from its last resourceVersion against the next server.
                 group.addTask {
                     try await gracefulShutdown()
-                    sink.yield(.end)
+                    queue.push(.end)
                 }
                 if bookmarks {
                     group.addTask {
                         while true {
                             try await Task.sleep(for: Self.bookmarkInterval)
-                            sink.yield(.bookmark)
+                            queue.push(.bookmark)
                         }
                     }
                 }
-                loop: for await item in items {
-                    switch item {
-                    case .event(let event):
-                        lastRevision = event.revision
-                        if plain {
-                            let line = try self.watchLines.line(for: event.revision) {
-                                let object = try ObjectCodec.decodeStored(event.value)
-                                let type = event.kind == .delete ? "DELETED" : (event.isCreate ? "ADDED" : "MODIFIED")
-                                var bytes = JSONValue.object(["type": .string(type), "object": object]).encoded()
-                                bytes.append(UInt8(ascii: "\n"))
-                                return bytes
+                var finished = false
+                while !finished {
+                    var pending = ByteBuffer()
+                    batch: for item in await queue.next() {
+                        switch item {
+                        case .event(let event):
+                            lastRevision = event.revision
+                            if plain {
+                                pending.writeBytes(try self.watchLines.line(for: event.revision) {
+                                    let object = try ObjectCodec.decodeStored(event.value)
+                                    let type = event.kind == .delete ? "DELETED" : (event.isCreate ? "ADDED" : "MODIFIED")
+                                    var bytes = JSONValue.object(["type": .string(type), "object": object]).encoded()
+                                    bytes.append(UInt8(ascii: "\n"))
+                                    return bytes
+                                })
+                                continue
                             }
-                            try await writer.write(ByteBuffer(bytes: line))
-                            continue
+                            guard let (type, object) = try self.watchEvent(event, options: options, definition: definition) else { continue }
+                            pending.writeBytes(line(type, object))
+                        case .bookmark:
+                            pending.writeBytes(line("BOOKMARK", self.bookmark(definition, revision: lastRevision, initialEventsEnd: false)))
+                        case .failed(let status):
+                            pending.writeBytes(line("ERROR", status.jsonValue))
+                            finished = true
+                            break batch
+                        case .end:
+                            finished = true
+                            break batch
                         }
-                        guard let (type, object) = try self.watchEvent(event, options: options, definition: definition) else { continue }
-                        try await emit(type, object, &writer)
-                    case .bookmark:
-                        try await emit("BOOKMARK", self.bookmark(definition, revision: lastRevision, initialEventsEnd: false), &writer)
-                    case .failed(let status):
-                        try await emit("ERROR", status.jsonValue, &writer)
-                        break loop
-                    case .end:
-                        break loop
                     }
+                    if pending.readableBytes > 0 { try await writer.write(pending) }
                 }
                 group.cancelAll()
             }

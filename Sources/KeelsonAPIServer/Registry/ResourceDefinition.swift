@@ -80,6 +80,9 @@ struct ResourceDefinition: Sendable {
     /// The kind's OpenAPI v3 schema, where the server has one (a custom resource's `openAPIV3Schema`): published
     /// in the OpenAPI documents so `kubectl explain` can describe it.
     var openAPISchema: JSONValue?
+    /// How server-side apply merges a custom kind, made from its schema once with the row; nil for built-ins,
+    /// whose schemas come from `MergeSchema.forBuiltIn`.
+    var customMergeSchema: MergeSchema?
 
     /// core/v1 Services, whose writes go through the cluster IP and node port allocator.
     var isService: Bool { group.isEmpty && kind == "Service" }

@@ -113,6 +113,15 @@ public final class NodeAuthorizer: Service, Sendable {
         return PodUses(node: node, objects: objects)
     }
 
+    /// A pod already bound to a node cannot change what its node may read — its node, volumes, service account
+    /// and containers are immutable — except by gaining ephemeral containers; its status writes need no parsing.
+    @Sendable func podUsesUnchanged(key: String, _ stored: [UInt8]) -> Bool {
+        guard pods.withLock({ $0[key] != nil }) else { return false }
+        return stored.firstRange(of: Self.ephemeralMarker) == nil
+    }
+
+    private static let ephemeralMarker = Array(#""ephemeralContainers""#.utf8)
+
     @Sendable func applyPod(key: String, _ pod: JSONValue?) {
         let new = pod.flatMap(Self.podUses)
         let old = pods.withLock { pods in
@@ -154,7 +163,7 @@ public final class NodeAuthorizer: Service, Sendable {
                         for key in self.pods.withLock({ Array($0.keys) }) where objects[key] == nil { self.applyPod(key: key, nil) }
                         for (key, pod) in objects { self.applyPod(key: key, pod) }
                     },
-                    apply: self.applyPod)
+                    unchanged: self.podUsesUnchanged, apply: self.applyPod)
             }
             group.addTask {
                 await StoreFollower(store: self.store, prefix: self.claimsPrefix, logger: self.logger).run(
