@@ -80,7 +80,7 @@ struct ManagedFieldsTests {
     func conflicts() throws {
         // Created by `kubectl create` (an Update) with 1 replica.
         var live = Self.deployment(replicas: 1)
-        ManagedFields.recordUpdate(old: nil, new: &live, proposed: nil, manager: "kubectl-create", apiVersion: "apps/v1",
+        ManagedFields.recordUpdate(old: nil, new: &live, sent: nil, manager: "kubectl-create", apiVersion: "apps/v1",
             subresource: nil, hasStatus: true, schema: Self.deploymentSchema)
         #expect(Self.owned(live, by: "kubectl-create", operation: ManagedFieldsEntry.update).contains(".spec.replicas"))
 
@@ -100,7 +100,7 @@ struct ManagedFieldsTests {
         // Conflicts with several managers: grouped by manager, sorted.
         var edited = Self.deployment(replicas: 1, image: "nginx:1.26")
         edited.setMetadataField("managedFields", shared.metadata?["managedFields"])
-        ManagedFields.recordUpdate(old: shared, new: &edited, proposed: nil, manager: "kubectl-edit", apiVersion: "apps/v1", subresource: nil,
+        ManagedFields.recordUpdate(old: shared, new: &edited, sent: nil, manager: "kubectl-edit", apiVersion: "apps/v1", subresource: nil,
             hasStatus: true, schema: Self.deploymentSchema)
         let expected = """
             Apply failed with 3 conflicts: conflicts with "kubectl":
@@ -120,7 +120,7 @@ struct ManagedFieldsTests {
     @Test("force takes the conflicting fields over; the former owner keeps the rest")
     func force() throws {
         var live = Self.deployment(replicas: 1)
-        ManagedFields.recordUpdate(old: nil, new: &live, proposed: nil, manager: "kubectl-create", apiVersion: "apps/v1",
+        ManagedFields.recordUpdate(old: nil, new: &live, sent: nil, manager: "kubectl-create", apiVersion: "apps/v1",
             subresource: nil, hasStatus: true, schema: Self.deploymentSchema)
         let forced = try Self.apply(Self.deployment(replicas: 3), to: live, by: "kubectl", force: true)
         #expect(forced.value(at: ["spec", "replicas"]) == 3)
@@ -167,7 +167,7 @@ struct ManagedFieldsTests {
         let applied = try Self.apply(Self.deployment(), to: nil, by: "kubectl")
         var scaled = applied
         scaled.setValue(5, at: ["spec", "replicas"])
-        ManagedFields.recordUpdate(old: applied, new: &scaled, proposed: nil, manager: "kubectl-scale", apiVersion: "apps/v1",
+        ManagedFields.recordUpdate(old: applied, new: &scaled, sent: nil, manager: "kubectl-scale", apiVersion: "apps/v1",
             subresource: nil, hasStatus: true, schema: Self.deploymentSchema)
         #expect(Self.owned(scaled, by: "kubectl-scale", operation: ManagedFieldsEntry.update) == [".spec.replicas"])
         #expect(!Self.owned(scaled, by: "kubectl").contains(".spec.replicas"))
@@ -176,7 +176,7 @@ struct ManagedFieldsTests {
 
         var unlabelled = scaled
         unlabelled.setMetadataField("labels", nil)
-        ManagedFields.recordUpdate(old: scaled, new: &unlabelled, proposed: nil, manager: "kubectl-edit", apiVersion: "apps/v1",
+        ManagedFields.recordUpdate(old: scaled, new: &unlabelled, sent: nil, manager: "kubectl-edit", apiVersion: "apps/v1",
             subresource: nil, hasStatus: true, schema: Self.deploymentSchema)
         #expect(!Self.owned(unlabelled, by: "kubectl").contains(".metadata.labels.app"))
         #expect(ManagedFields.of(unlabelled)?.entries.contains { $0.manager == "kubectl-edit" } == false, "removing owns nothing")
@@ -184,10 +184,24 @@ struct ManagedFieldsTests {
         // Status written through the status subresource is owned under that subresource, not by the main resource.
         var withStatus = unlabelled
         withStatus["status"] = ["replicas": 5]
-        ManagedFields.recordUpdate(old: unlabelled, new: &withStatus, proposed: nil, manager: "controller", apiVersion: "apps/v1",
+        ManagedFields.recordUpdate(old: unlabelled, new: &withStatus, sent: nil, manager: "controller", apiVersion: "apps/v1",
             subresource: "status", hasStatus: true, schema: Self.deploymentSchema)
         let entry = ManagedFields.of(withStatus)?.entries.first { $0.manager == "controller" }
         #expect(entry?.subresource == "status" && entry?.fields.paths.map(FieldSet.pathText) == [".status.replicas"])
+    }
+
+    @Test("a write that changes no owned field keeps the stored entries as they are, even when the client leaves them out")
+    func untouchedEntries() throws {
+        var live = try Self.apply(Self.deployment(), to: nil, by: "kubectl")
+        var entries = live.metadata?["managedFields"]?.arrayValue ?? []
+        entries[0]["time"] = "2020-01-01T00:00:00Z"
+        live.setMetadataField("managedFields", .array(entries))
+        var touched = live
+        touched.setMetadataField("managedFields", nil)
+        touched.setMetadataField("generation", 7)
+        ManagedFields.recordUpdate(old: live, new: &touched, sent: nil, manager: "other", apiVersion: "apps/v1",
+            subresource: nil, hasStatus: true, schema: Self.deploymentSchema)
+        #expect(touched.metadata?["managedFields"] == live.metadata?["managedFields"])
     }
 
     @Test("more than ten updaters: the oldest are folded into one ancient-changes entry")
@@ -196,7 +210,7 @@ struct ManagedFieldsTests {
         for writer in 0..<12 {
             var next = object
             next.setValue(.string("\(writer)"), at: ["data", "k\(writer)"])
-            ManagedFields.recordUpdate(old: object, new: &next, proposed: nil, manager: "writer-\(writer)", apiVersion: "v1",
+            ManagedFields.recordUpdate(old: object, new: &next, sent: nil, manager: "writer-\(writer)", apiVersion: "v1",
                 subresource: nil, hasStatus: false, schema: .deduced)
             object = next
         }
@@ -213,7 +227,7 @@ struct ManagedFieldsTests {
         let applied = try Self.apply(Self.deployment(), to: nil, by: "kubectl")
         var cleared = applied
         cleared.setMetadataField("managedFields", [[:]])
-        ManagedFields.recordUpdate(old: applied, new: &cleared, proposed: ManagedFields.of(cleared), manager: "x", apiVersion: "apps/v1",
+        ManagedFields.recordUpdate(old: applied, new: &cleared, sent: cleared.metadata?["managedFields"], manager: "x", apiVersion: "apps/v1",
             subresource: nil, hasStatus: true, schema: Self.deploymentSchema)
         #expect(cleared.metadata?["managedFields"] == nil)
         #expect(ManagedFields.of(["metadata": ["managedFields": [["manager": "m"]]]]) == nil)

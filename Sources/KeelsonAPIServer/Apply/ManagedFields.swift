@@ -71,7 +71,12 @@ struct ManagedFields: Sendable {
     /// The entries an object carries; nil when it has none or they cannot be read (a client that does not
     /// understand managedFields must not lose them by sending garbage).
     static func of(_ object: JSONValue) -> ManagedFields? {
-        guard let list = object.metadata?["managedFields"]?.arrayValue, !list.isEmpty else { return nil }
+        object.metadata?["managedFields"].flatMap { of(entries: $0) }
+    }
+
+    /// Reads a `managedFields` list; nil when it is empty or cannot be read.
+    static func of(entries: JSONValue) -> ManagedFields? {
+        guard let list = entries.arrayValue, !list.isEmpty else { return nil }
         var entries: [ManagedFieldsEntry] = []
         for item in list {
             // A single empty entry is how a client asks for managedFields to be cleared.
@@ -114,15 +119,21 @@ struct ManagedFields: Sendable {
     // MARK: Updates
 
     /// Records a create, update or patch by `manager` (not an apply): the fields it added or changed become its
-    /// own — taken from whoever owned them — and removed fields leave every owner. `proposed` are the entries the
-    /// client sent with the object, used instead of the stored ones when present (that is how clients rewrite
-    /// ownership, e.g. kubectl moving client-side-apply fields to its server-side-apply manager).
-    static func recordUpdate(old: JSONValue?, new object: inout JSONValue, proposed: ManagedFields?, manager: String,
+    /// own — taken from whoever owned them — and removed fields leave every owner. `sent` is the managedFields
+    /// list the client sent with the object, used instead of the stored one when it can be read (that is how
+    /// clients rewrite ownership, e.g. kubectl moving client-side-apply fields to its server-side-apply manager).
+    static func recordUpdate(old: JSONValue?, new object: inout JSONValue, sent: JSONValue?, manager: String,
         apiVersion: String, subresource: String?, hasStatus: Bool, schema: MergeSchema)
     {
-        var managed = proposed ?? old.flatMap { of($0) } ?? ManagedFields(entries: [])
         let before = tracked(old ?? .object([:]), subresource: subresource, hasStatus: hasStatus)
         let after = tracked(object, subresource: subresource, hasStatus: hasStatus)
+        let stored = old?.metadata?["managedFields"]
+        if before == after && (sent == nil || sent == stored) {
+            // Nothing owned changed and the entries are as stored: they stay, unparsed.
+            object.setMetadataField("managedFields", stored)
+            return
+        }
+        var managed = sent.flatMap { of(entries: $0) } ?? old.flatMap { of($0) } ?? ManagedFields(entries: [])
         if before != after {
             let difference = StructuredMerge.compare(before, after, schema: schema)
             managed.takeOver(difference, by: ManagedFieldsEntry(manager: manager, operation: ManagedFieldsEntry.update,

@@ -323,7 +323,7 @@ final class RESTHandler: Sendable {
             reservation = try await allocator.assign(&object, old: nil, dryRun: dryRun)
         }
         if let manager = ManagedFields.requestManager {
-            ManagedFields.recordUpdate(old: nil, new: &object, proposed: ManagedFields.of(object), manager: manager,
+            ManagedFields.recordUpdate(old: nil, new: &object, sent: object.metadata?["managedFields"], manager: manager,
                 apiVersion: definition.apiVersion, subresource: nil, hasStatus: definition.hasStatus, schema: mergeSchema(definition))
         }
         if dryRun {
@@ -590,7 +590,7 @@ final class RESTHandler: Sendable {
             reservation = try await allocator.assign(&object, old: old, dryRun: dryRun)
         }
         if let manager = ManagedFields.requestManager {
-            ManagedFields.recordUpdate(old: old, new: &object, proposed: statusOnly ? nil : ManagedFields.of(proposed), manager: manager,
+            ManagedFields.recordUpdate(old: old, new: &object, sent: statusOnly ? nil : proposed.metadata?["managedFields"], manager: manager,
                 apiVersion: definition.apiVersion, subresource: subresource ?? ownedThrough, hasStatus: definition.hasStatus,
                 schema: mergeSchema(definition))
         }
