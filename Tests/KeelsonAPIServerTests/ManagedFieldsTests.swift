@@ -28,6 +28,15 @@ struct ManagedFieldsTests {
             hasStatus: true, schema: deploymentSchema, resource: "deployments", group: "apps")
     }
 
+    /// A Deployment applied by "kubectl" whose entry was recorded at an old time, to tell kept times from new ones.
+    static func appliedLongAgo() throws -> JSONValue {
+        var live = try apply(deployment(), to: nil, by: "kubectl")
+        var entries = live.metadata?["managedFields"]?.arrayValue ?? []
+        entries[0]["time"] = "2020-01-01T00:00:00Z"
+        live.setMetadataField("managedFields", .array(entries))
+        return live
+    }
+
     static func owned(_ object: JSONValue, by manager: String, operation: String = ManagedFieldsEntry.apply) -> [String] {
         let entry = ManagedFields.of(object)?.entries.first { $0.manager == manager && $0.operation == operation }
         return entry?.fields.paths.map(FieldSet.pathText) ?? []
@@ -131,10 +140,7 @@ struct ManagedFieldsTests {
 
     @Test("an apply that changes nothing returns the live object as it was, recorded times included")
     func noOpApply() throws {
-        var live = try Self.apply(Self.deployment(), to: nil, by: "kubectl")
-        var entries = live.metadata?["managedFields"]?.arrayValue ?? []
-        entries[0]["time"] = "2020-01-01T00:00:00Z"
-        live.setMetadataField("managedFields", .array(entries))
+        let live = try Self.appliedLongAgo()
         #expect(try Self.apply(Self.deployment(), to: live, by: "kubectl") == live)
         let changed = try Self.apply(Self.deployment(replicas: 4), to: live, by: "kubectl")
         #expect(changed.metadata?["managedFields"]?.arrayValue?.first?["time"] != "2020-01-01T00:00:00Z")
@@ -192,10 +198,7 @@ struct ManagedFieldsTests {
 
     @Test("a write that changes no owned field keeps the stored entries as they are, even when the client leaves them out")
     func untouchedEntries() throws {
-        var live = try Self.apply(Self.deployment(), to: nil, by: "kubectl")
-        var entries = live.metadata?["managedFields"]?.arrayValue ?? []
-        entries[0]["time"] = "2020-01-01T00:00:00Z"
-        live.setMetadataField("managedFields", .array(entries))
+        let live = try Self.appliedLongAgo()
         var touched = live
         touched.setMetadataField("managedFields", nil)
         touched.setMetadataField("generation", 7)
