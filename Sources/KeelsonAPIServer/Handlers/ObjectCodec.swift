@@ -19,11 +19,7 @@ enum ObjectCodec {
         if body.isEmpty { throw Status.badRequest("the request body is empty") }
         switch mediaType {
         case "application/yaml", "application/apply-patch+yaml", "text/yaml":
-            if body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{") {
-                var parser = JSONParser(body)
-                if let value = try? parser.parseDocument() { return (value, parser.duplicateKeys.map { String($0.dropFirst()) }) }
-            }
-            return (try decodeYAML(body), [])
+            return try decodeYAML(body)
         case "application/vnd.kubernetes.protobuf":
             do {
                 return (try ProtobufTranscoder.decode(body), [])
@@ -33,9 +29,7 @@ enum ObjectCodec {
         case "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
             "application/json-patch+json", "*/*", "":
             do {
-                var parser = JSONParser(body)
-                let value = try parser.parseDocument()
-                return (value, parser.duplicateKeys.map { String($0.dropFirst()) })
+                return try parseJSONNotingDuplicates(body)
             } catch {
                 throw Status.badRequest("error decoding request body: \(error.message) (at byte \(error.offset))")
             }
@@ -45,10 +39,18 @@ enum ObjectCodec {
         }
     }
 
-    static func decodeYAML(_ body: [UInt8]) throws(Status) -> JSONValue {
+    /// A JSON document and the paths (without the leading dot) of the keys it repeats within one object.
+    private static func parseJSONNotingDuplicates(_ body: [UInt8]) throws(JSONParseError) -> (JSONValue, [String]) {
+        var parser = JSONParser(body)
+        let value = try parser.parseDocument()
+        return (value, parser.duplicateKeys.map { String($0.dropFirst()) })
+    }
+
+    /// A YAML body; repeated keys are noted only when it is JSON (what kubectl and the client libraries send).
+    static func decodeYAML(_ body: [UInt8]) throws(Status) -> (JSONValue, [String]) {
         // JSON is YAML; parse it as JSON when it looks like it, so numbers keep their exact types.
         if let first = body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), first == UInt8(ascii: "{") {
-            if let value = try? JSONParser.parse(body) { return value }
+            if let parsed = try? parseJSONNotingDuplicates(body) { return parsed }
         }
         let text = String(decoding: body, as: UTF8.self)
         let node: Node?
@@ -58,7 +60,7 @@ enum ObjectCodec {
             throw Status.badRequest("error converting YAML to JSON: \(error)")
         }
         guard let node else { throw Status.badRequest("the request body is empty") }
-        return try jsonValue(from: node, depth: 0)
+        return (try jsonValue(from: node, depth: 0), [])
     }
 
     private static func jsonValue(from node: Node, depth: Int) throws(Status) -> JSONValue {

@@ -357,8 +357,6 @@ final class RESTHandler: Sendable {
         }
     }
 
-    /// `fieldValidation`: fields the kind does not declare are refused (`Strict`), reported as warnings (`Warn`, the
-    /// default) or dropped silently (`Ignore`), with kube-apiserver's words.
     /// `fieldValidation`: unknown fields (of kinds with a schema) and keys a JSON body repeats are refused under
     /// `Strict`, answered with `Warning` headers under `Warn` (the default), or let through under `Ignore`.
     func checkUnknownFields(_ object: JSONValue, duplicates: [String] = [], request: APIRequest, definition: ResourceDefinition) throws {
