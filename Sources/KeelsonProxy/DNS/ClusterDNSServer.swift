@@ -1,6 +1,9 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Serves the cluster's names over UDP and TCP (SwiftNIO), forwarding the rest to the node's resolvers.
 /// The zone is swapped whole when the cluster changes; queries in flight keep the zone they started with.
@@ -26,41 +29,60 @@ public final class ClusterDNSServer: Sendable {
         var bound: [SocketAddress] = []
         do {
             for address in addresses {
-                let udp = try await DatagramBootstrap(group: group)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    // recvmmsg: one system call reads many queries under load. The receive buffer is split evenly
-                    // between the messages of one read, so it is sized for 32 queries of up to 2 KiB each (the
-                    // default would leave each 64 bytes and cut longer names off).
-                    .channelOption(.datagramVectorReadMessageCount, value: Self.queriesPerRead)
-                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.queriesPerRead * 2048))
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(DatagramHandler(responder: responder))
-                        }
+                // A free UDP port may be taken for TCP by someone else; with port 0 another pair is tried.
+                var attempt = 0
+                while true {
+                    attempt += 1
+                    let udp = try await bindDatagram(host: address, port: port, responder: responder, group: group)
+                    channels.append(udp)
+                    let actualPort = udp.localAddress?.port ?? port
+                    do {
+                        channels.append(try await bindStream(host: address, port: actualPort, responder: responder, group: group))
+                    } catch let error as IOError where error.errnoCode == EADDRINUSE && port == 0 && attempt < 10 {
+                        channels.removeLast()
+                        try? await udp.close()
+                        continue
                     }
-                    .bind(host: address, port: port).get()
-                channels.append(udp)
-                let actualPort = udp.localAddress?.port ?? port
-                let tcp = try await ServerBootstrap(group: group)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandlers([
-                                IdleStateHandler(readTimeout: .seconds(10)),
-                                ByteToMessageHandler(StreamDecoder()),
-                                StreamHandler(responder: responder),
-                            ])
-                        }
-                    }
-                    .bind(host: address, port: actualPort).get()
-                channels.append(tcp)
-                if let local = udp.localAddress { bound.append(local) }
+                    if let local = udp.localAddress { bound.append(local) }
+                    break
+                }
             }
         } catch {
             for channel in channels { try? await channel.close() }
             throw error
         }
         return ClusterDNSServer(responder: responder, channels: channels, boundAddresses: bound)
+    }
+
+    private static func bindDatagram(host: String, port: Int, responder: DNSResponder, group: any EventLoopGroup) async throws -> any Channel {
+        try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // recvmmsg: one system call reads many queries under load. The receive buffer is split evenly
+            // between the messages of one read, so it is sized for 32 queries of up to 2 KiB each (the
+            // default would leave each 64 bytes and cut longer names off).
+            .channelOption(.datagramVectorReadMessageCount, value: Self.queriesPerRead)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.queriesPerRead * 2048))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(responder: responder))
+                }
+            }
+            .bind(host: host, port: port).get()
+    }
+
+    private static func bindStream(host: String, port: Int, responder: DNSResponder, group: any EventLoopGroup) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: .seconds(10)),
+                        ByteToMessageHandler(StreamDecoder()),
+                        StreamHandler(responder: responder),
+                    ])
+                }
+            }
+            .bind(host: host, port: port).get()
     }
 
     public func update(_ zone: ClusterDNSZone) {
