@@ -48,6 +48,9 @@ struct OpenAPITests {
     @Test("a custom resource's group version appears in the v3 index and in v2 once its definition is established")
     func customResourcesInOpenAPI() async throws {
         try await TestServer.run { client in
+            // Fetched first, so the documents cached before the definition must be made again after it.
+            #expect(try await client.request(.get, "/openapi/v3").body["paths"]?["apis/example.com/v1"] == nil)
+            #expect(try await client.request(.get, "/openapi/v2").body["paths"]?["/apis/example.com/v1beta1/namespaces/{namespace}/widgets/{name}"] == nil)
             try await CustomResourceTests.establish(client, CustomResourceTests.widgetDefinition())
             let index = try await client.request(.get, "/openapi/v3").body
             let url = try #require(index["paths"]?["apis/example.com/v1"]?["serverRelativeURL"]?.stringValue)
@@ -58,6 +61,41 @@ struct OpenAPITests {
             #expect(patch?["x-kubernetes-group-version-kind"]?["kind"] == "Widget")
             let swagger = try await client.request(.get, "/openapi/v2").body
             #expect(swagger["paths"]?["/apis/example.com/v1beta1/namespaces/{namespace}/widgets/{name}"] != nil)
+        }
+    }
+
+    /// Every `$ref` anywhere in `value`.
+    static func references(in value: JSONValue) -> [String] {
+        switch value {
+        case .object(let members):
+            return (members["$ref"]?.stringValue.map { [$0] } ?? []) + members.values.flatMap(references(in:))
+        case .array(let items): return items.flatMap(references(in:))
+        default: return []
+        }
+    }
+
+    @Test("built-in kinds are published with their schemas in v3 and v2: tagged with their kind, described, every reference resolves")
+    func builtinSchemas() async throws {
+        try await TestServer.run { client in
+            let apps = try await client.request(.get, "/openapi/v3/apis/apps/v1").body
+            let schemas = try #require(apps["components"]?["schemas"]?.objectValue)
+            let deployment = try #require(schemas["io.k8s.api.apps.v1.Deployment"])
+            #expect(deployment["x-kubernetes-group-version-kind"] == [["group": "apps", "kind": "Deployment", "version": "v1"]])
+            #expect(deployment["description"]?.stringValue?.isEmpty == false)
+            #expect(deployment["properties"]?["spec"]?["allOf"] == [["$ref": "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"]])
+            #expect(schemas["io.k8s.api.core.v1.Container"]?["required"] == ["name"])
+            #expect(schemas["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]?["x-kubernetes-int-or-string"] == true)
+            let unresolved = Self.references(in: apps).filter { schemas[String($0.dropFirst("#/components/schemas/".count))] == nil }
+            #expect(unresolved.isEmpty, "\(unresolved)")
+
+            let core = try await client.request(.get, "/openapi/v3/api/v1").body
+            #expect(core["components"]?["schemas"]?["io.k8s.api.core.v1.Pod"]?["x-kubernetes-group-version-kind"]?.arrayValue?.first?["kind"] == "Pod")
+
+            let swagger = try await client.request(.get, "/openapi/v2").body
+            let definitions = try #require(swagger["definitions"]?.objectValue)
+            #expect(definitions["io.k8s.api.batch.v1.CronJob"]?["x-kubernetes-group-version-kind"]?.arrayValue?.first?["kind"] == "CronJob")
+            let missing = Self.references(in: swagger).filter { definitions[String($0.dropFirst("#/definitions/".count))] == nil }
+            #expect(missing.isEmpty, "\(missing)")
         }
     }
 }

@@ -177,6 +177,37 @@ struct KubectlTests {
         }
     }
 
+    @Test("explain of built-in kinds, and an unknown field refused under kubectl's Strict validation, with every kubectl from 1.27 to 1.33")
+    func explainAndStrictValidation() async throws {
+        let misspelt = manifest.replacingOccurrences(of: "  replicas: 2", with: "  replicas: 2\n  replicass: 3")
+            .replacingOccurrences(of: "image: nginx:1.25", with: "image: nginx:1.25\n        imagePullPolicyy: Always")
+        try await withKeelson { k in
+            for minor in 27...33 {
+                let version = "1.\(minor)"
+                let containers = try await k.kubectlOK(["explain", "pod.spec.containers"], version: version)
+                #expect(containers.contains("KIND:") && containers.contains("Pod"), "kubectl \(version): \(containers)")
+                #expect(containers.contains("FIELD:") && containers.contains("containers") && containers.contains("<[]Container>"), "kubectl \(version)")
+                #expect(containers.contains("imagePullPolicy") && containers.contains("livenessProbe") && containers.contains("<Probe>"), "kubectl \(version)")
+                #expect(containers.contains("-required-"), "kubectl \(version): a container's name is required")
+                #expect(containers.contains("The entrypoint; the image's ENTRYPOINT when empty."), "kubectl \(version)")
+
+                let recursive = try await k.kubectlOK(["explain", "deployment", "--recursive"], version: version)
+                #expect(recursive.contains("GROUP:") && recursive.contains("apps"), "kubectl \(version)")
+                for field in ["maxSurge", "terminationGracePeriodSeconds", "matchExpressions", "readinessProbe", "observedGeneration"] {
+                    #expect(recursive.contains(field), "kubectl \(version): \(field) missing from explain --recursive")
+                }
+
+                let refused = try await k.kubectl(["apply", "-f", "-"], version: version, stdin: misspelt)
+                #expect(refused.status != 0, "kubectl \(version)")
+                #expect(refused.stderr.contains(#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.replicass", unknown field "spec.template.spec.containers[0].imagePullPolicyy""#),
+                        "kubectl \(version): \(refused.stderr)")
+            }
+            #expect(try await k.kubectl(["get", "deploy", "web"]).status != 0, "nothing was stored")
+            let warned = try await k.kubectl(["apply", "--validate=warn", "-f", "-"], stdin: misspelt)
+            #expect(warned.status == 0 && warned.stderr.contains(#"unknown field "spec.replicass""#), "\(warned.stderr)")
+        }
+    }
+
     @Test("the basic flow with other kubectl versions", arguments: ["1.30", "1.33"])
     func otherVersions(version: String) async throws {
         guard let directory = KeelsonProcess.kubectlDirectory,

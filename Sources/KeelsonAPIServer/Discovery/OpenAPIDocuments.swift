@@ -1,12 +1,38 @@
 import KeelsonAPI
+import Synchronization
 
-/// OpenAPI v3 documents generated from the registry.
-///
-/// This first version describes each resource's operations and parameters but not yet the schemas of the kinds;
-/// it is what kubectl needs to learn that the server validates fields itself (the `fieldValidation` parameter
-/// on each PATCH operation), so `apply` and `create -f` do not fall back to client-side schema validation.
+/// OpenAPI v3 documents generated from the registry: each resource's operations and parameters (kubectl learns
+/// from the `fieldValidation` parameter of each PATCH that the server validates fields itself), and the schemas of
+/// the kinds — the built-ins' from their generated shapes, custom resources' from their CRDs.
 struct OpenAPIDocuments: Sendable {
     let registry: ResourceRegistry
+    /// Encoded documents, made again only when the custom kinds change (the built-in part is large and fixed).
+    private let cache = DocumentCache()
+
+    init(registry: ResourceRegistry) {
+        self.registry = registry
+    }
+
+    private final class DocumentCache: Sendable {
+        let entries = Mutex<(generation: Int, documents: [String: [UInt8]])>((-1, [:]))
+    }
+
+    /// `make`'s result for `key`, kept until the registry's custom kinds change.
+    func cached(_ key: String, _ make: () -> [UInt8]?) -> [UInt8]? {
+        let generation = registry.generation
+        if let hit = cache.entries.withLock({ $0.generation == generation ? $0.documents[key] : nil }) { return hit }
+        guard let bytes = make() else { return nil }
+        cache.entries.withLock { entries in
+            if entries.generation != generation { entries = (generation, [:]) }
+            entries.documents[key] = bytes
+        }
+        return bytes
+    }
+
+    /// A group version's document, encoded.
+    func encodedDocument(group: String, version: String) -> [UInt8]? {
+        cached("v3/\(group)/\(version)") { document(group: group, version: version)?.encoded() }
+    }
 
     static func pathKey(group: String, version: String) -> String {
         group.isEmpty ? "api/\(version)" : "apis/\(group)/\(version)"
@@ -14,7 +40,7 @@ struct OpenAPIDocuments: Sendable {
 
     /// A stable hash of a group version's document, for the `?hash=` of the index (clients cache by it).
     func hash(group: String, version: String) -> String {
-        Self.hash(document(group: group, version: version)?.encoded() ?? [])
+        Self.hash(encodedDocument(group: group, version: version) ?? [])
     }
 
     /// FNV-1a of a document's bytes as 16 hex digits.
@@ -91,7 +117,9 @@ struct OpenAPIDocuments: Sendable {
                 "delete": operation("delete\(opName)", "delete", parameters: []),
             ]
         }
-        var schemas: [String: JSONValue] = [:]
+        var schemas = BuiltinSchemas.openAPISchemas(roots: definitions.compactMap { d in
+            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
+        }, flavor: .v3)
         for d in definitions {
             guard let schema = d.openAPISchema else { continue }
             schemas[Self.schemaName(d)] = Self.published(schema, for: d)

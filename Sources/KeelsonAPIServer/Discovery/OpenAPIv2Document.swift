@@ -13,6 +13,9 @@ extension OpenAPIDocuments {
 
     func swagger() -> JSONValue {
         var paths: [String: JSONValue] = [:]
+        let builtins = registry.definitions.compactMap { d in
+            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
+        }
         for (group, version) in registry.groupVersions {
             for (path, item) in document(group: group, version: version)?["paths"]?.objectValue ?? [:] {
                 var operations: [String: JSONValue] = [:]
@@ -28,7 +31,7 @@ extension OpenAPIDocuments {
             "swagger": "2.0",
             "info": ["title": "Kubernetes", "version": .string(Discovery.version["gitVersion"]?.stringValue ?? "")],
             "paths": .object(paths),
-            "definitions": .object([:]),
+            "definitions": .object(BuiltinSchemas.openAPISchemas(roots: builtins, flavor: .v2)),
         ]
     }
 

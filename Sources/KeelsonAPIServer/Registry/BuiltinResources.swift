@@ -1,6 +1,15 @@
 /// The registry of built-in kinds. Adding a kind is a row here plus its strategy.
 enum BuiltinResources {
-    static let all: [ResourceDefinition] = [
+    /// The rows, each checked for fields its kind does not declare (`fieldValidation`) where its shape is known.
+    static let all: [ResourceDefinition] = rows.map { row in
+        var row = row
+        if row.strategy.unknownFields == nil, let name = BuiltinSchemas.definitionName(of: row) {
+            row.strategy.unknownFields = { BuiltinSchemas.unknownFields(in: $0, definition: name) }
+        }
+        return row
+    }
+
+    private static let rows: [ResourceDefinition] = [
         // core/v1
         ResourceDefinition(group: "", version: "v1", kind: "Namespace", plural: "namespaces", singular: "namespace",
             namespaced: false, shortNames: ["ns"], nameRule: .dnsLabel, hasStatus: true, strategy: CoreStrategies.namespace),

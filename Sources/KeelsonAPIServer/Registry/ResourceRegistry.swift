@@ -19,6 +19,7 @@ final class ResourceRegistry: Sendable {
 
     private let builtins: Table
     private let custom = Mutex(Table([]))
+    private let customChanges = Atomic<Int>(0)
 
     init(_ definitions: [ResourceDefinition]) {
         builtins = Table(definitions)
@@ -28,7 +29,11 @@ final class ResourceRegistry: Sendable {
     func setCustom(_ definitions: [ResourceDefinition]) {
         let table = Table(definitions)
         custom.withLock { $0 = table }
+        customChanges.add(1, ordering: .releasing)
     }
+
+    /// Counts replacements of the custom kinds, so what is derived from the whole registry can be cached.
+    var generation: Int { customChanges.load(ordering: .acquiring) }
 
     var definitions: [ResourceDefinition] { builtins.definitions + custom.withLock { $0.definitions } }
 

@@ -348,9 +348,10 @@ public final class APIServer: Service {
             return RESTHandler.json(openAPI.index())
         case "/openapi/v2":
             if let accept = request.accept, OpenAPIDocuments.protobufMediaTypes.contains(where: accept.contains) {
-                return Self.document(openAPI.swaggerProtobuf(), contentType: OpenAPIDocuments.protobufContentType, request: request)
+                return Self.document(openAPI.cached("v2.pb") { openAPI.swaggerProtobuf() } ?? [],
+                                     contentType: OpenAPIDocuments.protobufContentType, request: request)
             }
-            return Self.document(openAPI.swagger().encoded(), contentType: "application/json", request: request)
+            return Self.document(openAPI.cached("v2") { openAPI.swagger().encoded() } ?? [], contentType: "application/json", request: request)
         default:
             break
         }
@@ -359,10 +360,10 @@ public final class APIServer: Service {
             let rest = segments.dropFirst(2)
             let group = rest.first == "api" ? "" : rest.dropFirst().first.map(String.init) ?? ""
             let version = rest.last.map(String.init) ?? ""
-            if let document = openAPI.document(group: group, version: version),
-                (rest.first == "api" && rest.count == 2) || (rest.first == "apis" && rest.count == 3)
+            if (rest.first == "api" && rest.count == 2) || (rest.first == "apis" && rest.count == 3),
+                let document = openAPI.encodedDocument(group: group, version: version)
             {
-                return Self.document(document.encoded(), contentType: "application/json", request: request)
+                return Self.document(document, contentType: "application/json", request: request)
             }
         }
         if segments.first == "apis" && segments.count == 2, let group = discovery.apiGroup(String(segments[1])) {
