@@ -57,4 +57,27 @@ struct WatchListTests {
             #expect(events.first?["object"]?.name == "after")
         }
     }
+
+    @Test("allowWatchBookmarks: a watch gets BOOKMARK events at the configured interval, carrying the revision of its last event; without it, none")
+    func periodicBookmarks() async throws {
+        try await TestServer.run(configure: { $0.watchBookmarkInterval = .milliseconds(100) }) { client, _ in
+            let base = "/api/v1/namespaces/default/configmaps"
+            _ = try await client.json(.post, base, ["metadata": ["name": "before"]])
+            let start = try #require(try await client.request(.get, base).body.metadata?["resourceVersion"]?.stringValue)
+            let after = try await client.json(.post, base, ["metadata": ["name": "after"]])
+            let revision = try #require(after.body.metadata?["resourceVersion"])
+
+            let events = try Self.events(try await client.request(.get, base + "?watch=1&resourceVersion=\(start)&allowWatchBookmarks=true&timeoutSeconds=2"))
+            #expect(events.first?["type"] == "ADDED" && events.first?["object"]?.name == "after")
+            let bookmarks = events.dropFirst()
+            #expect(bookmarks.count >= 2, "two seconds hold many 100 ms intervals: \(events)")
+            for bookmark in bookmarks {
+                #expect(bookmark["type"] == "BOOKMARK")
+                #expect(bookmark["object"]?["kind"] == "ConfigMap" && bookmark["object"]?.metadata?["resourceVersion"] == revision)
+            }
+
+            let plain = try Self.events(try await client.request(.get, base + "?watch=1&resourceVersion=\(start)&timeoutSeconds=1"))
+            #expect(plain.map { $0["type"]?.stringValue ?? "" } == ["ADDED"])
+        }
+    }
 }

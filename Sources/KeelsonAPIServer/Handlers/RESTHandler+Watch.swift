@@ -12,8 +12,6 @@ extension RESTHandler {
         case end
     }
 
-    /// How often a watch that allows bookmarks gets one (kube-apiserver sends them about once a minute).
-    static let bookmarkInterval: Duration = .seconds(60)
 
     /// A watch: a chunked stream of `{"type": …, "object": …}` lines, one per event, in revision order.
     func watch(request: APIRequest, path: ResourcePath, definition: ResourceDefinition, options: ListOptions) async throws -> Response {
@@ -100,9 +98,10 @@ extension RESTHandler {
                     queue.push(.end)
                 }
                 if bookmarks {
+                    let interval = self.bookmarkInterval
                     group.addTask {
                         while true {
-                            try await Task.sleep(for: Self.bookmarkInterval)
+                            try await Task.sleep(for: interval)
                             queue.push(.bookmark)
                         }
                     }

@@ -18,6 +18,8 @@ final class RESTHandler: Sendable {
     let kubelets: KubeletProxy?
     /// How long an Event lives after its last write (`--event-ttl`); nil keeps Events for good.
     let eventTTL: Duration?
+    /// How often a watch that allows bookmarks gets one.
+    let bookmarkInterval: Duration
     /// RBAC's escalation rule on role and binding writes; nil when the server authorizes nothing (unit tests).
     let escalation: EscalationCheck?
     /// Signs service account tokens (`serviceaccounts/NAME/token`); nil when the server has no signing key.
@@ -29,7 +31,7 @@ final class RESTHandler: Sendable {
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
         tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil,
-        escalation: EscalationCheck? = nil, tokenIssuer: ServiceAccountTokenIssuer? = nil, webhooks: AdmissionWebhooks? = nil)
+        bookmarkInterval: Duration = .seconds(60), escalation: EscalationCheck? = nil, tokenIssuer: ServiceAccountTokenIssuer? = nil, webhooks: AdmissionWebhooks? = nil)
     {
         self.webhooks = webhooks
         self.store = store
@@ -39,6 +41,7 @@ final class RESTHandler: Sendable {
             ResourceQuotaAdmission(store: store, quotas: $0)
         }
         self.eventTTL = eventTTL
+        self.bookmarkInterval = bookmarkInterval
         self.kubelets = kubelets
         self.tolerationDefaults = tolerationDefaults
         self.allocator = allocator

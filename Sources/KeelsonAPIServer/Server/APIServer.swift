@@ -24,6 +24,8 @@ public struct APIServerConfiguration: Sendable {
     public var defaultTolerationSeconds = DefaultTolerationSeconds()
     /// How long Events live after their last write (`--event-ttl`, one hour as in kube-apiserver).
     public var eventTTL: Duration = .seconds(3600)
+    /// How often a watch that allows bookmarks gets one (kube-apiserver sends them about once a minute).
+    public var watchBookmarkInterval: Duration = .seconds(60)
     /// The cluster DNS address (`--cluster-dns`): reserved by a `kube-system/kube-dns` Service, as clusters
     /// running CoreDNS have one, so that no other Service is given it.
     public var clusterDNS: String?
@@ -82,7 +84,7 @@ public final class APIServer: Service {
             claimsPrefix: registry.lookup(group: "", version: "v1", resource: "persistentvolumeclaims")!.keyPrefix, logger: logger)
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
             tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL,
-            escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer),
+            bookmarkInterval: configuration.watchBookmarkInterval, escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer),
             tokenIssuer: configuration.security?.serviceAccountTokens, webhooks: AdmissionWebhooks(store: store, logger: logger))
         if let security = configuration.security {
             let handler = self.handler
