@@ -78,6 +78,8 @@ struct CustomResourceKubectlTests {
                 #expect(applied.contains("crontab.stable.example.com/cron-\(minor) created"), "kubectl \(version): \(applied)")
                 let image = try await k.kubectlOK(["get", "crontab", "cron-\(minor)", "-o", "jsonpath={.spec.image}"], version: version)
                 #expect(image == "my-awesome-cron-image", "kubectl \(version)")
+                let field = try await k.kubectlOK(["explain", "crontab.spec.replicas"], version: version)
+                #expect(field.contains("How many copies of the job run at once.") && field.contains("<integer>"), "kubectl \(version): \(field)")
             }
 
             let explained = try await k.kubectlOK(["explain", "crontab.spec.replicas"])

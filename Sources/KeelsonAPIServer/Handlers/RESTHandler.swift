@@ -14,6 +14,8 @@ final class RESTHandler: Sendable {
     let allocator: ServiceAllocator?
     let tolerationDefaults: DefaultTolerationSeconds?
     let watchLines = WatchEventCache()
+    /// Where lists are answered from when it can (see `listFromCache`); nil reads every list from the store.
+    let watchCache: WatchCache?
     /// Where `pods/log` goes; nil in tests without nodes.
     let kubelets: KubeletProxy?
     /// How long an Event lives after its last write (`--event-ttl`); nil keeps Events for good.
@@ -31,7 +33,7 @@ final class RESTHandler: Sendable {
 
     init(store: any Store, registry: ResourceRegistry, logger: Logger, namespaces: NamespaceCache? = nil, allocator: ServiceAllocator? = nil,
         tolerationDefaults: DefaultTolerationSeconds? = nil, kubelets: KubeletProxy? = nil, eventTTL: Duration? = nil,
-        bookmarkInterval: Duration = .seconds(60), escalation: EscalationCheck? = nil, tokenIssuer: ServiceAccountTokenIssuer? = nil, webhooks: AdmissionWebhooks? = nil)
+        bookmarkInterval: Duration = .seconds(60), watchCache: WatchCache? = nil, escalation: EscalationCheck? = nil, tokenIssuer: ServiceAccountTokenIssuer? = nil, webhooks: AdmissionWebhooks? = nil)
     {
         self.webhooks = webhooks
         self.store = store
@@ -42,6 +44,7 @@ final class RESTHandler: Sendable {
         }
         self.eventTTL = eventTTL
         self.bookmarkInterval = bookmarkInterval
+        self.watchCache = watchCache
         self.kubelets = kubelets
         self.tolerationDefaults = tolerationDefaults
         self.allocator = allocator
@@ -209,6 +212,14 @@ final class RESTHandler: Sendable {
                 return listResponse(items, revision: revision ?? current, next: nil, request: request, definition: definition)
             }
         }
+        if let cached = try await listFromCache(prefix: prefix, definition: definition, options: options) {
+            var items: [JSONValue] = []
+            for stored in cached.items {
+                let object = try decode(stored, definition)
+                if matches(object, options, definition) { items.append(object) }
+            }
+            return listResponse(items, revision: cached.revision, next: nil, request: request, definition: definition)
+        }
         var items: [JSONValue] = []
         var readRevision = revision
         var lastKey: String?
@@ -235,6 +246,25 @@ final class RESTHandler: Sendable {
         let next: ContinueToken? = (more && options.limit != nil && lastKey != nil)
             ? ContinueToken(revision: readRevision ?? 0, startAfter: lastKey!) : nil
         return listResponse(items, revision: readRevision ?? 0, next: next, request: request, definition: definition)
+    }
+
+    /// The stored values a list is answered with from the watch cache, as kube-apiserver decides it: `resourceVersion=0`
+    /// takes the cache as it is (and, as there, ignores `limit`); a consistent list (no resourceVersion) or one not
+    /// older than a revision waits for the cache to reach it. Pages, exact revisions and continuations read the store.
+    private func listFromCache(prefix: String, definition: ResourceDefinition, options: ListOptions) async throws
+        -> (items: [StoredValue], revision: Int64)?
+    {
+        guard let watchCache, options.continueToken == nil, options.resourceVersionMatch != "Exact" else { return nil }
+        switch options.resourceVersion {
+        case "0":
+            return await watchCache.list(prefix: prefix, notOlderThan: nil)
+        case nil, "":
+            guard options.limit == nil else { return nil }
+            return await watchCache.list(prefix: prefix, notOlderThan: try await store.currentRevision())
+        case let text?:
+            guard options.limit == nil, let revision = Int64(text) else { return nil }
+            return await watchCache.list(prefix: prefix, notOlderThan: revision)
+        }
     }
 
     private func listResponse(_ items: [JSONValue], revision: Int64, next: ContinueToken?, request: APIRequest,

@@ -26,6 +26,8 @@ public struct APIServerConfiguration: Sendable {
     public var eventTTL: Duration = .seconds(3600)
     /// How often a watch that allows bookmarks gets one (kube-apiserver sends them about once a minute).
     public var watchBookmarkInterval: Duration = .seconds(60)
+    /// Keep the registry in memory and answer lists from it (kube-apiserver's `--watch-cache`).
+    public var watchCache = true
     /// The cluster DNS address (`--cluster-dns`): reserved by a `kube-system/kube-dns` Service, as clusters
     /// running CoreDNS have one, so that no other Service is given it.
     public var clusterDNS: String?
@@ -84,7 +86,8 @@ public final class APIServer: Service {
             claimsPrefix: registry.lookup(group: "", version: "v1", resource: "persistentvolumeclaims")!.keyPrefix, logger: logger)
         self.handler = RESTHandler(store: store, registry: registry, logger: logger, namespaces: namespaceCache, allocator: allocator,
             tolerationDefaults: configuration.defaultTolerationSeconds, kubelets: kubelets, eventTTL: configuration.eventTTL,
-            bookmarkInterval: configuration.watchBookmarkInterval, escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer),
+            bookmarkInterval: configuration.watchBookmarkInterval,
+            watchCache: configuration.watchCache ? WatchCache(store: store, logger: logger) : nil, escalation: configuration.security == nil ? nil : EscalationCheck(authorizer: authorizer),
             tokenIssuer: configuration.security?.serviceAccountTokens, webhooks: AdmissionWebhooks(store: store, logger: logger))
         if let security = configuration.security {
             let handler = self.handler
@@ -200,6 +203,7 @@ public final class APIServer: Service {
             group.addTask { try await self.authorizer.run() }
             group.addTask { try await self.nodeAuthorizer.run() }
             group.addTask { try await self.customResources.run() }
+            if let cache = self.handler.watchCache { group.addTask { await cache.run() } }
             if let webhooks = self.handler.webhooks { group.addTask { try await webhooks.run() } }
         }
     }
