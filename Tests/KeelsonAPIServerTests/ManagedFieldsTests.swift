@@ -72,11 +72,11 @@ struct ManagedFieldsTests {
         #expect(a.contains([.field("spec"), .field("paused")]) && !a.contains([.field("spec")]))
     }
 
-    @Test("an applied configuration owns its leaves and list items, keyed as the built-in schema says; identity fields are nobody's")
+    @Test("an applied configuration owns its leaves and list items, keyed as the built-in schema says, and atomic structs (the selector) whole; identity fields are nobody's")
     func appliedFieldSet() throws {
         let object = try Self.apply(Self.deployment(), to: nil, by: "kubectl")
         #expect(Self.owned(object, by: "kubectl") == [
-            ".metadata.labels.app", ".spec.replicas", ".spec.selector.matchLabels.app", ".spec.template.metadata.labels.app",
+            ".metadata.labels.app", ".spec.replicas", ".spec.selector", ".spec.template.metadata.labels.app",
             ".spec.template.spec.containers[name=\"web\"]", ".spec.template.spec.containers[name=\"web\"].image",
             ".spec.template.spec.containers[name=\"web\"].name",
             ".spec.template.spec.containers[name=\"web\"].ports[containerPort=80,protocol=\"TCP\"]",

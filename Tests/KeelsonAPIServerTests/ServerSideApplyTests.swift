@@ -48,6 +48,7 @@ struct ServerSideApplyTests {
             let fields = created.body.metadata?["managedFields"]?.arrayValue?.first?["fieldsV1"]
             #expect(fields?["f:spec"]?["f:replicas"] == [:])
             #expect(fields?["f:spec"]?["f:strategy"] == nil, "defaulted fields are nobody's")
+            #expect(fields?["f:spec"]?["f:selector"] == [:], "a label selector is an atomic struct, owned whole")
 
             let again = try await client.request(.patch, Self.deployments + "/web?fieldManager=ci", body: Self.deploymentYAML(), contentType: Self.apply)
             #expect(again.status == 200)
@@ -62,6 +63,33 @@ struct ServerSideApplyTests {
             let json = try await client.request(.patch, "/api/v1/namespaces/default/configmaps/c?fieldManager=py",
                 body: #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"}}"#, contentType: Self.apply)
             #expect(json.status == 201 && json.body["data"] == ["a": "1"])
+        }
+    }
+
+    @Test("atomic structs (label selectors, env value sources) are replaced whole by an apply and owned whole")
+    func atomicStructs() async throws {
+        try await TestServer.run { client in
+            let deployment = { (selector: String) in
+                Self.deploymentYAML() + """
+
+                            env:
+                            - name: POD
+                              valueFrom:
+                                fieldRef: {\(selector)}
+                    """
+            }
+            let first = try await client.request(.patch, Self.deployments + "/web?fieldManager=a",
+                body: deployment("fieldPath: metadata.name, apiVersion: v1"), contentType: Self.apply)
+            #expect(first.status == 201, "\(first.body)")
+            let entry = first.body.metadata?["managedFields"]?.arrayValue?.first?["fieldsV1"]
+            let env = entry?["f:spec"]?["f:template"]?["f:spec"]?["f:containers"]?[#"k:{"name":"web"}"#]?["f:env"]?[#"k:{"name":"POD"}"#]
+            #expect(env?["f:valueFrom"]?["f:fieldRef"] == [:], "\(String(describing: env))")
+            // A changed reference is applied as one value.
+            let second = try await client.request(.patch, Self.deployments + "/web?fieldManager=a",
+                body: deployment("fieldPath: metadata.namespace"), contentType: Self.apply)
+            #expect(second.status == 200, "\(second.body)")
+            let container = second.body.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first
+            #expect(container?["env"]?.arrayValue?.first?["valueFrom"]?["fieldRef"]?["fieldPath"] == "metadata.namespace")
         }
     }
 

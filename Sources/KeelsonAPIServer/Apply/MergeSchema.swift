@@ -29,12 +29,55 @@ indirect enum MergeSchema: Sendable {
 
     /// The merge schema of a built-in kind, from its strategic-merge-patch schema plus the lists whose identity
     /// takes more than the patch merge key (container and service ports are keyed by port *and* protocol).
-    static func forBuiltIn(group: String, kind: String) -> MergeSchema {
-        let key = group + "/" + kind
+    static func forBuiltIn(group: String, version: String = "v1", kind: String) -> MergeSchema {
+        let key = group + "/" + version + "/" + kind
         if let known = builtIns.withLock({ $0[key] }) { return known }
-        let schema = from(PatchSchema.forKind(group: group, kind: kind), path: [])
+        var schema = from(PatchSchema.forKind(group: group, kind: kind), path: [])
+        let definition = BuiltinSchemas.definitionName(group: group, version: version, kind: kind)
+        if let atomic = overlayingAtomicStructs(schema, type: definition, depth: 0) { schema = atomic }
         builtIns.withLock { $0[key] = schema }
         return schema
+    }
+
+    /// Types Kubernetes declares `+structType=atomic`: wherever they appear they are replaced and owned whole.
+    static let atomicStructs: Set<String> = [
+        "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector", "io.k8s.api.core.v1.NodeSelector",
+        "io.k8s.api.core.v1.LocalObjectReference", "io.k8s.api.core.v1.ObjectReference",
+        "io.k8s.api.core.v1.SecretKeySelector", "io.k8s.api.core.v1.ConfigMapKeySelector",
+        "io.k8s.api.core.v1.ObjectFieldSelector", "io.k8s.api.core.v1.ResourceFieldSelector",
+    ]
+
+    /// `schema` with the fields whose type is an atomic struct made atomic, following the kind's type shapes through
+    /// nested structs and the items of associative lists (other lists are atomic already); nil when none is found.
+    private static func overlayingAtomicStructs(_ schema: MergeSchema, type: String, depth: Int) -> MergeSchema? {
+        if atomicStructs.contains(type) { return .atomicObject }
+        guard depth < 16, let shape = BuiltinSchemas.shapes[type] else { return nil }
+        var fields: [String: MergeSchema]
+        let other: MergeSchema
+        switch schema {
+        case .object(let known, let rest): (fields, other) = (known, rest)
+        case .deduced: (fields, other) = ([:], .deduced)
+        default: return nil
+        }
+        var changed = false
+        for (name, fieldType) in shape.fields {
+            let current = fields[name] ?? other
+            switch (fieldType, current) {
+            case (.reference(let nested), _):
+                if let overlaid = overlayingAtomicStructs(current, type: nested, depth: depth + 1) {
+                    fields[name] = overlaid
+                    changed = true
+                }
+            case (.list(.reference(let nested)), .associativeList(let keys, let defaults, let item)):
+                if let overlaid = overlayingAtomicStructs(item, type: nested, depth: depth + 1) {
+                    fields[name] = .associativeList(keys: keys, defaults: defaults, item: overlaid)
+                    changed = true
+                }
+            default:
+                continue
+            }
+        }
+        return changed ? .object(fields: fields, other: other) : nil
     }
 
     /// Made once per kind: every write of the kind needs it.

@@ -39,7 +39,7 @@ extension RESTHandler {
 
     /// The merge schema server-side apply and field ownership follow for a kind.
     func mergeSchema(_ definition: ResourceDefinition) -> MergeSchema {
-        definition.customMergeSchema ?? MergeSchema.forBuiltIn(group: definition.group, kind: definition.kind)
+        definition.customMergeSchema ?? MergeSchema.forBuiltIn(group: definition.group, version: definition.version, kind: definition.kind)
     }
 
     /// PATCH of an object (or of its status): read, patch, then the update path with the read revision as
