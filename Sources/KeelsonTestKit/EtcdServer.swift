@@ -48,6 +48,7 @@ public final class EtcdServer: Sendable {
     /// One member serving TLS with certificates made for the test, requiring client certificates signed by the
     /// same CA (`--client-cert-auth`).
     public static func startWithTLS() async throws -> EtcdServer {
+        _ = try binary()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-etcd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tls = directory.appendingPathComponent("tls")
@@ -72,6 +73,8 @@ public final class EtcdServer: Sendable {
 
     /// `size` members forming one cluster, each on loopback ports of its own.
     public static func startCluster(size: Int, extraArguments: [String] = []) async throws -> [EtcdServer] {
+        // Checked before any folder is made, so a machine without etcd is told so and left clean.
+        _ = try binary()
         let ports = try (0..<size).map { _ in (client: try freePort(), peer: try freePort()) }
         let cluster = ports.enumerated().map { "m\($0.offset)=http://127.0.0.1:\($0.element.peer)" }.joined(separator: ",")
         var members: [EtcdServer] = []

@@ -76,6 +76,7 @@ struct ServerCommand: AsyncParsableCommand {
         apiConfiguration.serviceRange = config.serviceRange
         apiConfiguration.nodePortRange = config.nodePortRange
         apiConfiguration.eventTTL = config.eventTTL
+        apiConfiguration.watchCache = flags.watchCache
         apiConfiguration.clusterDNS = agent.clusterDns
         apiConfiguration.security = security
         apiConfiguration.secretsEncryption = secretsEncryption

@@ -46,6 +46,9 @@ struct ServerFlags: ParsableArguments {
     @Option(help: "(db) How long Events are kept after their last change")
     var eventTtl: String = "1h"
 
+    @Option(help: "(db) Keep the registry in memory and answer lists from it (false: every list reads the datastore)")
+    var watchCache: Bool = true
+
     @Flag(help: "(agent) Run the control plane only, without the node agent")
     var disableAgent = false
 
