@@ -93,6 +93,38 @@ struct ServerSideApplyTests {
         }
     }
 
+    @Test("an apply through the scale subresource: the replicas another manager applied conflict; force takes them, owned through scale")
+    func applyThroughScale() async throws {
+        try await TestServer.run { client in
+            #expect(try await client.request(.patch, Self.deployments + "/web?fieldManager=ci", body: Self.deploymentYAML(replicas: 2),
+                contentType: Self.apply).status == 201)
+            let scale = #"{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"web"},"spec":{"replicas":5}}"#
+            let conflict = try await client.request(.patch, Self.deployments + "/web/scale?fieldManager=autoscaler", body: scale, contentType: Self.apply)
+            #expect(conflict.status == 409, "\(conflict.body)")
+            #expect(conflict.body["details"]?["causes"]?.arrayValue?.first?["field"] == ".spec.replicas")
+
+            let forced = try await client.request(.patch, Self.deployments + "/web/scale?fieldManager=autoscaler&force=true", body: scale,
+                contentType: Self.apply)
+            #expect(forced.status == 200, "\(forced.body)")
+            #expect(forced.body["kind"] == "Scale" && forced.body.value(at: ["spec", "replicas"]) == 5)
+            let deployment = try await client.request(.get, Self.deployments + "/web").body
+            #expect(deployment.value(at: ["spec", "replicas"]) == 5)
+            #expect(Self.managers(deployment).contains("autoscaler/Apply/scale"), "\(Self.managers(deployment))")
+            let entries = deployment.metadata?["managedFields"]?.arrayValue ?? []
+            let scaler = entries.first { $0["manager"] == "autoscaler" }?["fieldsV1"]
+            #expect(scaler == ["f:spec": ["f:replicas": [:]]])
+            let ci = entries.first { $0["manager"] == "ci" }?["fieldsV1"]
+            #expect(ci?["f:spec"]?["f:replicas"] == nil, "the forced apply took replicas from ci")
+
+            let negative = try await client.request(.patch, Self.deployments + "/web/scale?fieldManager=autoscaler",
+                body: scale.replacingOccurrences(of: "5", with: "-1"), contentType: Self.apply)
+            #expect(negative.status == 422)
+            let wrongKind = try await client.request(.patch, Self.deployments + "/web/scale?fieldManager=autoscaler",
+                body: scale.replacingOccurrences(of: "Scale", with: "Deployment"), contentType: Self.apply)
+            #expect(wrongKind.status == 400)
+        }
+    }
+
     @Test("apply needs a fieldManager; force belongs to apply only; the body must name its kind and match the URL")
     func refusals() async throws {
         try await TestServer.run { client in

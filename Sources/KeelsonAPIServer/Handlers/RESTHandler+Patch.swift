@@ -89,10 +89,7 @@ extension RESTHandler {
     func apply(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition, subresource: String?, force: Bool)
         async throws -> (JSONValue, Bool)
     {
-        guard let manager = request.query["fieldManager"], !manager.isEmpty else {
-            throw Status(code: 422, reason: .invalid, message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-                details: Status.Details(causes: [.init(reason: "FieldValueRequired", message: "Required value: is required for apply patch", field: "fieldManager")]))
-        }
+        let manager = try Self.applyManager(request)
         var (config, duplicates) = try ObjectCodec.decodeBodyNotingDuplicates(request.body, contentType: request.contentType)
         try checkKind(config, definition)
         guard config.apiVersion?.isEmpty == false, config.kind?.isEmpty == false else {
@@ -104,6 +101,24 @@ extension RESTHandler {
         config.name = name
         config = Self.withoutNulls(config)
         try checkUnknownFields(config, duplicates: duplicates, request: request, definition: definition)
+        return try await apply(config: config, manager: manager, request: request, path: path, name: name, definition: definition,
+            subresource: subresource, force: force)
+    }
+
+    /// The manager an apply names; kube-apiserver has no default for it.
+    static func applyManager(_ request: APIRequest) throws -> String {
+        guard let manager = request.query["fieldManager"], !manager.isEmpty else {
+            throw Status(code: 422, reason: .invalid, message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                details: Status.Details(causes: [.init(reason: "FieldValueRequired", message: "Required value: is required for apply patch", field: "fieldManager")]))
+        }
+        return manager
+    }
+
+    /// Applies a checked configuration of the kind (for `scale`, one made from the applied Scale): merge, ownership,
+    /// then the ordinary create or update path.
+    func apply(config: JSONValue, manager: String, request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition,
+        subresource: String?, force: Bool) async throws -> (JSONValue, Bool)
+    {
         let schema = mergeSchema(definition)
         let dryRun = request.query["dryRun"] == "All"
         let key = definition.key(namespace: path.namespace, name: name)

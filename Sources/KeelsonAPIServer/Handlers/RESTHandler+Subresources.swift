@@ -185,6 +185,9 @@ extension RESTHandler {
 
     private func scale(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> Response {
         let scale = definition.scale!
+        if request.method == "PATCH", try Self.patchType(request.contentType) == .apply {
+            return Self.json(scaleObject(try await applyScale(request: request, path: path, name: name, definition: definition), scale))
+        }
         let key = definition.key(namespace: path.namespace, name: name)
         for _ in 0..<5 {
             guard let stored = try await store.get(key, at: nil) else {
@@ -225,6 +228,32 @@ extension RESTHandler {
             }
         }
         throw Status.conflict(definition.plural, group: definition.group, name: name, "the object kept changing")
+    }
+
+    /// Server-side apply of a Scale: its replicas become the parent's, owned by the manager through `scale` (as
+    /// kube-apiserver records it), with the conflicts and `force` of any apply.
+    private func applyScale(request: APIRequest, path: ResourcePath, name: String, definition: ResourceDefinition) async throws -> JSONValue {
+        let manager = try Self.applyManager(request)
+        let applied = try ObjectCodec.decodeBody(request.body, contentType: request.contentType)
+        guard applied.kind == "Scale", applied.apiVersion == "autoscaling/v1" else {
+            throw Status.badRequest("an applied configuration of the scale subresource must be an autoscaling/v1 Scale")
+        }
+        if let bodyName = applied.name, !bodyName.isEmpty, bodyName != name {
+            throw Status.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
+        }
+        var config: JSONValue = ["apiVersion": .string(definition.apiVersion), "kind": .string(definition.kind),
+                                 "metadata": ["name": .string(name)]]
+        if let replicas = applied.value(at: ["spec", "replicas"]), !replicas.isNull {
+            guard let count = replicas.intValue, count >= 0 else {
+                throw Status.invalid(kind: "Scale", group: "autoscaling", name: name,
+                    [.invalid("spec.replicas", replicas.encodedString(), "must be greater than or equal to 0")])
+            }
+            config.setValue(.integer(Int64(count)), at: definition.scale!.specReplicas)
+        }
+        if let rv = applied.resourceVersion, !rv.isEmpty { config.resourceVersion = rv }
+        let force = request.query["force"].map { $0 == "true" || $0 == "1" } ?? false
+        return try await apply(config: config, manager: manager, request: request, path: path, name: name, definition: definition,
+            subresource: "scale", force: force).0
     }
 
     // MARK: pods/binding and pods/eviction
