@@ -157,6 +157,51 @@ struct CustomResourceTests {
         }
     }
 
+    @Test("x-kubernetes-validations: a failed rule is a 422 with its message (or the rule), transition rules check updates, a rule that does not compile refuses the definition")
+    func validationRules() async throws {
+        try await TestServer.run { client in
+            var definition = Self.widgetDefinition()
+            var versions = try #require(definition.value(at: ["spec", "versions"])?.arrayValue)
+            var spec = try #require(versions[0].value(at: ["schema", "openAPIV3Schema", "properties", "spec"]))
+            spec["x-kubernetes-validations"] = [
+                ["rule": "!has(self.replicas) || self.replicas <= self.size * 2", "message": "replicas may be at most twice the size"],
+                ["rule": "self.color != 'red' || self.size > 1"],
+                ["rule": "self.size >= oldSelf.size", "message": "size may not shrink", "fieldPath": ".size"],
+            ]
+            versions[0]["schema"]?["openAPIV3Schema"]?["properties"]?["spec"] = spec
+            definition["spec"]?["versions"] = .array(versions)
+            try await Self.establish(client, definition)
+
+            func widget(_ name: String, _ spec: JSONValue) -> JSONValue {
+                ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": .string(name)], "spec": spec]
+            }
+            let tooMany = try await client.json(.post, Self.widgets, widget("a", ["size": 1, "replicas": 3]))
+            #expect(tooMany.status == 422)
+            #expect(tooMany.body["message"] == #"Widget.example.com "a" is invalid: spec: Invalid value: "object": replicas may be at most twice the size"#)
+            let red = try await client.json(.post, Self.widgets, widget("b", ["size": 1, "color": "red"]))
+            #expect(red.status == 422)
+            #expect(red.body["details"]?["causes"]?.arrayValue?.first?["message"] == #"Invalid value: "object": failed rule: self.color != 'red' || self.size > 1"#)
+
+            #expect(try await client.json(.post, Self.widgets, widget("c", ["size": 2, "replicas": 4])).status == 201)
+            let shrunk = try await client.request(.patch, Self.widgets + "/c", body: #"{"spec":{"size":1,"replicas":1}}"#,
+                contentType: "application/merge-patch+json")
+            #expect(shrunk.status == 422)
+            #expect(shrunk.body["details"]?["causes"]?.arrayValue?.first?["field"] == "spec.size")
+            #expect(shrunk.body["message"]?.stringValue?.contains("size may not shrink") == true)
+            let grown = try await client.request(.patch, Self.widgets + "/c", body: #"{"spec":{"size":3}}"#, contentType: "application/merge-patch+json")
+            #expect(grown.status == 200)
+
+            var broken = Self.widgetDefinition(kind: "Gadget", plural: "gadgets", shortNames: [])
+            var brokenVersions = try #require(broken.value(at: ["spec", "versions"])?.arrayValue)
+            brokenVersions[0]["schema"]?["openAPIV3Schema"]?["properties"]?["spec"]?["x-kubernetes-validations"] = [["rule": "self.size >"]]
+            broken["spec"]?["versions"] = .array(brokenVersions)
+            let refused = try await client.json(.post, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", broken)
+            #expect(refused.status == 422)
+            #expect(refused.body["message"]?.stringValue?.contains("x-kubernetes-validations[0].rule") == true, "\(refused.body)")
+            #expect(refused.body["message"]?.stringValue?.contains("compilation failed") == true)
+        }
+    }
+
     @Test("status and scale subresources, and the printer columns in the Table")
     func subresourcesAndPrinting() async throws {
         try await TestServer.run { client in

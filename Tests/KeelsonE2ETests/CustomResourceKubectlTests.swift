@@ -28,6 +28,8 @@ private let definition = """
             properties:
               spec:
                 type: object
+                x-kubernetes-validations:
+                - {rule: "self.replicas <= 10", message: at most 10 copies}
                 properties:
                   cronSpec: {type: string}
                   image: {type: string}
@@ -81,6 +83,9 @@ struct CustomResourceKubectlTests {
                 let field = try await k.kubectlOK(["explain", "crontab.spec.replicas"], version: version)
                 #expect(field.contains("How many copies of the job run at once.") && field.contains("<integer>"), "kubectl \(version): \(field)")
             }
+
+            let tooMany = try await k.kubectl(["apply", "-f", "-"], stdin: crontab("big", replicas: "11"))
+            #expect(tooMany.status != 0 && tooMany.stderr.contains(#"spec: Invalid value: "object": at most 10 copies"#), "\(tooMany.stderr)")
 
             let explained = try await k.kubectlOK(["explain", "crontab.spec.replicas"])
             #expect(explained.contains("KIND:") && explained.contains("CronTab"), "\(explained)")

@@ -65,6 +65,14 @@ enum CustomResourceKinds {
                 for field in ["apiVersion", "kind", "metadata"] { body[field] = nil }
                 return schema.validate(body, path: "")
             }
+            strategy.validateUpdate = { new, old in
+                var body = new, previous = old
+                for field in ["apiVersion", "kind", "metadata"] {
+                    body[field] = nil
+                    previous[field] = nil
+                }
+                return schema.validateTransition(body, old: previous, path: "")
+            }
         }
         let printed = columns.compactMap { column -> (TableColumn, PrinterColumnPath, String)? in
             guard let name = column["name"]?.stringValue, let path = column["jsonPath"]?.stringValue.flatMap(PrinterColumnPath.init)

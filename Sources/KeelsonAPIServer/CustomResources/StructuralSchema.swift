@@ -35,6 +35,8 @@ final class StructuralSchema: Sendable {
     let anyOf: [StructuralSchema]
     let oneOf: [StructuralSchema]
     let not: StructuralSchema?
+    /// `x-kubernetes-validations`: CEL rules on this node's value.
+    let rules: [ValidationRule]
 
     /// Parses a schema; a malformed one (a pattern that does not compile, a wrong type of keyword) is an error
     /// naming the field, for the definition's validation.
@@ -94,6 +96,11 @@ final class StructuralSchema: Sendable {
         anyOf = try Self.list(json["anyOf"], path: "\(path).anyOf")
         oneOf = try Self.list(json["oneOf"], path: "\(path).oneOf")
         not = try Self.optional(json["not"], path: "\(path).not")
+        var rules: [ValidationRule] = []
+        for (i, entry) in (json["x-kubernetes-validations"]?.arrayValue ?? []).enumerated() {
+            rules.append(try ValidationRule(entry, path: "\(path).x-kubernetes-validations[\(i)]"))
+        }
+        self.rules = rules
         if let type, !["object", "array", "string", "integer", "number", "boolean"].contains(type) {
             throw SchemaError(field: "\(path).type", message: "Unsupported value: \"\(type)\"")
         }
@@ -158,6 +165,7 @@ final class StructuralSchema: Sendable {
     }
 
     private func validate(_ value: JSONValue, path: String, into errors: inout [FieldError]) {
+        let errorsBefore = errors.count
         guard matchesType(value) else {
             let found = Self.typeName(value)
             let wanted = intOrString ? "integer or string" : (type ?? "")
@@ -249,6 +257,32 @@ final class StructuralSchema: Sendable {
         }
         if let not, not.validate(value, path: path).isEmpty {
             errors.append(.invalid(path, Self.display(value), "\(path) in body should not match the schema in not"))
+        }
+        // Rules run on values that passed the schema's checks (theirs and their children's): a rule may assume
+        // the types its schema declares.
+        if errors.count == errorsBefore {
+            for rule in rules where !rule.isTransition || rule.optionalOldSelf {
+                if let error = rule.check(value, old: nil, path: path) { errors.append(error) }
+            }
+        }
+    }
+
+    /// The transition rules' errors for an update from `old` to `value`: each runs where both the new and the old
+    /// value exist, reached through the same object properties or map keys (list items are not correlated).
+    func validateTransition(_ value: JSONValue, old: JSONValue, path: String) -> [FieldError] {
+        var errors: [FieldError] = []
+        validateTransition(value, old: old, path: path, into: &errors)
+        return errors
+    }
+
+    private func validateTransition(_ value: JSONValue, old: JSONValue, path: String, into errors: inout [FieldError]) {
+        for rule in rules where rule.isTransition {
+            if let error = rule.check(value, old: old, path: path) { errors.append(error) }
+        }
+        guard case .object(let fields) = value, case .object(let oldFields) = old else { return }
+        for (name, child) in fields.sorted(by: { $0.key < $1.key }) {
+            guard let oldChild = oldFields[name], let schema = properties[name] ?? additionalProperties else { continue }
+            schema.validateTransition(child, old: oldChild, path: path.isEmpty ? name : "\(path).\(name)", into: &errors)
         }
     }
 
