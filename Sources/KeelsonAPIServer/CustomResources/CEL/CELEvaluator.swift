@@ -190,31 +190,9 @@ struct CELEvaluator {
     private static func arithmetic(_ op: String, _ a: CELValue, _ b: CELValue) throws(EvaluationError) -> CELValue {
         switch (a, b) {
         case (.int(let x), .int(let y)):
-            let (value, overflow): (Int64, Bool)
-            switch op {
-            case "+": (value, overflow) = x.addingReportingOverflow(y)
-            case "-": (value, overflow) = x.subtractingReportingOverflow(y)
-            case "*": (value, overflow) = x.multipliedReportingOverflow(by: y)
-            case "/", "%":
-                guard y != 0 else { throw EvaluationError(message: op == "/" ? "division by zero" : "modulus by zero") }
-                (value, overflow) = op == "/" ? x.dividedReportingOverflow(by: y) : x.remainderReportingOverflow(dividingBy: y)
-            default: throw EvaluationError(message: "no such overload: int \(op) int")
-            }
-            guard !overflow else { throw EvaluationError(message: "integer overflow") }
-            return .int(value)
+            return .int(try integer(op, x, y, type: "int"))
         case (.uint(let x), .uint(let y)):
-            let (value, overflow): (UInt64, Bool)
-            switch op {
-            case "+": (value, overflow) = x.addingReportingOverflow(y)
-            case "-": (value, overflow) = x.subtractingReportingOverflow(y)
-            case "*": (value, overflow) = x.multipliedReportingOverflow(by: y)
-            case "/", "%":
-                guard y != 0 else { throw EvaluationError(message: op == "/" ? "division by zero" : "modulus by zero") }
-                (value, overflow) = (op == "/" ? x / y : x % y, false)
-            default: throw EvaluationError(message: "no such overload: uint \(op) uint")
-            }
-            guard !overflow else { throw EvaluationError(message: "unsigned integer overflow") }
-            return .uint(value)
+            return .uint(try integer(op, x, y, type: "uint"))
         case (.double(let x), .double(let y)):
             switch op {
             case "+": return .double(x + y)
@@ -230,6 +208,22 @@ struct CELEvaluator {
         default:
             throw EvaluationError(message: "no such overload: \(a.typeName) \(op) \(b.typeName)")
         }
+    }
+
+    /// Integer arithmetic with CEL's errors for overflow and for dividing by zero.
+    private static func integer<T: FixedWidthInteger>(_ op: String, _ x: T, _ y: T, type: String) throws(EvaluationError) -> T {
+        let (value, overflow): (T, Bool)
+        switch op {
+        case "+": (value, overflow) = x.addingReportingOverflow(y)
+        case "-": (value, overflow) = x.subtractingReportingOverflow(y)
+        case "*": (value, overflow) = x.multipliedReportingOverflow(by: y)
+        case "/", "%":
+            guard y != 0 else { throw EvaluationError(message: op == "/" ? "division by zero" : "modulus by zero") }
+            (value, overflow) = op == "/" ? x.dividedReportingOverflow(by: y) : x.remainderReportingOverflow(dividingBy: y)
+        default: throw EvaluationError(message: "no such overload: \(type) \(op) \(type)")
+        }
+        guard !overflow else { throw EvaluationError(message: "\(type == "int" ? "integer" : "unsigned integer") overflow") }
+        return value
     }
 
     /// Numbers of different kinds compare by value (CEL's heterogeneous numeric equality); other kinds must match.
