@@ -91,12 +91,29 @@ struct OpenAPIDocuments: Sendable {
     func document(group: String, version: String) -> JSONValue? {
         let definitions = registry.resources(group: group, version: version)
         guard !definitions.isEmpty else { return nil }
+        var schemas = BuiltinSchemas.openAPISchemas(roots: definitions.compactMap { d in
+            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
+        }, flavor: .v3)
+        for d in definitions {
+            guard let schema = d.openAPISchema else { continue }
+            schemas[Self.schemaName(d)] = Self.published(schema, for: d)
+        }
+        return [
+            "openapi": "3.0.0",
+            "info": ["title": "Kubernetes", "version": .string(Discovery.version["gitVersion"]?.stringValue ?? "")],
+            "paths": .object(paths(group: group, version: version, definitions: definitions)),
+            "components": ["schemas": .object(schemas)],
+        ]
+    }
+
+    /// The operations of a group version's resources, by path (v3 parameters).
+    func paths(group: String, version: String, definitions: [ResourceDefinition]) -> [String: JSONValue] {
         var paths: [String: JSONValue] = [:]
         let prefix = "/" + Self.pathKey(group: group, version: version)
         let writeParameters: [JSONValue] = [
             Self.queryParameter("dryRun", "All: check and answer as if writing, but write nothing."),
             Self.queryParameter("fieldManager", "Who makes the change, recorded as the manager of the fields it sets."),
-            Self.queryParameter("fieldValidation", "What to do with fields the kind does not declare: Strict refuses the request, Warn (the default) answers with warnings, Ignore drops them silently."),
+            Self.queryParameter("fieldValidation", "What to do with fields the kind does not declare: Strict refuses the request, Warn (the default) answers with warnings, Ignore accepts them silently."),
         ]
         for d in definitions {
             let gvk: JSONValue = ["group": .string(d.group), "version": .string(d.version), "kind": .string(d.kind)]
@@ -117,18 +134,6 @@ struct OpenAPIDocuments: Sendable {
                 "delete": operation("delete\(opName)", "delete", parameters: []),
             ]
         }
-        var schemas = BuiltinSchemas.openAPISchemas(roots: definitions.compactMap { d in
-            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
-        }, flavor: .v3)
-        for d in definitions {
-            guard let schema = d.openAPISchema else { continue }
-            schemas[Self.schemaName(d)] = Self.published(schema, for: d)
-        }
-        return [
-            "openapi": "3.0.0",
-            "info": ["title": "Kubernetes", "version": .string(Discovery.version["gitVersion"]?.stringValue ?? "")],
-            "paths": .object(paths),
-            "components": ["schemas": .object(schemas)],
-        ]
+        return paths
     }
 }

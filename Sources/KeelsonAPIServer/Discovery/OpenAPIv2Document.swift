@@ -11,13 +11,12 @@ extension OpenAPIDocuments {
                                      "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"]
     static let protobufContentType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
-    func swagger() -> JSONValue {
+    /// The whole Swagger document; `definitions: false` leaves the schemas out (the protobuf form carries paths only).
+    func swagger(definitions: Bool = true) -> JSONValue {
         var paths: [String: JSONValue] = [:]
-        let builtins = registry.definitions.compactMap { d in
-            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
-        }
         for (group, version) in registry.groupVersions {
-            for (path, item) in document(group: group, version: version)?["paths"]?.objectValue ?? [:] {
+            let resources = registry.resources(group: group, version: version)
+            for (path, item) in self.paths(group: group, version: version, definitions: resources) {
                 var operations: [String: JSONValue] = [:]
                 for (method, operation) in item.objectValue ?? [:] {
                     var converted = operation
@@ -27,6 +26,9 @@ extension OpenAPIDocuments {
                 paths[path] = .object(operations)
             }
         }
+        let builtins = definitions ? registry.definitions.compactMap { d in
+            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
+        } : []
         return [
             "swagger": "2.0",
             "info": ["title": "Kubernetes", "version": .string(Discovery.version["gitVersion"]?.stringValue ?? "")],
@@ -46,7 +48,9 @@ extension OpenAPIDocuments {
 
     /// The Swagger document in gnostic's `openapi.v2.Document` protobuf encoding.
     func swaggerProtobuf() -> [UInt8] {
-        let document = swagger()
+        // Paths only: kubectl takes strategic-merge-patch metadata from a schema it finds here, and the published
+        // schemas do not carry the patch extensions yet.
+        let document = swagger(definitions: false)
         var out = ProtobufWriter()
         out.string(1, "2.0")
         out.message(2) { info in
