@@ -12,7 +12,6 @@ extension RESTHandler {
         case end
     }
 
-
     /// A watch: a chunked stream of `{"type": …, "object": …}` lines, one per event, in revision order.
     func watch(request: APIRequest, path: ResourcePath, definition: ResourceDefinition, options: ListOptions) async throws -> Response {
         let prefix = definition.prefix(namespace: path.namespace)

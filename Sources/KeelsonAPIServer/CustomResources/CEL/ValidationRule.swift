@@ -14,7 +14,7 @@ struct ValidationRule: Sendable {
     let optionalOldSelf: Bool
     let isTransition: Bool
 
-    /// Reads entry `index` of a node's list; a rule that does not compile is an error naming it.
+    /// Reads one entry of a node's list (`path` names it in errors); a rule that does not compile is an error.
     init(_ json: JSONValue, path: String) throws(StructuralSchema.SchemaError) {
         guard let rule = json["rule"]?.stringValue, !rule.isEmpty else {
             throw StructuralSchema.SchemaError(field: "\(path).rule", message: "Required value")
