@@ -28,9 +28,10 @@ struct InformerSyncTests {
             }
         }
         defer { loop.cancel() }
-        try await waitUntil("the retry") { seen.withLock { $0.count } >= 2 }
+        // Generous deadlines: in a parallel run the cooperative threads can be busy for seconds with other suites.
+        try await waitUntil(timeout: .seconds(30), "the retry") { seen.withLock { $0.count } >= 2 }
         #expect(seen.withLock { $0.first } == 2, "the first sync comes after the first list, not in the middle of it")
         _ = try await api.create(.configMaps, namespace: "x", Self.configMap("c"))
-        try await waitUntil("a sync after the change") { seen.withLock { $0.last } == 3 }
+        try await waitUntil(timeout: .seconds(30), "a sync after the change") { seen.withLock { $0.last } == 3 }
     }
 }

@@ -1,10 +1,11 @@
 import KeelsonAPI
+import Synchronization
 
 /// The built-in shapes as OpenAPI schemas, in the v3 form (`#/components/schemas/`) or the Swagger 2.0 form
 /// (`#/definitions/`). kube-openapi's layout is followed where kubectl reads it: one schema per type, references
 /// between them, `allOf` around a reference that carries its own description.
 extension BuiltinSchemas {
-    enum Flavor {
+    enum Flavor: String {
         case v3, v2
 
         var referencePrefix: String { self == .v3 ? "#/components/schemas/" : "#/definitions/" }
@@ -13,7 +14,19 @@ extension BuiltinSchemas {
     static let intOrStringName = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
     /// The schemas of `roots` and of every type they use, by definition name; each root tagged with its kind.
+    /// The built-in kinds never change, so each answer is kept: documents made again after a CRD change (and
+    /// every new server in one process) reuse it.
     static func openAPISchemas(roots: [(definition: String, gvk: GroupVersionKind)], flavor: Flavor) -> [String: JSONValue] {
+        let key = flavor.rawValue + "|" + roots.map { "\($0.definition)=\($0.gvk.apiVersion)/\($0.gvk.kind)" }.joined(separator: ",")
+        if let known = madeSchemas.withLock({ $0[key] }) { return known }
+        let schemas = makeSchemas(roots: roots, flavor: flavor)
+        madeSchemas.withLock { $0[key] = schemas }
+        return schemas
+    }
+
+    private static let madeSchemas = Mutex<[String: [String: JSONValue]]>([:])
+
+    private static func makeSchemas(roots: [(definition: String, gvk: GroupVersionKind)], flavor: Flavor) -> [String: JSONValue] {
         var schemas: [String: JSONValue] = [:]
         var usesIntOrString = false
         for name in closure(of: roots.map(\.definition)) {
