@@ -74,6 +74,13 @@ def read_models(folder):
 
 def main():
     work = tempfile.mkdtemp()
+    try:
+        generate(work)
+    finally:
+        shutil.rmtree(work)
+
+
+def generate(work):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", work,
                     "kubernetes==" + CLIENT_VERSION], check=True)
     client = os.path.join(work, "kubernetes", "client")
@@ -159,7 +166,6 @@ def main():
         for line in lines:
             out.write("        " + line + "\n")
         out.write("        \"\"\"\n}\n")
-    shutil.rmtree(work)
     print("wrote %d definitions" % len(lines))
 
 
