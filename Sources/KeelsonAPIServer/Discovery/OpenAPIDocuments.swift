@@ -91,9 +91,7 @@ struct OpenAPIDocuments: Sendable {
     func document(group: String, version: String) -> JSONValue? {
         let definitions = registry.resources(group: group, version: version)
         guard !definitions.isEmpty else { return nil }
-        var schemas = BuiltinSchemas.openAPISchemas(roots: definitions.compactMap { d in
-            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
-        }, flavor: .v3)
+        var schemas = BuiltinSchemas.openAPISchemas(roots: Self.builtinRoots(definitions), flavor: .v3)
         for d in definitions {
             guard let schema = d.openAPISchema else { continue }
             schemas[Self.schemaName(d)] = Self.published(schema, for: d)
@@ -104,6 +102,11 @@ struct OpenAPIDocuments: Sendable {
             "paths": .object(paths(group: group, version: version, definitions: definitions)),
             "components": ["schemas": .object(schemas)],
         ]
+    }
+
+    /// The kinds among `definitions` whose schemas come from the built-in shapes (custom kinds bring their own).
+    static func builtinRoots(_ definitions: [ResourceDefinition]) -> [(definition: String, gvk: GroupVersionKind)] {
+        definitions.compactMap { d in d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil }
     }
 
     /// The operations of a group version's resources, by path (v3 parameters).

@@ -26,9 +26,7 @@ extension OpenAPIDocuments {
                 paths[path] = .object(operations)
             }
         }
-        let builtins = definitions ? registry.definitions.compactMap { d in
-            d.openAPISchema == nil ? BuiltinSchemas.definitionName(of: d).map { ($0, d.gvk) } : nil
-        } : []
+        let builtins = definitions ? Self.builtinRoots(registry.definitions) : []
         return [
             "swagger": "2.0",
             "info": ["title": "Kubernetes", "version": .string(Discovery.version["gitVersion"]?.stringValue ?? "")],
