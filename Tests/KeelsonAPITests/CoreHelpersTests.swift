@@ -37,6 +37,24 @@ struct CoreHelpersTests {
         #expect(IPv4Range("10.0.0.0/33") == nil)
         #expect(IPv4Range.parse("10.01.0.1") == nil)
     }
+
+    @Test("byte search finds the first occurrence, at the edges and in slices, like the generic search")
+    func byteSearch() {
+        let text = Array(#"{"a":"nodeName","b":{"nodeName":"n1"}}"#.utf8)
+        let needle = Array(#""nodeName":""#.utf8)
+        #expect(text.firstIndex(ofBytes: needle) == text.firstRange(of: needle)?.lowerBound)
+        #expect(text.firstIndex(ofBytes: needle) == 21)
+        #expect(text.firstIndex(ofBytes: Array("{".utf8)) == 0, "at the start")
+        #expect(text.firstIndex(ofBytes: Array("}}".utf8)) == text.count - 2, "at the end")
+        #expect(!text.contains(bytes: Array("nodeNamex".utf8)))
+        #expect(!Array("ab".utf8).contains(bytes: Array("abc".utf8)), "a needle longer than the text")
+        #expect(text.firstIndex(ofBytes: []) == 0)
+        // A partial match just before the real one must not hide it.
+        #expect(Array("aab".utf8).firstIndex(ofBytes: Array("ab".utf8)) == 1)
+        let slice = text[22...]
+        #expect(slice.firstIndex(ofBytes: Array("nodeName".utf8)) == 22, "indices are the slice's own")
+        #expect(!slice.contains(bytes: Array(#""a""#.utf8)))
+    }
 }
 
 @Suite("Quantities and pod resources")

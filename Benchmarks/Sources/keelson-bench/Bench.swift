@@ -1,7 +1,8 @@
 import ArgumentParser
 import AsyncHTTPClient
-import KeelsonClient
 import Foundation
+import KeelsonAPI
+import KeelsonClient
 import KeelsonStore
 import NIOCore
 import NIOHTTP1
@@ -217,8 +218,8 @@ struct WatchBench: AsyncParsableCommand {
                         while let newline = pending.firstIndex(of: 10) {
                             let line = pending[..<newline]
                             let now = wallNanos()
-                            if let range = line.firstRange(of: marker) {
-                                let digits = line[range.upperBound...].prefix { $0 >= 48 && $0 <= 57 }
+                            if let start = line.firstIndex(ofBytes: marker) {
+                                let digits = line[(start + marker.count)...].prefix { $0 >= 48 && $0 <= 57 }
                                 if let sent = Int64(String(decoding: digits, as: UTF8.self)) { delays.append(Double(now - sent) / 1000) }
                             }
                             pending.removeSubrange(...newline)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import KeelsonAPI
 import NIOCore
 import NIOHTTP1
 
@@ -93,7 +94,7 @@ struct ScheduleBench: AsyncParsableCommand {
             while let newline = pending[consumed...].firstIndex(of: 10) {
                 let line = pending[consumed..<newline]
                 consumed = newline + 1
-                guard line.firstRange(of: nodeMarker) != nil,
+                guard line.contains(bytes: nodeMarker),
                     let event = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
                     let metadata = (event["object"] as? [String: Any])?["metadata"] as? [String: Any],
                     let name = metadata["name"] as? String, let index = Int(name.dropFirst())

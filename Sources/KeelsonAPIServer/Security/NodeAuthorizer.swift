@@ -117,7 +117,7 @@ public final class NodeAuthorizer: Service, Sendable {
     /// and containers are immutable — except by gaining ephemeral containers; its status writes need no parsing.
     @Sendable func podUsesUnchanged(key: String, _ stored: [UInt8]) -> Bool {
         guard pods.withLock({ $0[key] != nil }) else { return false }
-        return stored.firstRange(of: Self.ephemeralMarker) == nil
+        return !stored.contains(bytes: Self.ephemeralMarker)
     }
 
     private static let ephemeralMarker = Array(#""ephemeralContainers""#.utf8)
