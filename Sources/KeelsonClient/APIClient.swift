@@ -32,6 +32,9 @@ public struct ListOptions: Sendable {
     public var resourceVersion: String?
     public var timeoutSeconds: Int?
     public var allowWatchBookmarks = false
+    /// Not sent: the client leaves `metadata.managedFields` out of the objects it decodes, as Kubernetes' own
+    /// components do in their informers — ownership records are for appliers, and they are a third of a pod.
+    public var omitsManagedFields = false
 
     public init(labelSelector: String? = nil, fieldSelector: String? = nil, limit: Int? = nil, resourceVersion: String? = nil,
         timeoutSeconds: Int? = nil, allowWatchBookmarks: Bool = false)
@@ -118,7 +121,8 @@ public final class APIClient: KubernetesClient {
     }
 
     public func list(_ resource: ResourceReference, namespace: String?, options: ListOptions) async throws -> ObjectList {
-        let value = try await send(.GET, resource.path(namespace: namespace), query: options.queryItems)
+        let value = try await send(.GET, resource.path(namespace: namespace), query: options.queryItems,
+            omitting: options.omitsManagedFields ? "managedFields" : nil)
         return ObjectList(items: value["items"]?.arrayValue ?? [],
             resourceVersion: value["metadata"]?["resourceVersion"]?.stringValue ?? "",
             continueToken: value["metadata"]?["continue"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
@@ -159,6 +163,7 @@ public final class APIClient: KubernetesClient {
         let path = resource.path(namespace: namespace)
         let request = makeRequest(.GET, path, query: query, body: nil, contentType: nil)
         let http = self.http
+        let omitted = options.omitsManagedFields ? "managedFields" : nil
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
@@ -170,11 +175,14 @@ public final class APIClient: KubernetesClient {
                     var pending: [UInt8] = []
                     for try await chunk in response.body {
                         pending.append(contentsOf: chunk.readableBytesView)
-                        while let newline = pending.firstIndex(of: 10) {
-                            let line = Array(pending[..<newline])
-                            pending.removeSubrange(...newline)
+                        // A chunk often carries many events: take every line, then drop them from the buffer once.
+                        var consumed = 0
+                        defer { pending.removeFirst(consumed) }
+                        while let newline = pending[consumed...].firstIndex(of: 10) {
+                            let line = Array(pending[consumed..<newline])
+                            consumed = newline + 1
                             if line.isEmpty { continue }
-                            let value = try JSONParser.parse(line)
+                            let value = try JSONParser.parse(line, omitting: omitted)
                             guard let type = value["type"]?.stringValue.flatMap(WatchEvent.EventType.init(rawValue:)),
                                 let object = value["object"]
                             else { continue }
@@ -227,7 +235,7 @@ public final class APIClient: KubernetesClient {
     }
 
     private func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil,
-        contentType: String? = nil) async throws -> JSONValue
+        contentType: String? = nil, omitting omittedKey: String? = nil) async throws -> JSONValue
     {
         let request = makeRequest(method, path, query: query, body: body, contentType: contentType)
         let response = try await http.execute(request, timeout: .seconds(60))
@@ -237,7 +245,7 @@ public final class APIClient: KubernetesClient {
             throw Self.error(method: method.rawValue, path: path, status: code, body: bytes)
         }
         if bytes.isEmpty { return .null }
-        return try JSONParser.parse(bytes)
+        return try JSONParser.parse(bytes, omitting: omittedKey)
     }
 
     private static func error(method: String, path: String, status code: Int, body: [UInt8]) -> APIError {

@@ -35,6 +35,10 @@ public final class Informer: Service, Sendable {
     private let transform: (@Sendable (JSONValue) -> JSONValue)?
     private let state = Mutex(State())
 
+    /// Cached objects have no `metadata.managedFields` (left out while decoding, as the informers of
+    /// kube-scheduler and kube-controller-manager strip them): writes built from them send none, which the server
+    /// reads as "keep the recorded ownership".
+    ///
     /// - Parameter transform: applied to every object before it is cached or handed to handlers (client-go's
     ///   `SetTransform`), to keep only what the informer's users read — see `metadataOnly`.
     public init(client: any KubernetesClient, resource: ResourceReference, namespace: String? = nil, options: ListOptions = ListOptions(),
@@ -43,6 +47,8 @@ public final class Informer: Service, Sendable {
         self.client = client
         self.resource = resource
         self.namespace = namespace
+        var options = options
+        options.omitsManagedFields = true
         self.options = options
         self.transform = transform
         self.logger = logger

@@ -54,6 +54,26 @@ struct JSONParserTests {
         #expect(text == #"{"a":"x\u003cy\u003e\u0026\u0001","b":[1,2.5,true,null]}"#)
         #expect(try JSONParser.parse(text) == value)
     }
+
+    @Test("an omitted key is left out at any depth, with everything around it kept")
+    func omittedKey() throws {
+        let text = #"""
+            {"metadata":{"name":"p","managedFields":[{"manager":"a \"}]\" b","fieldsV1":{"f:spec":{"f:x":{}}},"n":[1,-2.5e3,true,null]}],
+             "labels":{"a":"b"}},"items":[{"metadata":{"managedFields":[]}},{"managedFields":{}}],"managedFields":"x"}
+            """#
+        let value = try JSONParser.parse(Array(text.utf8), omitting: "managedFields")
+        #expect(value == ["metadata": ["name": "p", "labels": ["a": "b"]], "items": [["metadata": [:]], [:]]])
+        let whole = try JSONParser.parse(text)
+        #expect(whole["metadata"]?["managedFields"]?.arrayValue?.first?["manager"] == "a \"}]\" b", "without the option nothing is left out")
+    }
+
+    @Test("a malformed omitted value is still an error", arguments: [
+        #"{"managedFields":[1,}"#, #"{"managedFields":{"a" 1}}"#, #"{"managedFields":"open}"#, #"{"managedFields":[tru]}"#,
+        #"{"managedFields":{"a":1}"#, #"{"managedFields":[1] "b":2}"#,
+    ])
+    func omittedKeyMalformed(text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(text.utf8), omitting: "managedFields") }
+    }
 }
 
 @Suite("Timestamps")

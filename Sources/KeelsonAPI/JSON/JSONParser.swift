@@ -22,13 +22,19 @@ public struct JSONParser {
     private enum Segment { case key(String), index(Int) }
     private var path: [Segment] = []
 
-    public init(_ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) {
+    /// An object member with this key is checked for well-formedness and left out, at any depth.
+    private let omittedKey: String?
+
+    /// - Parameter omitting: a key whose members are left out of every object, without building their values
+    ///   (clients that never read `managedFields` skip a third of a pod this way).
+    public init(_ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth, omitting omittedKey: String? = nil) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.omittedKey = omittedKey
     }
 
-    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes)
+    public static func parse(_ bytes: [UInt8], omitting omittedKey: String? = nil) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes, omitting: omittedKey)
         return try parser.parseDocument()
     }
 
@@ -97,6 +103,20 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after object key") }
             index += 1
             skipWhitespace()
+            if let omittedKey, key == omittedKey {
+                try skipValue(depth: depth)
+                skipWhitespace()
+                guard index < bytes.count else { throw fail("unexpected end of input in object") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return .object(result)
+                }
+                throw fail("expected ',' or '}' in object")
+            }
             path.append(.key(key))
             let value = try parseValue(depth: depth)
             if result.updateValue(value, forKey: key) != nil {
@@ -148,6 +168,62 @@ public struct JSONParser {
             }
             throw fail("expected ',' or ']' in array")
         }
+    }
+
+    /// Moves past one value, checking its brackets, strings and literals but building nothing.
+    private mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard index < bytes.count else { throw fail("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            if depth + 1 > maxDepth { throw fail("exceeded max depth of \(maxDepth)") }
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == close {
+                index += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                if close == UInt8(ascii: "}") {
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string for an object key") }
+                    try skipString()
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after object key") }
+                    index += 1
+                    skipWhitespace()
+                }
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard index < bytes.count else { throw fail("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if bytes[index] == close {
+                    index += 1
+                    return
+                }
+                throw fail("expected ',' or a closing bracket")
+            }
+        case UInt8(ascii: "\""): try skipString()
+        default: _ = try parseValue(depth: depth)
+        }
+    }
+
+    private mutating func skipString() throws(JSONParseError) {
+        index += 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                index += 1
+                return
+            case UInt8(ascii: "\\"): index += 2
+            case 0..<0x20: throw fail("invalid control character in string")
+            default: index += 1
+            }
+        }
+        throw fail("unterminated string")
     }
 
     private mutating func parseNumber() throws(JSONParseError) -> JSONValue {
