@@ -76,28 +76,32 @@ public struct ObjectList: Sendable {
 /// The Kubernetes REST API over HTTP, for any resource: the dynamic client every Keelson component builds on.
 public final class APIClient: KubernetesClient {
     public let configuration: ClientConfiguration
-    private let http: HTTPClient
-    private let ownsHTTPClient: Bool
+    private let transport: any APITransport
 
     /// - Parameter httpClient: a shared client; when nil the API client owns one and `shutdown()` ends it.
     public init(configuration: ClientConfiguration, httpClient: HTTPClient? = nil) {
         self.configuration = configuration
         if let httpClient {
-            self.http = httpClient
-            self.ownsHTTPClient = false
+            self.transport = HTTPTransport(server: configuration.server, http: httpClient, ownsClient: false)
         } else {
             var config = HTTPClient.Configuration()
             // Every watch holds an HTTP/1.1 connection for minutes, and a controller manager watches some 40
             // resources: the pool must leave room for ordinary requests beside them, or those queue behind watches.
             config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
             config.tlsConfiguration = configuration.tls
-            self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-            self.ownsHTTPClient = true
+            self.transport = HTTPTransport(server: configuration.server,
+                http: HTTPClient(eventLoopGroupProvider: .singleton, configuration: config), ownsClient: true)
         }
     }
 
+    /// A client whose requests go through `transport` (the configuration's server and TLS are not used).
+    public init(configuration: ClientConfiguration, transport: any APITransport) {
+        self.configuration = configuration
+        self.transport = transport
+    }
+
     public func shutdown() async throws {
-        if ownsHTTPClient { try await http.shutdown() }
+        try await transport.shutdown()
     }
 
     /// Runs `body` with a client for `configuration`, shut down however the body ends (an HTTP client that is not
@@ -162,15 +166,15 @@ public final class APIClient: KubernetesClient {
         query.append(("watch", "true"))
         let path = resource.path(namespace: namespace)
         let request = makeRequest(.GET, path, query: query, body: nil, contentType: nil)
-        let http = self.http
+        let transport = self.transport
         let omitted = options.omitsManagedFields ? "managedFields" : nil
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    let response = try await http.execute(request, timeout: .seconds(Int64(options.timeoutSeconds ?? 1800) + 30))
-                    guard response.status == .ok else {
-                        let body = try await response.body.collect(upTo: 1 << 20)
-                        throw Self.error(method: "GET", path: path, status: Int(response.status.code), body: Array(buffer: body))
+                    let response = try await transport.send(request, timeout: .seconds(options.timeoutSeconds ?? 1800) + .seconds(30))
+                    guard response.status == 200 else {
+                        let body = try await Self.collect(response.body)
+                        throw Self.error(method: "GET", path: path, status: response.status, body: body)
                     }
                     var pending: [UInt8] = []
                     for try await chunk in response.body {
@@ -203,21 +207,21 @@ public final class APIClient: KubernetesClient {
 
     // MARK: Transport
 
-    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: JSONValue?, contentType: String?) -> HTTPClientRequest {
-        var url = configuration.server + path
+    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: JSONValue?, contentType: String?) -> APITransportRequest {
+        var target = path
         if !query.isEmpty {
-            url += "?" + query.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
+            target += "?" + query.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
         }
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: configuration.userAgent)
-        if let token = configuration.bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: "application/json")
+        headers.add(name: "User-Agent", value: configuration.userAgent)
+        if let token = configuration.bearerToken { headers.add(name: "Authorization", value: "Bearer \(token)") }
+        var encoded: [UInt8]?
         if let body {
-            request.headers.add(name: "Content-Type", value: contentType ?? "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body.encoded()))
+            headers.add(name: "Content-Type", value: contentType ?? "application/json")
+            encoded = body.encoded()
         }
-        return request
+        return APITransportRequest(method: method, target: target, headers: headers, body: encoded)
     }
 
     private static let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
@@ -238,14 +242,24 @@ public final class APIClient: KubernetesClient {
         contentType: String? = nil, omitting omittedKey: String? = nil) async throws -> JSONValue
     {
         let request = makeRequest(method, path, query: query, body: body, contentType: contentType)
-        let response = try await http.execute(request, timeout: .seconds(60))
-        let bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
-        let code = Int(response.status.code)
+        let response = try await transport.send(request, timeout: .seconds(60))
+        let bytes = try await Self.collect(response.body)
+        let code = response.status
         guard (200..<300).contains(code) else {
             throw Self.error(method: method.rawValue, path: path, status: code, body: bytes)
         }
         if bytes.isEmpty { return .null }
         return try JSONParser.parse(bytes, omitting: omittedKey)
+    }
+
+    /// A whole body, up to 64 MiB.
+    private static func collect(_ body: any AsyncSequence<ByteBuffer, any Error>) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await chunk in body {
+            bytes.append(contentsOf: chunk.readableBytesView)
+            if bytes.count > 64 << 20 { throw APIError(status: .internalError("the answer is larger than 64 MiB"), method: "", path: "") }
+        }
+        return bytes
     }
 
     private static func error(method: String, path: String, status code: Int, body: [UInt8]) -> APIError {

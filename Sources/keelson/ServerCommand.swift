@@ -102,18 +102,12 @@ struct ServerCommand: AsyncParsableCommand {
             .init(service: ExpirySweeper(store: store, logger: Logger(label: "keelson.expiry"))),
             .init(service: apiServer),
         ]
-        // In-process components still talk to the API server over its REST API, as in Kubernetes; each has its
-        // own client (and connection pool), as separate processes would.
-        // Each has its own identity, a client certificate issued at start, as k3s gives its components.
-        var clients: [APIClient] = []
-        func loopbackClient(_ userAgent: String, user: String, groups: [String] = []) throws -> APIClient {
-            let address = Self.loopback(host)
-            let identity = try pki.issueClient(commonName: user, organizations: groups)
-            let tls = try ClientConfiguration.tls(certificateAuthorityPEM: try pki.serverCAPEM,
-                clientCertificatePEM: try identity.certificatePEM, clientKeyPEM: identity.keyPEM)
-            let client = APIClient(configuration: ClientConfiguration(server: "https://\(address):\(config.port)", userAgent: userAgent, tls: tls))
-            clients.append(client)
-            return client
+        // In-process components still talk to the API server through its REST API, as in Kubernetes, each as its
+        // own user (the one its client certificate would name): every request goes through the same routing,
+        // authorization, admission and audit, handed over in this process rather than through TLS on loopback.
+        func loopbackClient(_ userAgent: String, user: String, groups: [String] = []) -> APIClient {
+            APIClient(configuration: ClientConfiguration(server: "https://\(Self.loopback(host)):\(config.port)", userAgent: userAgent),
+                transport: InProcessTransport(server: apiServer, user: UserInfo(name: user, groups: groups)))
         }
         func addComponents() throws {
             if config.runControllerManager {
@@ -123,16 +117,16 @@ struct ServerCommand: AsyncParsableCommand {
                 controllers.nodeLifecycle.gracePeriod = config.nodeMonitorGracePeriod
                 controllers.rootCAPEM = try pki.serverCAPEM
                 controllers.certificateSigner = ServerSecurity.signer(pki.clientCA, servingCA: pki.serverCA)
-                services.append(.init(service: ControllerManager(client: try loopbackClient("keelson-controller-manager", user: "system:kube-controller-manager"),
+                services.append(.init(service: ControllerManager(client: loopbackClient("keelson-controller-manager", user: "system:kube-controller-manager"),
                     logger: Logger(label: "keelson.controllers"), configuration: controllers)))
             }
             if config.runScheduler {
-                services.append(.init(service: SchedulerService(client: try loopbackClient("keelson-scheduler", user: "system:kube-scheduler"),
+                services.append(.init(service: SchedulerService(client: loopbackClient("keelson-scheduler", user: "system:kube-scheduler"),
                     leaderElection: .init(name: Scheduler.leaseName, identity: LeaderElector.defaultIdentity()),
                     profiles: config.schedulerProfiles, logger: Logger(label: "keelson.scheduler"))))
             }
             if !flags.disableAgent {
-                let client = try loopbackClient("keelson-agent", user: "system:node:\(nodeName)", groups: ["system:nodes"])
+                let client = loopbackClient("keelson-agent", user: "system:node:\(nodeName)", groups: ["system:nodes"])
                 // The node of a server gets its kubelet serving certificate straight from the PKI.
                 let serverCAPEM = try pki.serverCAPEM
                 let kubeletTLS: AgentServices.ServingTLS = { [pki, nodeName] nodeIP in
@@ -144,28 +138,22 @@ struct ServerCommand: AsyncParsableCommand {
                     services.append(.init(service: service))
                 }
                 services.append(.init(service: ControlPlaneNodeLabeler(
-                    client: try loopbackClient("keelson-server", user: "system:kube-controller-manager"), nodeName: nodeName,
+                    client: loopbackClient("keelson-server", user: "system:kube-controller-manager"), nodeName: nodeName,
                     logger: Logger(label: "keelson.labels"))))
             }
         }
         do {
             try addComponents()
         } catch {
-            for client in clients { try? await client.shutdown() }
             try? await closeStore()
             FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        // Placed after the API server, so that it is stopped (in reverse order) once every component has stopped
-        // and while the server still answers: TLS connections close with an exchange the server must take part in.
-        services.insert(.init(service: ClientCloser(clients: clients)), at: 3)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
-            // The HTTP client must be shut down on every path, or its deinit traps.
-            for client in clients { try? await client.shutdown() }
             try? await closeStore()
             FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
             throw ExitCode(1)
@@ -221,15 +209,5 @@ extension ServerCommand {
     static func loopback(_ host: String) -> String {
         let address = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         return address.contains(":") ? "[\(address)]" : address
-    }
-}
-
-/// Shuts the in-process components' API clients down when the group stops it.
-struct ClientCloser: Service {
-    let clients: [APIClient]
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        for client in clients { try? await client.shutdown() }
     }
 }

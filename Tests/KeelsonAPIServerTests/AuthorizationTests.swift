@@ -14,6 +14,14 @@ enum SecuredServer {
     static func run(configure: (inout APIServerConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (TestServer.Client) async throws -> Void) async throws
     {
+        let security = try security()
+        try await TestServer.run(configure: {
+            $0.security = security
+            configure(&$0)
+        }) { client, _ in try await body(client) }
+    }
+
+    static func security() throws -> APIServerSecurity {
         let ca = try CertificateAuthority.create(commonName: "test-ca")
         let serving = try ca.issueWithKey(commonName: "kube-apiserver", usage: .server(dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"]))
         let tokens = StaticTokenAuthenticator(users: [
@@ -25,10 +33,7 @@ enum SecuredServer {
         var security = APIServerSecurity(serving: serving, clientCA: .init(der: try ca.certificate.derBytes), serverCAPEM: "",
             authenticator: RequestAuthenticator(clientCA: ca.certificate, tokenAuthenticators: [JoinTokenAuthenticator(token: joinToken), tokens]))
         security.serviceAccountTokens = ServiceAccountTokenIssuer(key: .init())
-        try await TestServer.run(configure: {
-            $0.security = security
-            configure(&$0)
-        }) { client, _ in try await body(client) }
+        return security
     }
 
     /// Retries until RBAC has seen the latest policy change (it follows the store by a watch).

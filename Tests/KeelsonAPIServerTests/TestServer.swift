@@ -30,6 +30,12 @@ struct TestServer {
 
     static func run(configure: (inout APIServerConfiguration) -> Void = { _ in },
                     _ body: @escaping @Sendable (TestServer.Client, SQLiteStore) async throws -> Void) async throws {
+        try await runServing(configure: configure) { client, store, _ in try await body(client, store) }
+    }
+
+    /// As `run`, with the server itself for what its router client cannot reach (requests made in process).
+    static func runServing(configure: (inout APIServerConfiguration) -> Void = { _ in },
+                           _ body: @escaping @Sendable (TestServer.Client, SQLiteStore, APIServer) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-api-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: dir.appendingPathComponent("state.db").path))
@@ -42,7 +48,7 @@ struct TestServer {
         let caches = Task { try await server.followStore() }
         do {
             try await server.makeApplication().test(.router) { client in
-                try await body(Client(client: client), store)
+                try await body(Client(client: client), store, server)
             }
         } catch {
             caches.cancel()

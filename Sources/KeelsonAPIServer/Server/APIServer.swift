@@ -231,12 +231,15 @@ public final class APIServer: Service {
         )
     }
 
-    /// Answers one request; every failure becomes a `Status`.
-    func respond(to request: Request, channel: (any Channel)?) async -> Response {
+    /// Answers one request; every failure becomes a `Status`. `user` is given for requests made in this process
+    /// (see `respondInProcess`); others are authenticated.
+    func respond(to request: Request, channel: (any Channel)?, user given: UserInfo? = nil) async -> Response {
         var audit: AuditRequest?
         var decision: String?
         do {
-            let (user, impersonator) = try await identify(headers: request.headers, path: request.uri.path, channel: channel)
+            let (user, impersonator) = if let given { (given, UserInfo?.none) } else {
+                try await identify(headers: request.headers, path: request.uri.path, channel: channel)
+            }
             let body = try await readBody(of: request)
             let apiRequest = APIRequest(
                 method: request.method.rawValue, path: request.uri.path, query: APIRequest.parseQuery(request.uri.query),
