@@ -16,6 +16,29 @@ struct EncodedObjectTests {
         var withVersion = object
         withVersion.resourceVersion = "12345"
         #expect(encoded.with(resourceVersion: "12345") == withVersion.encoded())
+        let scanned = try #require(EncodedObject(encoded: object.encoded()), "found in the bytes alone")
+        #expect(scanned.with(resourceVersion: "12345") == withVersion.encoded())
+    }
+
+    @Test("the slot is found past values of every kind, before and after metadata")
+    func scanned() throws {
+        let object: JSONValue = [
+            "apiVersion": "v1", "a": ["x": [1, -2.5, true, false, .null, ["q\"}]": "\\\"{["]]], "b": 3, "c": .null,
+            "metadata": ["annotations": ["k": "va\"lue}"], "generation": 4, "managedFields": [["fieldsV1": ["f:x": [:]], "manager": "m"]],
+                         "name": "n", "uid": "u"],
+            "spec": ["metadata": "x"],
+        ]
+        var withVersion = object
+        withVersion.resourceVersion = "9"
+        #expect(try #require(EncodedObject(encoded: object.encoded())).with(resourceVersion: "9") == withVersion.encoded())
+    }
+
+    @Test("bytes the encoder would not write are not handled", arguments: [
+        #"{"spec":{}}"#, #"{"metadata":{"resourceVersion":"1"}}"#, #"{"metadata":{"uid":"u","name":"n"}}"#,
+        #"{"metadata":{"na\u006de":"n"}}"#, #"{ "metadata":{}}"#, #"{"metadata":{"name":"n""#, #"{"metadata":"x"}"#, #""text""#, "",
+    ])
+    func scannedOtherShapes(text: String) {
+        #expect(EncodedObject(encoded: Array(text.utf8)) == nil)
     }
 
     @Test("objects of another shape are not handled")

@@ -74,3 +74,125 @@ public struct EncodedObject: Sendable {
         return out
     }
 }
+
+extension EncodedObject {
+    /// The slot found in bytes this encoder wrote (compact, keys sorted) without decoding them: a watch sends every
+    /// stored object with its revision, and finding where it goes costs a scan of the keys before `metadata` and
+    /// of the metadata keys, where decoding and encoding again cost the whole object. Nil when the bytes are not
+    /// what the encoder writes (another shape, unsorted or escaped metadata keys, a resourceVersion already there),
+    /// so a caller falls back to decoding.
+    public init?(encoded bytes: [UInt8]) {
+        var scanner = EncodedObjectScanner(bytes: bytes)
+        guard let (slot, leadingComma, trailingComma) = scanner.resourceVersionSlot() else { return nil }
+        self.bytes = bytes
+        self.slot = slot
+        self.leadingComma = leadingComma
+        self.trailingComma = trailingComma
+    }
+}
+
+/// Walks compact JSON as `JSONValue.encoded()` writes it: no whitespace, keys sorted.
+private struct EncodedObjectScanner {
+    let bytes: [UInt8]
+    var index = 0
+
+    private static let metadata = Array("metadata".utf8)
+    private static let resourceVersion = Array("resourceVersion".utf8)
+
+    mutating func resourceVersionSlot() -> (Int, Bool, Bool)? {
+        guard take(UInt8(ascii: "{")) else { return nil }
+        var first = true
+        while index < bytes.count, bytes[index] != UInt8(ascii: "}") {
+            if !first { guard take(UInt8(ascii: ",")) else { return nil } }
+            first = false
+            guard let key = plainKey(), take(UInt8(ascii: ":")) else { return nil }
+            if key.elementsEqual(Self.metadata) { return metadataSlot() }
+            guard skipValue(depth: 0) else { return nil }
+        }
+        return nil
+    }
+
+    private mutating func metadataSlot() -> (Int, Bool, Bool)? {
+        guard take(UInt8(ascii: "{")) else { return nil }
+        var first = true
+        var previous: ArraySlice<UInt8>?
+        var slot: (Int, Bool, Bool)?
+        while index < bytes.count, bytes[index] != UInt8(ascii: "}") {
+            let start = index
+            if !first { guard take(UInt8(ascii: ",")) else { return nil } }
+            guard let key = plainKey(), take(UInt8(ascii: ":")) else { return nil }
+            if let previous, !previous.lexicographicallyPrecedes(key) { return nil }
+            if key.elementsEqual(Self.resourceVersion) { return nil }
+            if slot == nil && Self.resourceVersion.lexicographicallyPrecedes(key) { slot = (start, !first, first) }
+            previous = key
+            first = false
+            guard skipValue(depth: 0) else { return nil }
+        }
+        guard index < bytes.count else { return nil }
+        return slot ?? (index, !first, false)
+    }
+
+    private mutating func take(_ byte: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// A key of plain ASCII without escapes (every field name of metadata), or nil.
+    private mutating func plainKey() -> ArraySlice<UInt8>? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return bytes[start..<(index - 1)]
+            }
+            if byte == UInt8(ascii: "\\") || byte >= 0x80 || byte < 0x20 { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    private mutating func skipValue(depth: Int) -> Bool {
+        guard index < bytes.count, depth < JSONParser.defaultMaxDepth else { return false }
+        switch bytes[index] {
+        case UInt8(ascii: "\""):
+            index += 1
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    index += 1
+                    return true
+                case UInt8(ascii: "\\"): index += 2
+                default: index += 1
+                }
+            }
+            return false
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            index += 1
+            var first = true
+            while index < bytes.count, bytes[index] != close {
+                if !first { guard take(UInt8(ascii: ",")) else { return false } }
+                first = false
+                if isObject {
+                    guard skipValue(depth: depth + 1), take(UInt8(ascii: ":")) else { return false }
+                }
+                guard skipValue(depth: depth + 1) else { return false }
+            }
+            return take(close)
+        default:
+            // A number or literal: up to the next delimiter.
+            let start = index
+            scan: while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ":"): break scan
+                default: index += 1
+                }
+            }
+            return index > start
+        }
+    }
+}
