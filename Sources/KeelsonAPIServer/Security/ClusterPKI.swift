@@ -51,11 +51,6 @@ public struct ClusterPKI: Sendable {
         return ClusterPKI(directory: directory, serverCA: serverCA, clientCA: clientCA, serving: serving, admin: admin)
     }
 
-    /// A client identity for an in-process component, kept in memory: it is issued again at every start.
-    public func issueClient(commonName: String, organizations: [String] = []) throws -> IssuedCertificate {
-        try clientCA.issueWithKey(commonName: commonName, organizations: organizations, usage: .client)
-    }
-
     /// The API server's identity toward kubelets, signed by the server CA and issued at every start: kubelets take
     /// clients of that CA only, so a node's certificate (from the client CA) cannot call another node's kubelet.
     public func issueKubeletClient() throws -> IssuedCertificate {
