@@ -14,8 +14,9 @@ public struct JSONParser {
     /// Deep enough for any real object, shallow enough that recursion stays far from a task's stack limit.
     public static let defaultMaxDepth = 1_000
 
-    private let bytes: [UInt8]
-    private var index = 0
+    let bytes: [UInt8]
+    /// The next byte to read (internal: `EncodedObject` walks encoded objects with this parser's skipping).
+    var index = 0
     private let maxDepth: Int
     /// Duplicate keys met while parsing, as JSON paths (`.spec.replicas`, `.spec.containers[0].name`).
     public private(set) var duplicateKeys: [String] = []
@@ -105,29 +106,19 @@ public struct JSONParser {
             skipWhitespace()
             if let omittedKey, key == omittedKey {
                 try skipValue(depth: depth)
-                skipWhitespace()
-                guard index < bytes.count else { throw fail("unexpected end of input in object") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
+            } else {
+                path.append(.key(key))
+                let value = try parseValue(depth: depth)
+                if result.updateValue(value, forKey: key) != nil {
+                    duplicateKeys.append(path.map { segment in
+                        switch segment {
+                        case .key(let name): "." + name
+                        case .index(let index): "[\(index)]"
+                        }
+                    }.joined())
                 }
-                if bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(result)
-                }
-                throw fail("expected ',' or '}' in object")
+                path.removeLast()
             }
-            path.append(.key(key))
-            let value = try parseValue(depth: depth)
-            if result.updateValue(value, forKey: key) != nil {
-                duplicateKeys.append(path.map { segment in
-                    switch segment {
-                    case .key(let name): "." + name
-                    case .index(let index): "[\(index)]"
-                    }
-                }.joined())
-            }
-            path.removeLast()
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in object") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -171,7 +162,7 @@ public struct JSONParser {
     }
 
     /// Moves past one value, checking its brackets, strings and literals but building nothing.
-    private mutating func skipValue(depth: Int) throws(JSONParseError) {
+    mutating func skipValue(depth: Int) throws(JSONParseError) {
         guard index < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"), UInt8(ascii: "["):

@@ -79,10 +79,10 @@ extension EncodedObject {
     /// The slot found in bytes this encoder wrote (compact, keys sorted) without decoding them: a watch sends every
     /// stored object with its revision, and finding where it goes costs a scan of the keys before `metadata` and
     /// of the metadata keys, where decoding and encoding again cost the whole object. Nil when the bytes are not
-    /// what the encoder writes (another shape, unsorted or escaped metadata keys, a resourceVersion already there),
-    /// so a caller falls back to decoding.
+    /// as the encoder writes them where the slot is sought (another shape, space between keys and values, unsorted
+    /// or escaped metadata keys, a resourceVersion already there), so a caller falls back to decoding.
     public init?(encoded bytes: [UInt8]) {
-        var scanner = EncodedObjectScanner(bytes: bytes)
+        var scanner = JSONParser(bytes)
         guard let (slot, leadingComma, trailingComma) = scanner.resourceVersionSlot() else { return nil }
         self.bytes = bytes
         self.slot = slot
@@ -91,15 +91,12 @@ extension EncodedObject {
     }
 }
 
-/// Walks compact JSON as `JSONValue.encoded()` writes it: no whitespace, keys sorted.
-private struct EncodedObjectScanner {
-    let bytes: [UInt8]
-    var index = 0
-
+/// Walking compact JSON as `JSONValue.encoded()` writes it, with the parser's checked skipping for the values passed.
+extension JSONParser {
     private static let metadata = Array("metadata".utf8)
     private static let resourceVersion = Array("resourceVersion".utf8)
 
-    mutating func resourceVersionSlot() -> (Int, Bool, Bool)? {
+    fileprivate mutating func resourceVersionSlot() -> (Int, Bool, Bool)? {
         guard take(UInt8(ascii: "{")) else { return nil }
         var first = true
         while index < bytes.count, bytes[index] != UInt8(ascii: "}") {
@@ -107,7 +104,7 @@ private struct EncodedObjectScanner {
             first = false
             guard let key = plainKey(), take(UInt8(ascii: ":")) else { return nil }
             if key.elementsEqual(Self.metadata) { return metadataSlot() }
-            guard skipValue(depth: 0) else { return nil }
+            guard (try? skipValue(depth: 0)) != nil else { return nil }
         }
         return nil
     }
@@ -126,7 +123,7 @@ private struct EncodedObjectScanner {
             if slot == nil && Self.resourceVersion.lexicographicallyPrecedes(key) { slot = (start, !first, first) }
             previous = key
             first = false
-            guard skipValue(depth: 0) else { return nil }
+            guard (try? skipValue(depth: 0)) != nil else { return nil }
         }
         guard index < bytes.count else { return nil }
         return slot ?? (index, !first, false)
@@ -152,47 +149,5 @@ private struct EncodedObjectScanner {
             index += 1
         }
         return nil
-    }
-
-    private mutating func skipValue(depth: Int) -> Bool {
-        guard index < bytes.count, depth < JSONParser.defaultMaxDepth else { return false }
-        switch bytes[index] {
-        case UInt8(ascii: "\""):
-            index += 1
-            while index < bytes.count {
-                switch bytes[index] {
-                case UInt8(ascii: "\""):
-                    index += 1
-                    return true
-                case UInt8(ascii: "\\"): index += 2
-                default: index += 1
-                }
-            }
-            return false
-        case UInt8(ascii: "{"), UInt8(ascii: "["):
-            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
-            let isObject = close == UInt8(ascii: "}")
-            index += 1
-            var first = true
-            while index < bytes.count, bytes[index] != close {
-                if !first { guard take(UInt8(ascii: ",")) else { return false } }
-                first = false
-                if isObject {
-                    guard skipValue(depth: depth + 1), take(UInt8(ascii: ":")) else { return false }
-                }
-                guard skipValue(depth: depth + 1) else { return false }
-            }
-            return take(close)
-        default:
-            // A number or literal: up to the next delimiter.
-            let start = index
-            scan: while index < bytes.count {
-                switch bytes[index] {
-                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ":"): break scan
-                default: index += 1
-                }
-            }
-            return index > start
-        }
     }
 }
