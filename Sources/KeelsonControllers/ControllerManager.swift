@@ -43,11 +43,16 @@ public struct ControllerManager: Service {
     }
 
     public func run() async throws {
-        try await client.waitUntilReachable()
-        if let leaderElection = configuration.leaderElection {
-            try await LeaderElector(client: client, configuration: leaderElection, logger: logger).run { try await runControllers() }
-        } else {
-            try await runControllers()
+        do {
+            try await client.waitUntilReachable()
+            if let leaderElection = configuration.leaderElection {
+                try await LeaderElector(client: client, configuration: leaderElection, logger: logger).run { try await runControllers() }
+            } else {
+                try await runControllers()
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully || Task.isCancelled {
+            // Stopped before or while starting (waiting for the server, discovering its resources): a clean stop,
+            // not a failure of the process.
         }
     }
 
