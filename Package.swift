@@ -149,9 +149,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "CLinuxNamespace"),
         .target(
             name: "KeelsonKubelet",
             dependencies: [
+                "CZlib",
+                "CLinuxNamespace",
                 "KeelsonAPI",
                 "KeelsonClient",
                 "KeelsonStats",
@@ -216,7 +220,7 @@ let package = Package(
         ),
         .testTarget(name: "KeelsonAPITests", dependencies: ["KeelsonAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonStatsTests", dependencies: ["KeelsonStats"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "KeelsonKubeletTests", dependencies: ["KeelsonKubelet", "KeelsonTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonKubeletTests", dependencies: ["KeelsonKubelet", "KeelsonTestKit", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonProxyTests", dependencies: ["KeelsonProxy", "KeelsonTestKit", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "KeelsonStoreTests",

@@ -306,4 +306,22 @@ struct RESTBehaviourTests {
             #expect(version.body["major"] == "1")
         }
     }
+
+    @Test("pods/portforward without its WebSocket upgrade: 404 for a missing pod, 400 saying what it takes otherwise")
+    func portForwardWithoutUpgrade() async throws {
+        try await TestServer.run { client in
+            let missing = try await client.request(.post, "/api/v1/namespaces/default/pods/nothing/portforward")
+            #expect(missing.status == 404 && missing.body["reason"] == "NotFound")
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods", Self.pod).status == 201)
+            let unscheduled = try await client.request(.post, "/api/v1/namespaces/default/pods/p1/portforward")
+            #expect(unscheduled.status == 400 && unscheduled.body["message"] == "pod p1 does not have a host assigned")
+            let binding: JSONValue = ["apiVersion": "v1", "kind": "Binding", "metadata": ["name": "p1"], "target": ["kind": "Node", "name": "n1"]]
+            #expect(try await client.json(.post, "/api/v1/namespaces/default/pods/p1/binding", binding).status == 201)
+            let plain = try await client.request(.get, "/api/v1/namespaces/default/pods/p1/portforward")
+            #expect(plain.status == 400)
+            #expect(plain.body["message"]?.stringValue?.contains("SPDY/3.1+portforward.k8s.io") == true, "\(plain.body)")
+            let discovery = try await client.request(.get, "/api/v1")
+            #expect(discovery.body["resources"]?.arrayValue?.contains { $0["name"] == "pods/portforward" } == true)
+        }
+    }
 }

@@ -21,6 +21,7 @@ enum BuiltinResources {
                 ("log", "Pod", "", "v1", ["get"]),
                 ("exec", "PodExecOptions", "", "v1", ["create", "get"]),
                 ("attach", "PodAttachOptions", "", "v1", ["create", "get"]),
+                ("portforward", "PodPortForwardOptions", "", "v1", ["create", "get"]),
             ],
             strategy: PodStrategy.strategy),
         ResourceDefinition(group: "", version: "v1", kind: "Service", plural: "services", singular: "service", namespaced: true,

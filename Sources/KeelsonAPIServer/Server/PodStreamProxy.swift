@@ -10,12 +10,17 @@ import NIOCore
 /// its container and its node's kubelet are known, and every message is relayed unchanged to the kubelet's
 /// `/exec` or `/attach` session, in the channel protocol the client and kubelet agreed on. Requests that are
 /// not upgrades fall through to the REST handler, which answers with the reason as a Status.
+///
+/// `pods/portforward` the same way, to the kubelet's `/portForward`: kubectl 1.31+ tunnels SPDY through the
+/// WebSocket, and the messages are relayed as they are. A port-forward that cannot be opened is not upgraded (its
+/// protocol has no channel for a Status), so the REST handler's Status answers it.
 struct PodStreamProxy: Sendable {
     let handler: RESTHandler
     let logger: Logger
 
     static let protocolHeader = HTTPField.Name("Sec-WebSocket-Protocol")!
     static let supported = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
+    static let portForwardTunnel = "SPDY/3.1+portforward.k8s.io"
 
     enum Target {
         /// Not an exec or attach WebSocket request: the REST handler answers it.
@@ -32,15 +37,16 @@ struct PodStreamProxy: Sendable {
         let parts = components.path.split(separator: "/").map(String.init)
         // /api/v1/namespaces/NS/pods/NAME/exec
         guard parts.count == 7, parts[0] == "api", parts[1] == "v1", parts[2] == "namespaces", parts[4] == "pods",
-              ["exec", "attach"].contains(parts[6]) else { return .notStreaming }
+              ["exec", "attach", "portforward"].contains(parts[6]) else { return .notStreaming }
         let offered = (request.headerFields[Self.protocolHeader] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard let subprotocol = Self.supported.first(where: offered.contains) else { return .notStreaming }
         let (namespace, name, kind) = (parts[3], parts[5], parts[6])
+        let portForward = kind == "portforward"
+        guard let subprotocol = (portForward ? [Self.portForwardTunnel] : Self.supported).first(where: offered.contains) else { return .notStreaming }
         guard let pods = handler.registry.lookup(group: "", version: "v1", resource: "pods"),
               let nodes = handler.registry.lookup(group: "", version: "v1", resource: "nodes") else { return .notStreaming }
         do {
             let pod = try await handler.get(pods, namespace: namespace, name: name)
-            let container = try Self.container(pod, requested: components.queryItems?.first { $0.name == "container" }?.value)
+            let container = portForward ? "" : try Self.container(pod, requested: components.queryItems?.first { $0.name == "container" }?.value)
             guard let nodeName = pod["spec"]?["nodeName"]?.stringValue, !nodeName.isEmpty else {
                 throw Status.badRequest("pod \(name) does not have a host assigned")
             }
@@ -49,8 +55,11 @@ struct PodStreamProxy: Sendable {
                 throw Status.internalError("node \(nodeName) has no address for its kubelet")
             }
             let query = components.percentEncodedQuery.map { "?" + $0 } ?? ""
-            let url = base.replacingOccurrences(of: "https://", with: "wss://").replacingOccurrences(of: "http://", with: "ws://") + "/\(kind)/\(namespace)/\(name)/\(container)" + query
+            let path = portForward ? "/portForward/\(namespace)/\(name)" : "/\(kind)/\(namespace)/\(name)/\(container)" + query
+            let url = base.replacingOccurrences(of: "https://", with: "wss://").replacingOccurrences(of: "http://", with: "ws://") + path
             return .kubelet(url: url, subprotocol: subprotocol, nodeName: nodeName)
+        } catch where portForward {
+            return .notStreaming
         } catch let status as Status {
             return .refused(status, subprotocol: subprotocol)
         } catch {
@@ -109,7 +118,10 @@ struct PodStreamProxy: Sendable {
                     }
                 }
             } catch {
-                try await Self.report(Status.internalError("error dialing the kubelet: \(error)"), to: outbound)
+                logger.debug("kubelet stream failed", metadata: ["url": "\(url)", "error": "\(error)"])
+                if subprotocol != Self.portForwardTunnel {
+                    try await Self.report(Status.internalError("error dialing the kubelet: \(error)"), to: outbound)
+                }
             }
         }
     }

@@ -38,7 +38,8 @@ public struct KubeletServingTLS: Sendable {
 
 /// The kubelet's API (port 10250): `/healthz`, `/pods`, `/containerLogs/NS/POD/CONTAINER` (behind the API
 /// server's `pods/log`), the stats (`/stats/summary`, `/metrics/cadvisor`, `/metrics/resource`, `/metrics`) and
-/// the `/exec` and `/attach` WebSocket sessions (behind `pods/exec` and `pods/attach`). With TLS it answers only
+/// the `/exec`, `/attach` and `/portForward` WebSocket sessions (behind `pods/exec`, `pods/attach` and
+/// `pods/portforward`). With TLS it answers only
 /// clients whose certificate the handshake verifies against the client CA of `KubeletServingTLS`: in a cluster,
 /// the API server alone (nodes' certificates come from another CA), so one node cannot exec into another's pods.
 public struct KubeletServer: Service {
@@ -78,7 +79,7 @@ public struct KubeletServer: Service {
         router.get("/metrics/resource") { [stats] _, _ in Self.prometheus(Array(stats.metrics.resource().utf8)) }
         let ownMetrics = KubeletMetrics()
         router.get("/metrics") { [stats] _, _ in Self.prometheus(ownMetrics.render(history: stats.history)) }
-        let streaming = StreamingProxy(runtime: runtime, logger: logger)
+        let streaming = StreamingProxy(runtime: runtime, pods: pods, stats: stats, logger: logger)
         let http: HTTPServerBuilder = .http1WebSocketUpgrade { request, _, _ in await streaming.shouldUpgrade(request) }
         var server = http
         if let tls { server = try HTTPServerBuilder.tls(http, tlsConfiguration: try await tls().configuration()) }

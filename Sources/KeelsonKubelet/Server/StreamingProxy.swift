@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdWSClient
 import HummingbirdWebSocket
 import KeelsonAPI
+import KeelsonClient
 import Logging
 import NIOCore
 
@@ -11,14 +12,21 @@ import NIOCore
 /// server opens for the container. Each message is one channel byte (0 stdin, 1 stdout, 2 stderr, 3 the final
 /// Status, 4 terminal resize) and its data; v5 adds channel 255 to close a stream. containerd 1.6 speaks v4, so
 /// the kubelet offers both to its clients and speaks v4 to the runtime.
+///
+/// `/portForward/NS/POD` is served here too, without the runtime's streaming server: SPDY tunnelled through the
+/// WebSocket (what kubectl 1.31+ speaks), terminated by a `PortForwardSession`.
 struct StreamingProxy: Sendable {
     let runtime: any ContainerRuntime
+    let pods: Informer
+    let stats: NodeStats
     let logger: Logger
 
     static let protocolHeader = HTTPField.Name("Sec-WebSocket-Protocol")!
     static let v5 = "v5.channel.k8s.io"
     static let v4 = "v4.channel.k8s.io"
     static let maxMessage = 1 << 24
+    /// kubectl's port-forward protocol with the prefix that says its SPDY frames travel inside WebSocket messages.
+    static let portForwardTunnel = "SPDY/3.1+portforward.k8s.io"
 
     /// The channel protocol both sides support, preferring v5; nil when the client offers none of them.
     static func negotiate(_ offered: String?) -> String? {
@@ -27,9 +35,10 @@ struct StreamingProxy: Sendable {
     }
 
     func shouldUpgrade(_ request: HTTPRequest) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        guard let components = URLComponents(string: request.path ?? ""),
-              let chosen = Self.negotiate(request.headerFields[Self.protocolHeader]) else { return .dontUpgrade }
+        guard let components = URLComponents(string: request.path ?? "") else { return .dontUpgrade }
         let parts = components.path.split(separator: "/").map(String.init)
+        if parts.count == 3 && parts[0] == "portForward" { return await portForward(request, namespace: parts[1], pod: parts[2]) }
+        guard let chosen = Self.negotiate(request.headerFields[Self.protocolHeader]) else { return .dontUpgrade }
         guard parts.count == 4, let kind = StreamRequest.Kind(rawValue: parts[0]) else { return .dontUpgrade }
         // Form encoding: a "+" in the query is a space (kubectl encodes command arguments so).
         let query = (components.percentEncodedQueryItems ?? []).map {
@@ -72,6 +81,42 @@ struct StreamingProxy: Sendable {
                     }
                     group.cancelAll()
                 }
+            }
+        }
+    }
+
+    /// The tunnelled SPDY port-forward: the pod must have a ready sandbox here; its network namespace is found from
+    /// a process in its cgroup (host-network pods are dialled from the node's own).
+    func portForward(_ request: HTTPRequest, namespace: String, pod: String) async
+        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
+    {
+        let offered = (request.headerFields[Self.protocolHeader] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let logger = self.logger
+        guard offered.contains(Self.portForwardTunnel) else { return .dontUpgrade }
+        guard let sandbox = try? await runtime.listSandboxes().first(where: {
+            $0.podNamespace == namespace && $0.podName == pod && $0.state == .ready
+        }) else {
+            logger.debug("port-forward refused: no ready sandbox", metadata: ["pod": "\(namespace)/\(pod)"])
+            return .dontUpgrade
+        }
+        let hostNetwork = pods.get(Informer.key(namespace: namespace, name: pod))?["spec"]?["hostNetwork"]?.boolValue == true
+        let networkNamespace = hostNetwork ? nil : stats.podProcess(uid: sandbox.podUID).map { "/proc/\($0)/ns/net" }
+        if !hostNetwork && networkNamespace == nil {
+            logger.debug("port-forward refused: no process of the pod found", metadata: ["pod": "\(namespace)/\(pod)"])
+            return .dontUpgrade
+        }
+        return .upgrade([Self.protocolHeader: Self.portForwardTunnel]) { inbound, outbound, _ in
+            let session = try PortForwardSession(podDescription: "pod \(pod), uid \(sandbox.podUID)",
+                write: { bytes in try await outbound.write(.binary(ByteBuffer(bytes: bytes))) },
+                dial: { port in try await PodPortDialer.connect(port: port, networkNamespace: networkNamespace) })
+            let messages = inbound.messages(maxSize: Self.maxMessage).compactMap { message -> [UInt8]? in
+                guard case .binary(let data) = message else { return nil }
+                return Array(data.readableBytesView)
+            }
+            do {
+                try await session.run(messages)
+            } catch {
+                logger.debug("port-forward session ended", metadata: ["pod": "\(namespace)/\(pod)", "error": "\(error)"])
             }
         }
     }

@@ -37,6 +37,11 @@ public final class NodeStats: Sendable {
 
     public var metrics: ContainerMetrics { ContainerMetrics(history: history, machine: machine) }
 
+    /// A process of the pod, found in its cgroup: any one will do to reach the namespaces the pod's containers share.
+    func podProcess(uid: String) -> Int32? {
+        reader.processIDs("\(configuration.cgroupRoot)/pod\(uid)", limit: 1).first
+    }
+
     /// The pods with a ready sandbox and their running containers; nil when the runtime cannot be asked (the
     /// history then keeps its last view rather than forgetting every pod).
     func targets(runtime: any ContainerRuntime, pods: Informer) async -> [PodTarget]? {
