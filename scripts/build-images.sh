@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the two images a node needs without any registry, as OCI image archives that the agent imports at start:
+# Builds the images a node needs without any registry, as OCI image archives that the agent imports at start:
 #   pause.tar    keelson.local/pause:1.0    the sandbox image: Debian's static catatonit as the pod's init (-P)
 #   busybox.tar  keelson.local/busybox:1.0  a small test image: Debian's static busybox with its applets and httpd
 #                (also tagged 1.1, so that a rollout to "another" image can be tried without a registry)
+#   spare.tar    keelson.local/spare:1.0    an image no pod uses (one small file), which image garbage collection removes
 # Usage: scripts/build-images.sh [DIR]   (default /var/lib/keelson/agent/images). Needs busybox-static and catatonit.
 set -euo pipefail
 out="${1:-/var/lib/keelson/agent/images}"
@@ -68,3 +69,8 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\
 printf 'root:x:0:\nnobody:x:65534:\n' > "$box/etc/group"
 printf 'hello from keelson\n' > "$box/www/index.html"
 image busybox "1.0 1.1" "$box" '{"Cmd":["sh"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/"}'
+
+spare="$work/spare"
+mkdir -p "$spare"
+printf 'an image nothing runs\n' > "$spare/README"
+image spare 1.0 "$spare" '{"Cmd":["/README"],"WorkingDir":"/"}'

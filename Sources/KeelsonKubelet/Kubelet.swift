@@ -35,6 +35,12 @@ public struct Kubelet: Service {
         public var containerLogMaxFiles = 5
         public var evictionHard = EvictionThresholds()
         public var evictionPeriod: Duration = .seconds(10)
+        /// Image garbage collection: thresholds, how often it looks, the filesystem the runtime keeps images on (the
+        /// agent's directory when not known), and the images it never removes (the sandbox image).
+        public var imageGC = ImageGCPolicy()
+        public var imageGCPeriod: Duration = .seconds(300)
+        public var imageFilesystem: String?
+        public var pinnedImages: Set<String> = []
         /// How often the stats housekeeping samples the cgroups, and how much history it keeps (cAdvisor's defaults).
         public var housekeepingInterval: Duration = .seconds(1)
         public var statsHistory: Duration = .seconds(120)
@@ -109,6 +115,24 @@ public struct Kubelet: Service {
                         events.record(pod, apiVersion: "v1", kind: "Pod", .warning, reason: "Evicted", message: message)
                         evicted.evict(uid: uid, message: message)
                         queue.add(Informer.key(of: pod))
+                    }
+                }
+            }
+            group.addTask { [node = configuration.nodeName] in
+                let collector = ImageGarbageCollector(policy: configuration.imageGC, pinned: configuration.pinnedImages)
+                let path = configuration.imageFilesystem ?? configuration.directory.path
+                try? await cancelWhenGracefulShutdown {
+                    var records = ImageGarbageCollector.Records()
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: configuration.imageGCPeriod)
+                        do {
+                            if let message = try await collector.collect(runtime: runtime, path: path, records: &records, logger: logger) {
+                                events.record(["metadata": ["name": .string(node), "uid": .string(node)]], apiVersion: "v1", kind: "Node", .warning,
+                                    reason: "FreeDiskSpaceFailed", message: message)
+                            }
+                        } catch {
+                            logger.warning("image garbage collection failed", metadata: ["error": "\(error)"])
+                        }
                     }
                 }
             }

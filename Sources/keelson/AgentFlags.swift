@@ -57,6 +57,18 @@ struct AgentFlags: ParsableArguments {
     @Option(help: "(agent/kubelet) Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%)")
     var evictionHard: String = "memory.available<100Mi,nodefs.available<10%"
 
+    @Option(help: "(agent/kubelet) Percent of the image filesystem in use above which unused images are removed")
+    var imageGcHighThreshold: Int = 85
+
+    @Option(help: "(agent/kubelet) Percent of the image filesystem in use that image garbage collection brings usage down to")
+    var imageGcLowThreshold: Int = 80
+
+    @Option(help: "(agent/kubelet) Minimum age of an unused image before it may be removed (e.g. 2m)")
+    var imageMinimumGcAge: String = "2m"
+
+    @Option(help: "(agent/kubelet) How often image garbage collection looks at the image filesystem (e.g. 5m)")
+    var imageGcPeriod: String = "5m"
+
     @Option(help: "(agent/kubelet) How often container stats are sampled (e.g. 1s, 500ms)")
     var housekeepingInterval: String = "1s"
 

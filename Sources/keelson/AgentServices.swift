@@ -40,6 +40,18 @@ enum AgentServices {
             throw Invalid(description: "--housekeeping-interval must be a duration of at least 100ms (e.g. 1s), and --stats-history-duration at least twice that (e.g. 2m)")
         }
         configuration.housekeepingInterval = interval
+        guard (0...100).contains(flags.imageGcLowThreshold), (0...100).contains(flags.imageGcHighThreshold),
+              flags.imageGcLowThreshold <= flags.imageGcHighThreshold else {
+            throw Invalid(description: "--image-gc-low-threshold and --image-gc-high-threshold are percentages, the low one not above the high one")
+        }
+        guard let minimumAge = GoDuration.parse(flags.imageMinimumGcAge), let gcPeriod = GoDuration.parse(flags.imageGcPeriod), gcPeriod > .zero else {
+            throw Invalid(description: "--image-minimum-gc-age and --image-gc-period must be durations (e.g. 2m, 5m)")
+        }
+        configuration.imageGC.highThresholdPercent = flags.imageGcHighThreshold
+        configuration.imageGC.lowThresholdPercent = flags.imageGcLowThreshold
+        configuration.imageGC.minimumAge = minimumAge
+        configuration.imageGCPeriod = gcPeriod
+        configuration.pinnedImages = [flags.pauseImage]
         configuration.statsHistory = history
         do {
             configuration.evictionHard = try EvictionThresholds(parsing: flags.evictionHard)
@@ -88,6 +100,7 @@ enum AgentServices {
             let created = ContainerdSupervisor(configuration: runtimeConfiguration, logger: Logger(label: "keelson.containerd"))
             socket = created.socketPath
             supervisor = created
+            configuration.imageFilesystem = agentDirectory.appendingPathComponent("containerd/root").path
             services.append(created)
         }
         let runtime = try CRIRuntime(socketPath: socket)

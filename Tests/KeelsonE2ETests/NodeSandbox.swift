@@ -31,7 +31,7 @@ final class NodeSandbox: Sendable {
         ("/usr/bin/nsenter", ["--net=\(netnsPath)", executable] + arguments)
     }
 
-    /// Builds the pause and busybox images once per test run (scripts/build-images.sh, into the build directory)
+    /// Builds the pause, busybox and spare images once per test run (scripts/build-images.sh, into the build directory)
     /// for the agents' image directories, which each agent imports at start.
     static let imageCache: Result<URL, any Error> = Result {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -45,7 +45,7 @@ final class NodeSandbox: Sendable {
         let cache = try Self.imageCache.get()
         let images = dataDir.appendingPathComponent("agent/images")
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
-        for file in ["pause.tar", "busybox.tar"] where !FileManager.default.fileExists(atPath: images.appendingPathComponent(file).path) {
+        for file in ["pause.tar", "busybox.tar", "spare.tar"] where !FileManager.default.fileExists(atPath: images.appendingPathComponent(file).path) {
             try FileManager.default.copyItem(at: cache.appendingPathComponent(file), to: images.appendingPathComponent(file))
         }
     }

@@ -211,8 +211,9 @@ public final class APIServer: Service {
     /// The HTTP application serving this API (exposed so tests can drive it without a socket).
     public func makeApplication() throws -> some ApplicationProtocol {
         let streams = PodStreamProxy(handler: handler, logger: logger)
+        // kubectl writes stdin (`cp` into a pod) in messages of up to 32 KiB; 16 KiB is the library's default.
         let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
-            http1: .init(additionalChannelHandlers: [CloseWhenPeerFinishes()]))
+            http1: .init(additionalChannelHandlers: [CloseWhenPeerFinishes()]), ws: .init(maxFrameSize: 1 << 20))
         let http: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: channelConfiguration) { [self] request, channel, _ in
             guard await self.mayStream(request, channel: channel) else { return .dontUpgrade }
             return await streams.shouldUpgrade(request)

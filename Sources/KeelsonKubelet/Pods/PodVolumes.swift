@@ -3,7 +3,7 @@ import KeelsonAPI
 import KeelsonClient
 
 /// Makes a pod's volumes exist on the node, under `PODS_DIR/UID/volumes/`, and says where each one is: the host
-/// paths the runtime bind-mounts. ConfigMap, Secret and downward API contents are rewritten on every sync, so
+/// paths the runtime bind-mounts (memory-backed `emptyDir`s are tmpfs mounts there). ConfigMap, Secret and downward API contents are rewritten on every sync, so
 /// changes reach running pods as in Kubernetes (which also updates them in place).
 struct PodVolumes {
     let spec: PodSpecView
@@ -36,6 +36,9 @@ struct PodVolumes {
             }
             let directory = podDirectory.appendingPathComponent("volumes").appendingPathComponent(name)
             try files.createDirectory(at: directory, withIntermediateDirectories: true)
+            if volume["emptyDir"]?["medium"]?.stringValue == "Memory" {
+                try MemoryVolume.ensureMounted(at: directory.path, sizeBytes: MemoryVolume.size(volume: volume, pod: spec.pod))
+            }
             var contents: [String: (Data, Int)]? = nil
             if let source = volume["configMap"] {
                 contents = try await keys(.configMaps, source, decode: false)

@@ -240,6 +240,7 @@ struct PodWorker: Sendable {
         if let uid = runtimePod.sandboxes.first?.podUID ?? runtimePod.containers.first?.podUID, !uid.isEmpty {
             backoff.forget(prefix: "\(uid)/")
             images.forget(pod: uid)
+            MemoryVolume.unmountAll(under: podsDirectory.appendingPathComponent(uid).path)
             try? FileManager.default.removeItem(at: podsDirectory.appendingPathComponent(uid))
             if !cgroupRoot.isEmpty { CgroupCleanup.remove("\(cgroupRoot)/pod\(uid)") }
         }

@@ -211,6 +211,17 @@ public final class CRIRuntime: ContainerRuntime {
         }
     }
 
+    public func listImages() async throws -> [RuntimeImage] {
+        let response = try await call("list images") { try await images.listImages(.init(), options: options()) }
+        return response.images.map { RuntimeImage(id: $0.id, tags: $0.repoTags, size: $0.size) }
+    }
+
+    public func removeImage(_ id: String) async throws {
+        _ = try await call("remove image \(id)") {
+            try await images.removeImage(.with { $0.image.image = id }, options: options(.seconds(60)))
+        }
+    }
+
     public func execSync(_ containerID: String, command: [String], timeout: Int64) async throws -> ExecResult {
         let response = try await call("exec in \(containerID)") {
             try await runtime.execSync(.with { $0.containerID = containerID; $0.cmd = command; $0.timeout = timeout },

@@ -24,6 +24,9 @@ public protocol ContainerRuntime: Sendable {
     /// The image's ID when the image is present, nil otherwise.
     func imageID(_ image: String) async throws -> String?
     func pullImage(_ image: String, auth: RegistryAuth?) async throws -> String
+    /// The images the runtime holds, for image garbage collection.
+    func listImages() async throws -> [RuntimeImage]
+    func removeImage(_ id: String) async throws
     func execSync(_ containerID: String, command: [String], timeout: Int64) async throws -> ExecResult
     /// The runtime's streaming-server URL for an interactive session: a command run in the container (`exec`),
     /// or the container's own stdio (`attach`, which ignores `command`).
@@ -37,6 +40,19 @@ public protocol ContainerRuntime: Sendable {
 extension ContainerRuntime {
     /// Runtimes that cannot measure layers (the fake one) report none.
     public func writableLayers() async throws -> [String: WritableLayerUsage] { [:] }
+}
+
+/// An image the runtime holds: its ID (`sha256:…`), the names it goes by, and its size on disk.
+public struct RuntimeImage: Sendable, Equatable {
+    public var id: String
+    public var tags: [String]
+    public var size: UInt64
+
+    public init(id: String, tags: [String], size: UInt64) {
+        self.id = id
+        self.tags = tags
+        self.size = size
+    }
 }
 
 public struct StreamRequest: Sendable, Equatable {

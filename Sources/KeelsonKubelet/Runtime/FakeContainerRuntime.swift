@@ -10,6 +10,7 @@ public final class FakeContainerRuntime: ContainerRuntime {
         var containers: [String: ContainerInfo] = [:]
         var images: [String: String] = [:]
         var pullable: Set<String> = []
+        var imageSizes: [String: UInt64] = [:]
         var calls: [String] = []
         var nextID = 0
         var clock: Int64 = 1_000_000_000_000
@@ -161,6 +162,23 @@ public final class FakeContainerRuntime: ContainerRuntime {
             return id
         }
     }
+
+    public func listImages() async throws -> [RuntimeImage] {
+        state.withLock { s in
+            Dictionary(grouping: s.images, by: \.value).map { id, names in RuntimeImage(id: id, tags: names.map(\.key).sorted(), size: s.imageSizes[id] ?? 0) }
+                .sorted { $0.id < $1.id }
+        }
+    }
+
+    public func removeImage(_ id: String) async throws {
+        state.withLock { s in
+            s.calls.append("removeImage \(id)")
+            s.images = s.images.filter { $0.value != id }
+        }
+    }
+
+    /// Sets the size `listImages` reports for an image (by ID), for garbage collection tests.
+    public func setImageSize(_ id: String, _ size: UInt64) { state.withLock { $0.imageSizes[id] = size } }
 
     public func execSync(_ containerID: String, command: [String], timeout: Int64) async throws -> ExecResult {
         ExecResult(stdout: Data(), stderr: Data(), exitCode: 0)

@@ -80,7 +80,9 @@ public struct KubeletServer: Service {
         let ownMetrics = KubeletMetrics()
         router.get("/metrics") { [stats] _, _ in Self.prometheus(ownMetrics.render(history: stats.history)) }
         let streaming = StreamingProxy(runtime: runtime, pods: pods, stats: stats, logger: logger)
-        let http: HTTPServerBuilder = .http1WebSocketUpgrade { request, _, _ in await streaming.shouldUpgrade(request) }
+        let http: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: 1 << 20))) { request, _, _ in
+            await streaming.shouldUpgrade(request)
+        }
         var server = http
         if let tls { server = try HTTPServerBuilder.tls(http, tlsConfiguration: try await tls().configuration()) }
         let app = Application(router: router, server: server,

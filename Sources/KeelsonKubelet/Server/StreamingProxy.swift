@@ -1,6 +1,5 @@
 import Foundation
 import HTTPTypes
-import HummingbirdWSClient
 import HummingbirdWebSocket
 import KeelsonAPI
 import KeelsonClient
@@ -10,8 +9,8 @@ import NIOCore
 /// `kubectl exec` and `attach` at the kubelet: `/exec/NS/POD/CONTAINER?command=…&stdin=…&stdout=…&stderr=…&tty=…`
 /// upgraded to a WebSocket with Kubernetes' channel protocol, relayed to the session the runtime's streaming
 /// server opens for the container. Each message is one channel byte (0 stdin, 1 stdout, 2 stderr, 3 the final
-/// Status, 4 terminal resize) and its data; v5 adds channel 255 to close a stream. containerd 1.6 speaks v4, so
-/// the kubelet offers both to its clients and speaks v4 to the runtime.
+/// Status, 4 terminal resize) and its data; v5 adds channel 255 to close a stream. The kubelet offers v5 and v4 to
+/// its clients and speaks SPDY to the runtime (`RuntimeStreamSession`), where closing stdin has a meaning.
 ///
 /// `/portForward/NS/POD` is served here too, without the runtime's streaming server: SPDY tunnelled through the
 /// WebSocket (what kubectl 1.31+ speaks), terminated by a `PortForwardSession`.
@@ -47,6 +46,7 @@ struct StreamingProxy: Sendable {
         func flag(_ name: String) -> Bool { query.contains { $0.name == name && ($0.value == "true" || $0.value == "1") } }
         let (namespace, pod, container) = (parts[1], parts[2], parts[3])
         let url: String
+        let stream: StreamRequest
         do {
             let instances = try await runtime.listContainers().filter {
                 $0.labels[RuntimeLabels.podNamespace] == namespace && $0.labels[RuntimeLabels.podName] == pod && $0.name == container
@@ -55,32 +55,28 @@ struct StreamingProxy: Sendable {
             guard let running = instances.max(by: { $0.attempt < $1.attempt }) else {
                 return Self.refuse(Status.badRequest("container \(container) in pod \(namespace)/\(pod) is not running"), chosen)
             }
-            let stream = StreamRequest(kind: kind, containerID: running.id, command: query.filter { $0.name == "command" }.compactMap(\.value),
+            stream = StreamRequest(kind: kind, containerID: running.id, command: query.filter { $0.name == "command" }.compactMap(\.value),
                 tty: flag("tty"), stdin: flag("stdin"), stdout: flag("stdout"), stderr: flag("stderr"))
             url = try await runtime.streamURL(stream)
         } catch {
             return Self.refuse(Status.internalError("the container runtime refused the session: \(error)"), chosen)
         }
-        let target = url.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://")
         let logger = self.logger
         return .upgrade([Self.protocolHeader: chosen]) { inbound, outbound, _ in
-            var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
-            configuration.additionalHeaders[Self.protocolHeader] = Self.v4
-            try await WebSocketClient.connect(url: target, configuration: configuration, logger: logger) { runtimeIn, runtimeOut, _ in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for try await message in inbound.messages(maxSize: Self.maxMessage) {
-                            guard case .binary(let data) = message else { continue }
-                            // v4 cannot close a single stream; the session ends when the command does.
-                            if chosen == Self.v5, data.getInteger(at: data.readerIndex, as: UInt8.self) == 255 { continue }
-                            try await runtimeOut.write(.binary(data))
-                        }
-                    }
-                    for try await message in runtimeIn.messages(maxSize: Self.maxMessage) {
-                        if case .binary(let data) = message { try await outbound.write(.binary(data)) }
-                    }
-                    group.cancelAll()
-                }
+            let session = try RuntimeStreamSession { channel, bytes in
+                var buffer = ByteBuffer(integer: channel)
+                buffer.writeBytes(bytes)
+                try await outbound.write(.binary(buffer))
+            }
+            let messages = inbound.messages(maxSize: Self.maxMessage).compactMap { message -> (UInt8, [UInt8])? in
+                guard case .binary(let data) = message, let channel = data.getInteger(at: data.readerIndex, as: UInt8.self) else { return nil }
+                return (channel, Array(data.readableBytesView.dropFirst()))
+            }
+            do {
+                try await session.run(url: url, request: stream, fromClient: messages)
+            } catch {
+                logger.debug("runtime stream ended", metadata: ["url": "\(url)", "error": "\(error)"])
+                try? await outbound.write(.binary(Self.statusMessage(Status.internalError("the container runtime's stream failed: \(error)"))))
             }
         }
     }
@@ -124,10 +120,13 @@ struct StreamingProxy: Sendable {
     /// Accepts the upgrade only to say why there is no session: the Status on the error channel (3), as kubectl
     /// reads it, instead of a bare HTTP error that would make it retry with SPDY.
     static func refuse(_ status: Status, _ chosen: String) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        .upgrade([protocolHeader: chosen]) { _, outbound, _ in
-            var buffer = ByteBuffer(integer: UInt8(3))
-            buffer.writeBytes(status.jsonValue.encoded())
-            try await outbound.write(.binary(buffer))
-        }
+        .upgrade([protocolHeader: chosen]) { _, outbound, _ in try await outbound.write(.binary(statusMessage(status))) }
+    }
+
+    /// A Status on the error channel (3).
+    static func statusMessage(_ status: Status) -> ByteBuffer {
+        var buffer = ByteBuffer(integer: UInt8(3))
+        buffer.writeBytes(status.jsonValue.encoded())
+        return buffer
     }
 }
