@@ -220,7 +220,9 @@ let package = Package(
         ),
         .testTarget(name: "KeelsonAPITests", dependencies: ["KeelsonAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonStatsTests", dependencies: ["KeelsonStats"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "KeelsonKubeletTests", dependencies: ["KeelsonKubelet", "KeelsonTestKit", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        .testTarget(name: "KeelsonKubeletTests", dependencies: ["KeelsonKubelet", "KeelsonTestKit", .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")], swiftSettings: swiftSettings),
         .testTarget(name: "KeelsonProxyTests", dependencies: ["KeelsonProxy", "KeelsonTestKit", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "KeelsonStoreTests",

@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Runs each container's startup, readiness and liveness probes (exec, httpGet, tcpSocket) and its postStart and
+/// Runs each container's startup, readiness and liveness probes (exec, httpGet, tcpSocket, grpc) and its postStart and
 /// preStop hooks. Readiness is what the pod status reports; a failed liveness probe stops the container, which
 /// the pod worker then restarts under the pod's restart policy — as kubelet's prober does.
 final class ProbeManager: Sendable {
@@ -151,7 +151,7 @@ final class ProbeManager: Sendable {
         }
     }
 
-    /// One probe (or hook handler): exec in the container, an HTTP GET, or a TCP connect.
+    /// One probe (or hook handler): exec in the container, an HTTP GET, a TCP connect, or a gRPC health check.
     func run(_ handler: JSONValue, id: String, pod: PodSpecView, container: JSONValue, podIP: String, timeout: Duration) async -> Bool {
         if let command = handler["exec"]?["command"]?.arrayValue?.compactMap(\.stringValue) {
             let result = try? await runtime.execSync(id, command: command, timeout: max(1, timeout.components.seconds))
@@ -179,6 +179,10 @@ final class ProbeManager: Sendable {
             guard let channel = try? await bootstrap.connect(host: host, port: port).get() else { return false }
             try? await channel.close()
             return true
+        }
+        if let grpc = handler["grpc"] {
+            guard let port = grpc["port"]?.intValue else { return false }
+            return await GRPCHealthProbe.isServing(host: podIP, port: Int(port), service: grpc["service"]?.stringValue ?? "", timeout: timeout)
         }
         logger.warning("unsupported probe or hook handler", metadata: ["pod": "\(pod.namespace)/\(pod.name)"])
         return false
