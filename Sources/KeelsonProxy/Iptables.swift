@@ -14,7 +14,8 @@ public struct Iptables: Sendable {
         self.prefix = prefix
     }
 
-    /// The jumps from the built-in chains into Keelson's, as kube-proxy installs them (table, chain, rule).
+    /// The rules Keelson puts in the built-in chains, as kube-proxy installs them (table, chain, rule): the jumps
+    /// into its own chains, and the localnet guard.
     static let jumps: [(String, String, [String])] = [
         ("nat", "PREROUTING", ["-m", "comment", "--comment", "keelson service portals", "-j", "KEEL-SERVICES"]),
         ("nat", "OUTPUT", ["-m", "comment", "--comment", "keelson service portals", "-j", "KEEL-SERVICES"]),
@@ -23,6 +24,10 @@ public struct Iptables: Sendable {
         ("filter", "FORWARD", ["-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "keelson service portals", "-j", "KEEL-SERVICES"]),
         ("filter", "OUTPUT", ["-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "keelson service portals", "-j", "KEEL-SERVICES"]),
         ("filter", "FORWARD", ["-m", "comment", "--comment", "keelson forwarding rules", "-j", "KEEL-FORWARD"]),
+        // NodePorts answer on 127.0.0.1, which needs route_localnet; this keeps other hosts from using it to reach the
+        // node's loopback-only services (kube-proxy's guard against CVE-2020-8558).
+        ("filter", "INPUT", ["!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8", "-m", "comment", "--comment", "keelson: block incoming localnet connections",
+            "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"]),
     ]
 
     /// Creates Keelson's top-level chains and the jumps into them, once at start (a sync never calls iptables
@@ -34,6 +39,9 @@ public struct Iptables: Sendable {
         for chain in IptablesRules.natChains { declarations += ":\(chain) - [0:0]\n" }
         declarations += "COMMIT\n"
         try restore(declarations)
+        // Traffic to 127.0.0.1:NODEPORT is DNATed to a pod and leaves through the bridge, which the kernel allows
+        // only with route_localnet (it is masqueraded on the way out).
+        try run("sysctl", ["-q", "-w", "net.ipv4.conf.all.route_localnet=1"])
         for (table, chain, rule) in Self.jumps {
             if try run("iptables", ["-w", "-t", table, "-C", chain] + rule, allowFailure: true).status != 0 {
                 _ = try run("iptables", ["-w", "-t", table, "-I", chain, "1"] + rule)

@@ -120,6 +120,9 @@ public struct IptablesRules: Sendable {
                     // source address and stays on this node.
                     if !cluster.isEmpty {
                         nat.rule("-A \(extChain) \(comment) pod traffic for external destinations\" -s \(options.clusterCIDR) -j \(svcChain)")
+                        // The node itself (127.0.0.1 included) reaches every endpoint, masqueraded so replies find it.
+                        nat.rule("-A \(extChain) \(comment) masquerade LOCAL traffic for external destinations\" -m addrtype --src-type LOCAL -j KEEL-MARK-MASQ")
+                        nat.rule("-A \(extChain) \(comment) route LOCAL traffic for external destinations\" -m addrtype --src-type LOCAL -j \(svcChain)")
                     }
                     nat.rule("-A \(extChain) \(comment) local endpoints only\" -j \(svlChain)")
                 } else {

@@ -132,6 +132,10 @@ extension ContainerdNodeTests {
         for address in ["192.168.90.1", "192.168.90.2"] {
             #expect(try await Self.fetch(hostA, "http://\(address):\(nodePort)/") == "hello from keelson\n", "node port on \(address)")
         }
+        // And on the node's loopback, from the node itself.
+        for host in [hostA, hostB] {
+            #expect(try await Self.fetch(host, "http://127.0.0.1:\(nodePort)/") == "hello from keelson\n", "node port on 127.0.0.1")
+        }
 
         // The built-in load balancer publishes both nodes' addresses, and each answers on the service's port.
         try await Self.waitFor(k, ["get", "service", "web-lb"], "the load balancer's addresses") { service in

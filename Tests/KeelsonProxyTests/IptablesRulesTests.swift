@@ -80,7 +80,10 @@ struct IptablesRulesTests {
         let localText = IptablesRules.render([local], options: options).text
         let svl = lines(localText).filter { $0.hasPrefix("-A \(local.localChain)") }
         #expect(svl.count == 1 && svl[0].hasSuffix("-j " + local.endpointChain(.init(ip: "10.42.0.5", port: 8080, isLocal: true))))
-        #expect(!lines(localText).contains { $0.hasPrefix("-A \(local.externalChain)") && $0.contains("KEEL-MARK-MASQ") })
+        // Only the node's own traffic (127.0.0.1 included) is masqueraded; from outside the source is kept.
+        #expect(lines(localText).filter { $0.hasPrefix("-A \(local.externalChain)") && $0.contains("KEEL-MARK-MASQ") }
+            == ["-A \(local.externalChain) -m comment --comment \"default/web:http masquerade LOCAL traffic for external destinations\" -m addrtype --src-type LOCAL -j KEEL-MARK-MASQ"])
+        #expect(lines(localText).contains("-A \(local.externalChain) -m comment --comment \"default/web:http route LOCAL traffic for external destinations\" -m addrtype --src-type LOCAL -j \(local.serviceChain)"))
         #expect(lines(localText).contains("-A \(local.externalChain) -m comment --comment \"default/web:http pod traffic for external destinations\" -s 10.42.0.0/16 -j \(local.serviceChain)"))
 
         let internalOnly = web([.init(ip: "10.42.1.5", port: 8080)], internalLocal: true)
