@@ -3,7 +3,7 @@ import KeelsonAPI
 import Testing
 
 extension ContainerdNodeTests {
-    @Test("two nodes: pods reach pods of the other node with their own addresses, services and DNS answer on both, a NodePort and the load balancer on each node's address")
+    @Test("two nodes: pods reach pods of the other node with their own addresses, services and DNS answer on both, ClientIP affinity and hairpin, a NodePort and the load balancer on each node's address and loopback")
     func twoNodes() async throws {
         // Two "hosts", each a network namespace, joined by a veth pair: 192.168.90.1 and 192.168.90.2.
         let hostA = try NodeSandbox()
@@ -68,7 +68,7 @@ extension ContainerdNodeTests {
 
             """
         }
-        let manifest = pod("web-1", node: "node-1", labels: "app: web", command: "exec httpd -f -v -p 8080 -h /www")
+        let manifest = pod("web-1", node: "node-1", labels: "app: web, instance: one", command: "exec httpd -f -v -p 8080 -h /www")
             + pod("web-2", node: "node-2", labels: "app: web", command: "exec httpd -f -v -p 8080 -h /www")
             + pod("client-1", node: "node-1", labels: "role: client", command: "exec sleep 3600")
             + pod("client-2", node: "node-2", labels: "role: client", command: "exec sleep 3600")
@@ -79,6 +79,21 @@ extension ContainerdNodeTests {
             spec:
               type: NodePort
               selector: {app: web}
+              ports: [{name: http, port: 80, targetPort: 8080}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web-sticky}
+            spec:
+              selector: {app: web}
+              sessionAffinity: ClientIP
+              ports: [{name: http, port: 80, targetPort: 8080}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web-one}
+            spec:
+              selector: {instance: one}
               ports: [{name: http, port: 80, targetPort: 8080}]
             ---
             apiVersion: v1
@@ -135,6 +150,29 @@ extension ContainerdNodeTests {
         // And on the node's loopback, from the node itself.
         for host in [hostA, hostB] {
             #expect(try await Self.fetch(host, "http://127.0.0.1:\(nodePort)/") == "hello from keelson\n", "node port on 127.0.0.1")
+        }
+
+        // ClientIP affinity: every request of one client goes to the same pod, whichever node it is on.
+        func requests(from address: String) async throws -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for name in ["web-1", "web-2"] {
+                counts[name] = try await k.kubectlOK(["logs", name]).split(separator: "\n").filter { $0.contains(address) }.count
+            }
+            return counts
+        }
+        let before = try await requests(from: client1)
+        for _ in 0..<8 {
+            try await Self.waitForExec(k, pod: "client-1", Self.httpGet("web-sticky"), "client-1 to reach the sticky service") {
+                $0.hasSuffix("hello from keelson\n")
+            }
+        }
+        let after = try await requests(from: client1)
+        let grown = ["web-1", "web-2"].filter { (after[$0] ?? 0) > (before[$0] ?? 0) }
+        #expect(grown.count == 1, "one pod served all 8 requests: before \(before), after \(after)")
+
+        // Hairpin: a pod reaches itself through a service whose only endpoint it is.
+        try await Self.waitForExec(k, pod: "web-1", Self.httpGet("web-one"), "web-1 to reach itself through its service") {
+            $0.hasSuffix("hello from keelson\n")
         }
 
         // The built-in load balancer publishes both nodes' addresses, and each answers on the service's port.
