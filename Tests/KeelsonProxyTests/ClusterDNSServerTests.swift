@@ -105,6 +105,23 @@ struct ClusterDNSServerTests {
         await upstream.close()
     }
 
+    @Test("a forwarded answer too big for UDP: truncated over UDP, whole over TCP (asked upstream over TCP too)")
+    func forwardingOverTCP() async throws {
+        let upstream = try await ClusterDNSServer.start(zone: Self.zone(domain: "upstream.test", endpoints: 60), addresses: ["127.0.0.1"],
+            port: 0, forwarder: nil)
+        let forwarder = try await DNSForwarder.start(upstreams: upstream.boundAddresses)
+        let server = try await ClusterDNSServer.start(zone: Self.zone(), addresses: ["127.0.0.1"], port: 0, forwarder: forwarder)
+        let address = try #require(server.boundAddresses.first)
+        let name = "many.default.svc.upstream.test"
+        let overUDP = try await DNSTestClient.udp(Self.query(name), to: address)
+        #expect(overUDP.truncated && overUDP.answers.isEmpty)
+        let overTCP = try await DNSTestClient.tcp(Self.query(name), to: address)
+        #expect(!overTCP.truncated && overTCP.answers.count == 60)
+        await server.close()
+        await forwarder.close()
+        await upstream.close()
+    }
+
     @Test("a resolver that never answers makes SERVFAIL after the retry, not a hang")
     func silentUpstream() async throws {
         // A bound socket that never reads stands for a resolver that drops queries.

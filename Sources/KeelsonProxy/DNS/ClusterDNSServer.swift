@@ -140,9 +140,9 @@ final class DNSResponder: Sendable {
             return .now(reply.encoded(limit: limit, allocator: allocator))
         case .forward:
             guard let forwarder else { return .now(Self.failure(query, allocator: allocator)) }
-            forwarder.forward(packet) { reply in
-                later(reply ?? Self.failure(query, allocator: allocator))
-            }
+            // The asker's protocol is kept: a truncated UDP answer sends it back over TCP, which is then used upstream.
+            let completion: @Sendable (ByteBuffer?) -> Void = { reply in later(reply ?? Self.failure(query, allocator: allocator)) }
+            if overTCP { forwarder.forwardOverTCP(packet, completion: completion) } else { forwarder.forward(packet, completion: completion) }
             return .later
         case .forwardAfterAlias(let alias, let target):
             guard let forwarder else { return .now(Self.failure(query, allocator: allocator)) }

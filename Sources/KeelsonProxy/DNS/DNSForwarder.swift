@@ -2,8 +2,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// Passes queries for names outside the cluster to the node's resolvers over one UDP socket, as CoreDNS's
-/// `forward` plugin does: each query goes out under an ID of its own, the reply comes back under the asker's,
+/// Passes queries for names outside the cluster to the node's resolvers over one UDP socket (and over TCP those
+/// that came over TCP), as CoreDNS's `forward` plugin does: each query goes out under an ID of its own, the reply comes back under the asker's,
 /// and a resolver that does not answer within `timeout` hands the query to the next (then SERVFAIL).
 public final class DNSForwarder: Sendable {
     public let upstreams: [SocketAddress]
@@ -67,6 +67,62 @@ public final class DNSForwarder: Sendable {
             return
         }
         send(id)
+    }
+
+    /// Sends `query` on over TCP (a query that came over TCP: its answer may be larger than UDP carries), one
+    /// connection per query, trying the next resolver when one does not answer within the timeout.
+    public func forwardOverTCP(_ query: ByteBuffer, completion: @escaping @Sendable (ByteBuffer?) -> Void) {
+        guard !upstreams.isEmpty, let id = query.getInteger(at: query.readerIndex, as: UInt16.self) else {
+            completion(nil)
+            return
+        }
+        let (upstreams, timeout, group) = (self.upstreams, self.timeout, channel.eventLoop)
+        Task {
+            for attempt in 0..<max(2, upstreams.count) {
+                let upstream = upstreams[attempt % upstreams.count]
+                if let reply = try? await Self.exchange(query, with: upstream, timeout: timeout, group: group),
+                   reply.getInteger(at: reply.readerIndex, as: UInt16.self) == id {
+                    completion(reply)
+                    return
+                }
+            }
+            completion(nil)
+        }
+    }
+
+    struct NoAnswer: Error {}
+
+    /// One query and its reply over a TCP connection, each with its 2-byte length (RFC 1035 4.2.2).
+    static func exchange(_ query: ByteBuffer, with upstream: SocketAddress, timeout: TimeAmount, group: any EventLoopGroup) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer.self) { tasks in
+            tasks.addTask {
+                try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                throw NoAnswer()
+            }
+            tasks.addTask {
+                let channel = try await ClientBootstrap(group: group).connectTimeout(timeout).connect(to: upstream) { channel in
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                }
+                return try await channel.executeThenClose { inbound, outbound in
+                    var framed = ByteBuffer()
+                    framed.writeInteger(UInt16(query.readableBytes))
+                    framed.writeImmutableBuffer(query)
+                    try await outbound.write(framed)
+                    var received = ByteBuffer()
+                    for try await chunk in inbound {
+                        received.writeImmutableBuffer(chunk)
+                        if let length = received.getInteger(at: received.readerIndex, as: UInt16.self),
+                           let reply = received.getSlice(at: received.readerIndex + 2, length: Int(length)) {
+                            return reply
+                        }
+                    }
+                    throw NoAnswer()
+                }
+            }
+            defer { tasks.cancelAll() }
+            guard let reply = try await tasks.next() else { throw NoAnswer() }
+            return reply
+        }
     }
 
     private func send(_ id: UInt16) {
