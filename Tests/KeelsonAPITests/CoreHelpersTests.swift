@@ -93,4 +93,23 @@ struct QuantityTests {
         #expect(total["cpu"]?.milli == 1010)  // the 1-CPU init container dominates, plus overhead
         #expect(total["memory"]?.description == "80Mi")  // 64Mi + 16Mi sidecar beats 32Mi
     }
+
+    @Test("resolv.conf: nameservers in order, the last search or domain line, every options line; comments skipped")
+    func resolvConf() {
+        let conf = ResolvConf(parsing: """
+            # generated
+            nameserver 192.0.2.53
+            ; nameserver 192.0.2.99
+            domain first.example
+            search corp.example lab.example
+            nameserver\tfe80::1%eth0
+            options ndots:2
+            options edns0 timeout:1
+            sortlist 130.155.160.0
+            """)
+        #expect(conf.nameservers == ["192.0.2.53", "fe80::1%eth0"])
+        #expect(conf.searches == ["corp.example", "lab.example"])
+        #expect(conf.options == ["ndots:2", "edns0", "timeout:1"])
+        #expect(ResolvConf(parsing: "") == ResolvConf())
+    }
 }

@@ -60,17 +60,7 @@ struct PodDNS: Sendable, Equatable {
     }
 
     static func parse(_ text: String) -> PodDNS {
-        var dns = PodDNS()
-        for line in text.split(whereSeparator: \.isNewline) {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard let keyword = fields.first, !keyword.hasPrefix("#"), !keyword.hasPrefix(";") else { continue }
-            switch keyword {
-            case "nameserver" where fields.count > 1: dns.servers.append(fields[1])
-            case "search", "domain": dns.searches = Array(fields.dropFirst())
-            case "options": dns.options += fields.dropFirst()
-            default: continue
-            }
-        }
-        return dns
+        let conf = ResolvConf(parsing: text)
+        return PodDNS(servers: conf.nameservers, searches: conf.searches, options: conf.options)
     }
 }

@@ -1,3 +1,4 @@
+import KeelsonAPI
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -192,10 +193,7 @@ public final class DNSForwarder: Sendable {
 extension DNSForwarder {
     /// The nameservers of a resolv.conf text, on port 53.
     public static func nameservers(resolvConf text: String) -> [SocketAddress] {
-        text.split(whereSeparator: \.isNewline).compactMap { line in
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard fields.count >= 2, fields[0] == "nameserver" else { return nil }
-            return try? SocketAddress(ipAddress: String(fields[1].split(separator: "%").first ?? fields[1]), port: 53)
-        }
+        // A link-local IPv6 resolver's zone (`%eth0`) is dropped: the socket address takes the bare address.
+        ResolvConf(parsing: text).nameservers.compactMap { try? SocketAddress(ipAddress: String($0.split(separator: "%").first ?? ""), port: 53) }
     }
 }
