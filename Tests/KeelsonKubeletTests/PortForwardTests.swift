@@ -104,24 +104,9 @@ struct PortForwardTests {
 
     /// An echo server on loopback: it sends back what it reads and closes when the client half-closes.
     static func echoServer() async throws -> (port: Int, task: Task<Void, Never>) {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-        let port = try #require(server.channel.localAddress?.port)
-        let task = Task<Void, Never> {
-            _ = try? await server.executeThenClose { connections in
-                for try await connection in connections {
-                    Task {
-                        try? await connection.executeThenClose { inbound, outbound in
-                            for try await buffer in inbound { try await outbound.write(buffer) }
-                        }
-                    }
-                }
-            }
+        try await LoopbackServer.start { inbound, outbound in
+            for try await buffer in inbound { try await outbound.write(buffer) }
         }
-        return (port, task)
     }
 
     @Test("a pair of streams reaches the port: bytes both ways, the client's FIN half-closes, the pod's FIN ends the pair")

@@ -35,6 +35,7 @@ actor RuntimeStreamSession {
     private var typeOfStream: [UInt32: StreamType] = [:]
     private var replied: Set<UInt32> = []
     private var ready: [CheckedContinuation<Void, Never>] = []
+    private var finished = false
     private var runtimeWriter: NIOAsyncChannelOutboundWriter<ByteBuffer>?
 
     init(toClient: @escaping ClientWriter) throws {
@@ -68,13 +69,19 @@ actor RuntimeStreamSession {
                     // The client is gone: closing the connection ends the loop below (and the runtime's session).
                     try? await channel.channel.close()
                 }
+                defer {
+                    // A client still waiting for the streams to be answered must not hold the session open.
+                    finished = true
+                    for waiter in ready { waiter.resume() }
+                    ready = []
+                    group.cancelAll()
+                }
                 if try await processFrames() {
                     while let buffer = try await input.next(isolation: #isolation) {
                         framer.append(buffer.readableBytesView)
                         if try await !processFrames() { break }
                     }
                 }
-                group.cancelAll()
             }
         }
     }
@@ -146,7 +153,8 @@ actor RuntimeStreamSession {
     }
 
     private func relayFromClient<Input: AsyncSequence>(_ fromClient: Input) async throws where Input.Element == (UInt8, [UInt8]) {
-        if replied.count < streams.count { await withCheckedContinuation { ready.append($0) } }
+        if replied.count < streams.count && !finished { await withCheckedContinuation { ready.append($0) } }
+        guard !finished else { return }
         for try await (channel, payload) in fromClient {
             switch channel {
             case StreamType.stdin.channel:

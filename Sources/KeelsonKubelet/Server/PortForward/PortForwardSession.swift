@@ -72,7 +72,7 @@ actor PortForwardSession {
     private func opened(_ id: UInt32, headers: [String: String]) {
         let type = headers["streamtype"] ?? ""
         // Clients before request IDs paired a data stream with the error stream opened just before it.
-        let request = headers["requestid"].flatMap { $0.isEmpty ? nil : $0 } ?? String(type == "data" ? id - 2 : id)
+        let request = headers["requestid"].flatMap { $0.isEmpty ? nil : $0 } ?? String(type == "data" && id >= 2 ? id - 2 : id)
         var pair = pairs[request] ?? Pair()
         switch type {
         case "error": pair.errorStream = id
