@@ -31,43 +31,20 @@ public struct CgroupHierarchy: Sendable, Equatable {
     static func parse(mountinfo: String) -> CgroupHierarchy? {
         var v1: [String: String] = [:]
         var v2: String?
-        for line in mountinfo.split(separator: "\n") {
-            // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS"
-            let halves = line.split(separator: " - ", maxSplits: 1)
-            guard halves.count == 2 else { continue }
-            let before = halves[0].split(separator: " ")
-            let after = halves[1].split(separator: " ")
-            guard before.count >= 5, after.count >= 3 else { continue }
-            let mountPoint = unescape(String(before[4]))
-            switch after[0] {
+        for mount in MountInfo.parse(mountinfo) {
+            switch mount.fsType {
             case "cgroup":
-                for option in after[2].split(separator: ",") where controllers.contains(String(option)) {
-                    v1[String(option)] = v1[String(option)] ?? mountPoint
+                for option in mount.superOptions.split(separator: ",") where controllers.contains(String(option)) {
+                    v1[String(option)] = v1[String(option)] ?? mount.mountPoint
                 }
             case "cgroup2":
-                v2 = v2 ?? mountPoint
+                v2 = v2 ?? mount.mountPoint
             default:
                 continue
             }
         }
         if v1["memory"] != nil { return CgroupHierarchy(version: .v1, mounts: v1) }
         return v2.map { .v2(root: $0) }
-    }
-
-    /// mountinfo escapes spaces, tabs, newlines and backslashes as octal.
-    private static func unescape(_ field: String) -> String {
-        guard field.contains("\\") else { return field }
-        var out = ""
-        var chars = Array(field)[...]
-        while let c = chars.popFirst() {
-            if c == "\\", chars.count >= 3, let code = UInt8(String(chars.prefix(3)), radix: 8) {
-                out.append(Character(UnicodeScalar(code)))
-                chars = chars.dropFirst(3)
-            } else {
-                out.append(c)
-            }
-        }
-        return out
     }
 
     /// The directory of cgroup `path` (absolute within the hierarchy, e.g. `/keelson/podUID`) for a controller.

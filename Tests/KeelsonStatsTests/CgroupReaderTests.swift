@@ -92,6 +92,19 @@ import Testing
         #expect(CgroupHierarchy.parse(mountinfo: "22 1 8:1 / / rw - ext4 /dev/sda1 rw") == nil)
     }
 
+    @Test("mountinfo lines: the mount point unescaped, the filesystem type and super options; malformed lines skipped")
+    func mountInfo() {
+        let mounts = MountInfo.parse("""
+            120 31 0:50 / /var/lib/keelson/pods/uid/volumes/my\\040cache rw,nosuid,nodev shared:60 - tmpfs tmpfs rw,size=65536k,mode=777
+            not a mountinfo line
+            22 1 8:1 / / rw - ext4 /dev/sda1 rw
+            """)
+        #expect(mounts == [
+            MountInfo(mountPoint: "/var/lib/keelson/pods/uid/volumes/my cache", fsType: "tmpfs", superOptions: "rw,size=65536k,mode=777"),
+            MountInfo(mountPoint: "/", fsType: "ext4", superOptions: "rw"),
+        ])
+    }
+
     @Test("this machine's own cgroups read live")
     func live() throws {
         let hierarchy = CgroupHierarchy.live()

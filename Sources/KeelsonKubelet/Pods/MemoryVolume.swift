@@ -1,5 +1,6 @@
 import Foundation
 import KeelsonAPI
+import KeelsonStats
 
 /// `emptyDir` volumes with `medium: Memory`: a tmpfs mounted on the volume's directory, sized as Kubernetes sizes
 /// it (the volume's `sizeLimit`, else the pod's memory limit when every container has one, else the kernel's
@@ -38,14 +39,7 @@ enum MemoryVolume {
 
     /// Mount points at or below `directory`, from this process's mount table.
     static func mountPoints(under directory: String) -> [String] {
-        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
-        return table.split(separator: "\n").compactMap { line -> String? in
-            let fields = line.split(separator: " ")
-            guard fields.count > 4 else { return nil }
-            // The kernel escapes spaces and the like in paths as octal.
-            let point = String(fields[4]).replacingOccurrences(of: "\\040", with: " ")
-            return point == directory || point.hasPrefix(prefix) ? point : nil
-        }
+        return MountInfo.current().map(\.mountPoint).filter { $0 == directory || $0.hasPrefix(prefix) }
     }
 }
