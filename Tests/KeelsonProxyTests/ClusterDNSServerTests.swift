@@ -19,6 +19,10 @@ struct ClusterDNSServerTests {
         return ClusterDNSZone.build(services: services, slices: [slice], configuration: .init(domain: domain))
     }
 
+    /// How long a forwarder here waits for its upstream: the suite runs beside hundreds of other tests, and a
+    /// reply delayed past the 2 s default would turn into SERVFAIL, which is not what these tests are about.
+    static let loadedMachineTimeout: TimeAmount = .seconds(15)
+
     static func query(_ name: String, _ type: DNSRecordType = .a, edns: UInt16? = nil) -> DNSMessage {
         var query = DNSMessage(id: UInt16.random(in: 1...UInt16.max))
         query.recursionDesired = true
@@ -88,7 +92,7 @@ struct ClusterDNSServerTests {
         // The "node's resolver" is a second server, for a domain of its own.
         let upstreamZone = Self.zone(domain: "upstream.test")
         let upstream = try await ClusterDNSServer.start(zone: upstreamZone, addresses: ["127.0.0.1"], port: 0, forwarder: nil)
-        let forwarder = try await DNSForwarder.start(upstreams: upstream.boundAddresses)
+        let forwarder = try await DNSForwarder.start(upstreams: upstream.boundAddresses, timeout: Self.loadedMachineTimeout)
         let alias: JSONValue = ["metadata": ["name": "docs", "namespace": "default"],
                                 "spec": ["type": "ExternalName", "externalName": "web.default.svc.upstream.test"]]
         let server = try await ClusterDNSServer.start(zone: Self.zone(services: [alias]), addresses: ["127.0.0.1"], port: 0, forwarder: forwarder)
@@ -109,7 +113,7 @@ struct ClusterDNSServerTests {
     func forwardingOverTCP() async throws {
         let upstream = try await ClusterDNSServer.start(zone: Self.zone(domain: "upstream.test", endpoints: 60), addresses: ["127.0.0.1"],
             port: 0, forwarder: nil)
-        let forwarder = try await DNSForwarder.start(upstreams: upstream.boundAddresses)
+        let forwarder = try await DNSForwarder.start(upstreams: upstream.boundAddresses, timeout: Self.loadedMachineTimeout)
         let server = try await ClusterDNSServer.start(zone: Self.zone(), addresses: ["127.0.0.1"], port: 0, forwarder: forwarder)
         let address = try #require(server.boundAddresses.first)
         let name = "many.default.svc.upstream.test"
@@ -143,14 +147,14 @@ struct ClusterDNSServerTests {
 enum DNSTestClient {
     struct NoReply: Error {}
 
-    static func udp(_ query: DNSMessage, to address: SocketAddress, wait: TimeAmount = .seconds(5)) async throws -> DNSMessage {
+    static func udp(_ query: DNSMessage, to address: SocketAddress, wait: TimeAmount = .seconds(30)) async throws -> DNSMessage {
         let reply = try await udpRaw(query.encoded(), to: address, wait: wait)
         let message = try DNSMessage(parsing: reply)
         #expect(message.id == query.id)
         return message
     }
 
-    static func udpRaw(_ packet: ByteBuffer, to address: SocketAddress, wait: TimeAmount = .seconds(5)) async throws -> ByteBuffer {
+    static func udpRaw(_ packet: ByteBuffer, to address: SocketAddress, wait: TimeAmount = .seconds(30)) async throws -> ByteBuffer {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ByteBuffer.self)
         let channel = try await DatagramBootstrap(group: group)
