@@ -34,7 +34,7 @@ struct TestServer {
     }
 
     /// As `run`, with the server itself for what its router client cannot reach (requests made in process).
-    static func runServing(configure: (inout APIServerConfiguration) -> Void = { _ in },
+    static func runServing(configure: (inout APIServerConfiguration) -> Void = { _ in }, mode: TestingSetup = .router,
                            _ body: @escaping @Sendable (TestServer.Client, SQLiteStore, APIServer) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-api-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -47,7 +47,7 @@ struct TestServer {
         try await server.bootstrap()
         let caches = Task { try await server.followStore() }
         do {
-            try await server.makeApplication().test(.router) { client in
+            try await server.makeApplication().test(mode) { client in
                 try await body(Client(client: client), store, server)
             }
         } catch {
@@ -62,6 +62,9 @@ struct TestServer {
 
     struct Client: Sendable {
         let client: any TestClientProtocol
+
+        /// The server's port, when it listens on a socket (`mode: .live`).
+        var port: Int? { client.port }
 
         @discardableResult
         func request(_ method: HTTPRequest.Method, _ uri: String, body: String? = nil, contentType: String = "application/json",

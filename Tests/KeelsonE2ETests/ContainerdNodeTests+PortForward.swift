@@ -60,7 +60,7 @@ extension ContainerdNodeTests {
         return report
     }
 
-    @Test("kubectl port-forward (1.31–1.33, SPDY tunnelled in a WebSocket) reaches a pod's ports, loopback-only ones too; a closed port is reported")
+    @Test("kubectl port-forward (1.27 and 1.30 in SPDY, 1.31–1.33 with SPDY tunnelled in a WebSocket) reaches a pod's ports, loopback-only ones too; a closed port is reported")
     func portForward() async throws {
         try await Self.withNode { k in
             // httpd on all addresses at 8080 with a 3 MiB file, and a second one on the pod's loopback only at 9090:
@@ -72,7 +72,8 @@ extension ContainerdNodeTests {
             let digest = String(try await k.kubectlOK(["exec", "web", "--", "sha256sum", "/tmp/www/big"]).prefix(64))
             let index = "hello from keelson\n"
 
-            for version in ["1.31", nil, "1.33"] {
+            // 1.27 and 1.30 ask for SPDY/3.1 itself; 1.31+ tunnel it through a WebSocket.
+            for version in ["1.27", "1.30", "1.31", nil, "1.33"] {
                 let label = version ?? "on PATH"
                 let report = try await Self.portForward(k, version: version, pod: "web", ports: ["8080", "9090"],
                     requests: ["8080/index.html", "9090/index.html", "8080/big", "8080/big2"])

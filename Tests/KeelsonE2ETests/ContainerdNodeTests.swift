@@ -118,7 +118,7 @@ struct ContainerdNodeTests {
         }
     }
 
-    @Test("kubectl exec: stdout and stderr, the exit code, stdin, an interactive shell on a terminal; kubectl attach")
+    @Test("kubectl exec over WebSocket and (kubectl ≤ 1.29) SPDY: stdout and stderr, the exit code, stdin, cp, an interactive shell on a terminal; kubectl attach")
     func exec() async throws {
         let auditLog = FileManager.default.temporaryDirectory.appendingPathComponent("keelson-exec-audit-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: auditLog) }
@@ -129,10 +129,17 @@ struct ContainerdNodeTests {
             #expect(output.stdout == "to stdout\n")
             #expect(output.stderr.contains("to stderr\n"), "\(output.stderr)")
             #expect(output.status == 3, "kubectl exits with the command's code")
+            // kubectl up to 1.29 speaks SPDY (an HTTP upgrade to SPDY/3.1, relayed to the runtime's own SPDY server).
+            for version in ["1.27", "1.29"] {
+                let old = try await k.kubectl(["exec", "box", "--", "sh", "-c", "echo to stdout; echo to stderr >&2; exit 3"], version: version)
+                #expect(old.stdout == "to stdout\n" && old.stderr.contains("to stderr\n") && old.status == 3,
+                    "kubectl \(version) over SPDY: \(old.status) \(old.stdout) \(old.stderr)")
+            }
             #expect(try await k.kubectlOK(["exec", "-i", "box", "--", "head", "-1"], stdin: "piped in\nsecond\n") == "piped in\n")
-            // The end of stdin reaches the command (a command that reads to the end finishes), with every kubectl
-            // that speaks WebSocket: 1.30 (v4, where the session itself ends) and 1.31+ (v5's "close stdin").
-            for version in ["1.30", nil] {
+            // The end of stdin reaches the command (a command that reads to the end finishes), with every kubectl:
+            // 1.29 (SPDY, which ends the stdin stream), 1.30 (WebSocket v4, where the session itself ends) and 1.31+
+            // (v5's "close stdin").
+            for version in ["1.29", "1.30", nil] {
                 let counted = try await k.kubectlOK(["exec", "-i", "box", "--", "wc", "-c"], version: version, stdin: "12345")
                 #expect(counted.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "kubectl \(version ?? "on PATH"): \(counted)")
             }
@@ -148,6 +155,8 @@ struct ContainerdNodeTests {
             defer { try? FileManager.default.removeItem(at: back) }
             try await k.kubectlOK(["cp", "box:/tmp/copied", back.path])
             #expect(try String(contentsOf: back, encoding: .utf8) == content)
+            try await k.kubectlOK(["cp", local.path, "box:/tmp/copied-spdy"], version: "1.29")
+            #expect(try await k.kubectlOK(["exec", "box", "--", "cat", "/tmp/copied-spdy"]) == content, "kubectl cp over SPDY")
             #expect(try await k.kubectlOK(["exec", "box", "-c", "box", "--", "cat", "/www/index.html"]) == "hello from keelson\n")
             let missing = try await k.kubectl(["exec", "box", "-c", "nope", "--", "true"])
             #expect(missing.status != 0 && missing.stderr.contains("container nope is not valid"), "\(missing.stderr)")
@@ -172,12 +181,16 @@ struct ContainerdNodeTests {
                 sys.stdout.write(out.decode(errors="replace"))
                 sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
                 """#
-            let (executable, arguments) = k.node!.wrap("/usr/bin/env", ["python3", "-c", driver, "kubectl", "--kubeconfig", k.kubeconfig,
-                "exec", "-it", "box", "--", "sh"])
-            let session = try await Task.detached { try KeelsonProcess.run(executable, arguments) }.value
-            #expect(session.stdout.contains("42"), "\(session.stdout)")
-            #expect(session.stdout.contains("/dev/pts/"), "the shell has a terminal: \(session.stdout)")
-            #expect(session.status == 5, "\(session.stdout) \(session.stderr)")
+            // With the kubectl on PATH (WebSocket) and with 1.29 (SPDY, the terminal's size on its resize stream).
+            for kubectl in ["kubectl", KeelsonProcess.kubectlDirectory.map { ($0 as NSString).appendingPathComponent("kubectl.1.29") }] {
+                guard let kubectl else { continue }
+                let (executable, arguments) = k.node!.wrap("/usr/bin/env", ["python3", "-c", driver, kubectl, "--kubeconfig", k.kubeconfig,
+                    "exec", "-it", "box", "--", "sh"])
+                let session = try await Task.detached { try KeelsonProcess.run(executable, arguments) }.value
+                #expect(session.stdout.contains("42"), "\(kubectl): \(session.stdout)")
+                #expect(session.stdout.contains("/dev/pts/"), "the shell has a terminal: \(session.stdout)")
+                #expect(session.status == 5, "\(kubectl): \(session.stdout) \(session.stderr)")
+            }
 
             // attach: the output of the container's own process, from when kubectl attaches until it ends.
             try await k.kubectlOK(["run", "talker", "--image=keelson.local/busybox:1.0", "--restart=Never", "--",
@@ -185,6 +198,11 @@ struct ContainerdNodeTests {
             try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/talker", "--timeout=60s"])
             let attached = try await k.kubectl(["attach", "talker"])
             #expect(attached.stdout.contains("said after attaching"), "\(attached.stdout) \(attached.stderr)")
+            try await k.kubectlOK(["run", "talker-spdy", "--image=keelson.local/busybox:1.0", "--restart=Never", "--",
+                "sh", "-c", "sleep 3; echo said to SPDY; sleep 1"])
+            try await k.kubectlOK(["wait", "--for=condition=Ready", "pod/talker-spdy", "--timeout=60s"])
+            let attachedOld = try await k.kubectl(["attach", "talker-spdy"], version: "1.29")
+            #expect(attachedOld.stdout.contains("said to SPDY"), "kubectl 1.29: \(attachedOld.stdout) \(attachedOld.stderr)")
 
             // The sessions are in the audit log (written as they start): the switch to WebSocket, by whom, into which pod.
             var sessions: [JSONValue] = []

@@ -83,13 +83,15 @@ extension RESTHandler {
             let pod = try await get(definition, namespace: path.namespace, name: name)
             _ = try PodStreamProxy.container(pod, requested: request.query["container"])
             if pod["spec"]?["nodeName"]?.stringValue?.isEmpty ?? true { throw Status.badRequest("pod \(name) does not have a host assigned") }
-            throw Status.badRequest("Upgrade request required: \(sub) takes a WebSocket (v5.channel.k8s.io or v4.channel.k8s.io), "
+            throw Status.badRequest("Upgrade request required: \(sub) takes a WebSocket (v5.channel.k8s.io or v4.channel.k8s.io) "
+                + "or SPDY/3.1 (v4.channel.k8s.io), "
                 + "and the container must be running")
         case ("portforward", "GET"), ("portforward", "POST"):
             guard definition.kind == "Pod" && definition.group.isEmpty else { throw Status.notFound(definition.plural, group: definition.group, name: name) }
             let pod = try await get(definition, namespace: path.namespace, name: name)
             if pod["spec"]?["nodeName"]?.stringValue?.isEmpty ?? true { throw Status.badRequest("pod \(name) does not have a host assigned") }
-            throw Status.badRequest("Upgrade request required: portforward takes a WebSocket (\(PodStreamProxy.portForwardTunnel)), "
+            throw Status.badRequest("Upgrade request required: portforward takes a WebSocket (\(PodStreamProxy.portForwardTunnel)) "
+                + "or SPDY/3.1 (portforward.k8s.io), "
                 + "and the pod must be running on its node")
         case ("log", "GET") where definition.kind == "Pod" && definition.group.isEmpty:
             return try await podLog(request: request, path: path, name: name, definition: definition)

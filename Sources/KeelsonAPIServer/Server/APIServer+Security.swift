@@ -161,24 +161,29 @@ extension APIServer {
     }
 
     /// Whether an exec/attach upgrade may go ahead; when not, the request is left to the REST path, which answers
-    /// with the 401 or 403 a client expects before any upgrade. An accepted one is audited here, as its session
-    /// never passes through the REST path: a ResponseStarted event with the switch of protocols.
+    /// with the 401 or 403 a client expects before any upgrade.
     func mayStream(_ request: HTTPRequest, channel: any Channel) async -> Bool {
-        guard configuration.security != nil else { return true }
+        (try? await authorizeStream(request, channel: channel)) != nil
+    }
+
+    /// Authenticates and authorizes a streaming upgrade (exec, attach, port-forward), throwing the 401 or 403
+    /// Status otherwise. An accepted one is audited here, as its session never passes through the REST path: a
+    /// ResponseStarted event with the switch of protocols.
+    func authorizeStream(_ request: HTTPRequest, channel: any Channel) async throws {
+        guard configuration.security != nil else { return }
         let components = URLComponents(string: request.path ?? "")
         let path = components?.path ?? ""
-        guard let (user, impersonator) = try? await identify(headers: request.headerFields, path: path, channel: channel) else { return false }
+        let (user, impersonator) = try await identify(headers: request.headerFields, path: path, channel: channel)
         let registry = handler.registry
         let resourcePath = APIRequest.parseResourcePath(path) { g, v, r in registry.lookup(group: g, version: v, resource: r)?.namespaced }
         let attributes = AuthorizationAttributes.of(method: request.method.rawValue, path: path,
             query: APIRequest.parseQuery(components?.percentEncodedQuery), resourcePath: resourcePath, user: user)
-        guard decide(attributes) != .noOpinion else { return false }
+        try authorize(attributes)
         if let auditLog = configuration.auditLog {
             AuditRequest(log: auditLog, attributes: attributes, impersonator: impersonator, method: request.method.rawValue,
                 uri: request.path ?? "", userAgent: request.headerFields[.userAgent], sourceIP: channel.remoteAddress?.ipAddress, body: [])?
                 .emit(.responseStarted, code: 101, decision: "allow")
         }
-        return true
     }
 
     /// The audit event of a request whose credential was refused (kube-apiserver logs these too, with no user),

@@ -214,9 +214,16 @@ public final class APIServer: Service {
         // kubectl writes stdin (`cp` into a pod) in messages of up to 32 KiB; 16 KiB is the library's default.
         let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(additionalChannelHandlers: [CloseWhenPeerFinishes()]), ws: .init(maxFrameSize: 1 << 20))
-        let http: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: channelConfiguration) { [self] request, channel, _ in
-            guard await self.mayStream(request, channel: channel) else { return .dontUpgrade }
-            return await streams.shouldUpgrade(request)
+        let http = HTTPServerBuilder { [self] responder in
+            let webSocket = HTTP1WebSocketUpgradeChannel(responder: responder, configuration: channelConfiguration) { request, channel, _ in
+                guard await self.mayStream(request, channel: channel) else { return .dontUpgrade }
+                return await streams.shouldUpgrade(request)
+            }
+            return SPDYUpgradeChannel(base: webSocket) { request, connection, leftover, _ in
+                await streams.serveSPDY(request, connection: connection, leftover: leftover) {
+                    try await self.authorizeStream(request, channel: connection.channel)
+                }
+            }
         }
         return Application(
             responder: CallbackResponder { [self] (request: Request, context: APIRequestContext) in

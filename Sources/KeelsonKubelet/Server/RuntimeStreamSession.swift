@@ -8,10 +8,6 @@ import NIOPosix
 /// stdin" (v5 channel 255) reaches the process as end of input, which `kubectl cp` into a pod and `exec -i` of a
 /// command that reads to the end need.
 actor RuntimeStreamSession {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     typealias ClientWriter = @Sendable (_ channel: UInt8, _ bytes: [UInt8]) async throws -> Void
 
     /// Stream identifiers, opened in kubectl's order. Channel numbers are the WebSocket protocol's.
@@ -47,20 +43,12 @@ actor RuntimeStreamSession {
     /// client going away. `fromClient` yields the client's messages as channel byte and payload.
     func run<Input: AsyncSequence & Sendable>(url: String, request: StreamRequest, fromClient: Input) async throws
     where Input.Element == (UInt8, [UInt8]) {
-        guard let components = URLComponents(string: url), let host = components.host, let port = components.port else {
-            throw Failure(description: "the runtime's streaming URL \(url) cannot be used")
-        }
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
+        let (channel, upgrade) = try await RuntimeStreamConnection.open(url)
         try await channel.executeThenClose { runtimeIn, runtimeOut in
             runtimeWriter = runtimeOut
-            let path = components.percentEncodedPath + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
-            try await runtimeOut.write(ByteBuffer(string: "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: Upgrade\r\n"
-                + "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n"))
+            try await runtimeOut.write(upgrade)
             var input = runtimeIn.makeAsyncIterator()
-            let leftover = try await Self.upgraded(&input)
+            let leftover = try await RuntimeStreamConnection.upgraded(&input)
             try await open(request)
             framer.append(leftover)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -83,26 +71,6 @@ actor RuntimeStreamSession {
                     }
                 }
             }
-        }
-    }
-
-    /// Reads the answer to the upgrade request; the bytes after its head are the first SPDY frames.
-    private static func upgraded(_ input: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) async throws -> [UInt8] {
-        var head: [UInt8] = []
-        let end: [UInt8] = [13, 10, 13, 10]
-        while true {
-            if let range = head.firstRange(of: end) {
-                let text = String(decoding: head[..<range.lowerBound], as: UTF8.self)
-                let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) }
-                guard status == 101 else {
-                    throw Failure(description: "the runtime refused the stream: \(text.split(separator: "\r\n").first ?? "")")
-                }
-                return Array(head[range.upperBound...])
-            }
-            guard head.count < 1 << 16, let buffer = try await input.next() else {
-                throw Failure(description: "the runtime closed the stream before upgrading it")
-            }
-            head += buffer.readableBytesView
         }
     }
 

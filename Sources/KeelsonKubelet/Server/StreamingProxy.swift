@@ -5,6 +5,7 @@ import KeelsonAPI
 import KeelsonClient
 import Logging
 import NIOCore
+import NIOPosix
 
 /// `kubectl exec` and `attach` at the kubelet: `/exec/NS/POD/CONTAINER?command=…&stdin=…&stdout=…&stderr=…&tty=…`
 /// upgraded to a WebSocket with Kubernetes' channel protocol, relayed to the session the runtime's streaming
@@ -26,18 +27,27 @@ struct StreamingProxy: Sendable {
     static let maxMessage = 1 << 24
     /// kubectl's port-forward protocol with the prefix that says its SPDY frames travel inside WebSocket messages.
     static let portForwardTunnel = "SPDY/3.1+portforward.k8s.io"
+    /// The API server's tunnel for kubectl's SPDY exec and attach (kubectl ≤ 1.29): the runtime's streaming server
+    /// speaks that same protocol, so its bytes are relayed as they are, after a first text message with the
+    /// Status of the runtime's answer to the upgrade (the API server answers kubectl's upgrade only then).
+    static let spdyTunnel = "SPDY/3.1+v4.channel.k8s.io"
 
     /// The channel protocol both sides support, preferring v5; nil when the client offers none of them.
     static func negotiate(_ offered: String?) -> String? {
-        let protocols = (offered ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let protocols = offers(offered)
         return [v5, v4].first { protocols.contains($0) }
+    }
+
+    static func offers(_ header: String?) -> [String] {
+        (header ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     func shouldUpgrade(_ request: HTTPRequest) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard let components = URLComponents(string: request.path ?? "") else { return .dontUpgrade }
         let parts = components.path.split(separator: "/").map(String.init)
         if parts.count == 3 && parts[0] == "portForward" { return await portForward(request, namespace: parts[1], pod: parts[2]) }
-        guard let chosen = Self.negotiate(request.headerFields[Self.protocolHeader]) else { return .dontUpgrade }
+        let tunnel = Self.offers(request.headerFields[Self.protocolHeader]).contains(Self.spdyTunnel)
+        guard let chosen = tunnel ? Self.spdyTunnel : Self.negotiate(request.headerFields[Self.protocolHeader]) else { return .dontUpgrade }
         guard parts.count == 4, let kind = StreamRequest.Kind(rawValue: parts[0]) else { return .dontUpgrade }
         // Form encoding: a "+" in the query is a space (kubectl encodes command arguments so).
         let query = (components.percentEncodedQueryItems ?? []).map {
@@ -62,6 +72,7 @@ struct StreamingProxy: Sendable {
             return Self.refuse(Status.internalError("the container runtime refused the session: \(error)"), chosen)
         }
         let logger = self.logger
+        if tunnel { return Self.relaySPDY(url: url, logger: logger) }
         return .upgrade([Self.protocolHeader: chosen]) { inbound, outbound, _ in
             let session = try RuntimeStreamSession { channel, bytes in
                 var buffer = ByteBuffer(integer: channel)
@@ -117,10 +128,55 @@ struct StreamingProxy: Sendable {
         }
     }
 
+    /// The SPDY tunnel: the runtime's session upgraded first, then its bytes relayed both ways unchanged.
+    static func relaySPDY(url: String, logger: Logger) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        .upgrade([protocolHeader: spdyTunnel]) { inbound, outbound, _ in
+            let connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+            let upgrade: ByteBuffer
+            do {
+                (connection, upgrade) = try await RuntimeStreamConnection.open(url)
+            } catch {
+                try await outbound.write(.text(Status.internalError("error dialing the container runtime: \(error)").jsonValue.encodedString()))
+                return
+            }
+            try await connection.executeThenClose { runtimeIn, runtimeOut in
+                try await runtimeOut.write(upgrade)
+                var input = runtimeIn.makeAsyncIterator()
+                let leftover: [UInt8]
+                do {
+                    leftover = try await RuntimeStreamConnection.upgraded(&input)
+                } catch {
+                    try await outbound.write(.text(Status.internalError("\(error)").jsonValue.encodedString()))
+                    return
+                }
+                try await outbound.write(.text(Status.success().jsonValue.encodedString()))
+                if !leftover.isEmpty { try await outbound.write(.binary(ByteBuffer(bytes: leftover))) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await message in inbound.messages(maxSize: Self.maxMessage) {
+                            if case .binary(let data) = message { try await runtimeOut.write(data) }
+                        }
+                        // kubectl is gone: closing the runtime's connection ends its session and the loop below.
+                        try? await connection.channel.close()
+                    }
+                    while let chunk = try await input.next() {
+                        try await outbound.write(.binary(chunk))
+                    }
+                    group.cancelAll()
+                }
+            }
+            logger.debug("SPDY session relayed to the runtime ended", metadata: ["url": "\(url)"])
+        }
+    }
+
     /// Accepts the upgrade only to say why there is no session: the Status on the error channel (3), as kubectl
-    /// reads it, instead of a bare HTTP error that would make it retry with SPDY.
+    /// reads it, instead of a bare HTTP error that would make it retry with SPDY. Through the SPDY tunnel the
+    /// Status is the first message, as text.
     static func refuse(_ status: Status, _ chosen: String) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        .upgrade([protocolHeader: chosen]) { _, outbound, _ in try await outbound.write(.binary(statusMessage(status))) }
+        if chosen == spdyTunnel {
+            return .upgrade([protocolHeader: chosen]) { _, outbound, _ in try await outbound.write(.text(status.jsonValue.encodedString())) }
+        }
+        return .upgrade([protocolHeader: chosen]) { _, outbound, _ in try await outbound.write(.binary(statusMessage(status))) }
     }
 
     /// A Status on the error channel (3).
