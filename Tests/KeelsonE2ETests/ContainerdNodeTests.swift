@@ -484,7 +484,7 @@ struct ContainerdNodeTests {
         }
     }
 
-    @Test("probes: readiness gates Ready, a failing liveness probe restarts the container")
+    @Test("probes: readiness gates Ready, a failing liveness probe restarts the container; grpc probes against a gRPC server in the pod")
     func probes() async throws {
         try await Self.withNode { k in
             let manifest = """
@@ -528,6 +528,48 @@ struct ContainerdNodeTests {
                 ($0["status"]?["containerStatuses"]?[0]?["restartCount"]?.intValue ?? 0) >= 1
             }
             #expect(restarted["status"]?["containerStatuses"]?[1]?["restartCount"] == 0, "the healthy container keeps running")
+
+            // grpc probes against a real gRPC server in the pod: the node's etcd, whose health service answers
+            // SERVING for the server as a whole and NOT_FOUND for a service it does not know (the busybox image
+            // has no gRPC server; etcd and the C library it links are mounted from the node).
+            let grpcManifest = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: grpc-probed}
+                spec:
+                  terminationGracePeriodSeconds: 1
+                  volumes:
+                  - {name: etcd, hostPath: {path: /usr/bin/etcd, type: File}}
+                  - {name: libc, hostPath: {path: /lib/x86_64-linux-gnu, type: Directory}}
+                  containers:
+                  - name: etcd
+                    image: keelson.local/busybox:1.0
+                    command: ["/hostlib/ld-linux-x86-64.so.2", "--library-path", "/hostlib", "/opt/etcd", "--data-dir=/tmp/etcd",
+                      "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://127.0.0.1:2379",
+                      "--listen-peer-urls=http://127.0.0.1:2380"]
+                    volumeMounts:
+                    - {name: etcd, mountPath: /opt/etcd, readOnly: true}
+                    - {name: libc, mountPath: /hostlib, readOnly: true}
+                    readinessProbe:
+                      grpc: {port: 2379}
+                      periodSeconds: 1
+                  - name: watched
+                    image: keelson.local/busybox:1.0
+                    command: ["sleep", "3600"]
+                    livenessProbe:
+                      grpc: {port: 2379, service: keelson.test.Unknown}
+                      initialDelaySeconds: 3
+                      periodSeconds: 1
+                      failureThreshold: 2
+                """
+            try await k.kubectlOK(["apply", "-f", "-"], stdin: grpcManifest)
+            let served = try await Self.waitFor(k, ["get", "pod", "grpc-probed"], "etcd ready by its grpc probe") {
+                $0["status"]?["containerStatuses"]?[0]?["name"] == "etcd" && $0["status"]?["containerStatuses"]?[0]?["ready"] == true
+            }
+            #expect(served["status"]?["containerStatuses"]?[0]?["restartCount"] == 0, "\(served)")
+            try await Self.waitFor(k, ["get", "pod", "grpc-probed"], "the container restarted by a grpc liveness probe answered NOT_FOUND") {
+                ($0["status"]?["containerStatuses"]?[1]?["restartCount"]?.intValue ?? 0) >= 1
+            }
         }
     }
 
