@@ -125,6 +125,21 @@ struct PodWorkerTests {
         #expect(f.runtime.calls.filter { $0.hasPrefix("pull") }.count == 1, "no second pull during the back-off")
     }
 
+    @Test("a volume whose ConfigMap is missing holds the container, and the worker looks again within 300 ms, as kubelet's volume manager does")
+    func volumeRetry() async throws {
+        let f = PodWorkerFixture()
+        defer { f.cleanUp() }
+        let pod = PodWorkerFixture.pod([["name": "main", "image": "busybox:1", "volumeMounts": [["name": "config", "mountPath": "/etc/config"]]]],
+            extra: ["volumes": [["name": "config", "configMap": ["name": "arrives-later"]]]])
+        var (synced, outcome) = try await f.sync(pod)
+        #expect(Self.state(synced)?["waiting"]?["reason"] == "CreateContainerConfigError")
+        #expect(outcome.requeueAfter == .milliseconds(300))
+        #expect(!f.runtime.calls.contains("create main"))
+        f.api.seed(.configMaps, ["metadata": ["name": "arrives-later", "namespace": "default"], "data": ["k": "v"]])
+        (synced, outcome) = try await f.sync(synced)
+        #expect(Self.state(synced)?["running"] != nil, "\(synced)")
+    }
+
     @Test("a missing ConfigMap key is CreateContainerConfigError; env from ConfigMaps, Secrets and the pod's fields, with $(VAR)")
     func environment() async throws {
         let f = PodWorkerFixture()

@@ -48,7 +48,7 @@ struct TLSOverheadBenchmark: AsyncParsableCommand {
             authenticator: RequestAuthenticator(clientCA: pki.clientCA.certificate))
         let plain = try await Self.start(root.appendingPathComponent("plain"), security: nil)
         let secured = try await Self.start(root.appendingPathComponent("secured"), security: security)
-        let reader = try pki.issueClient(commonName: "reader", organizations: ["readers"])
+        let reader = try pki.clientCA.issueWithKey(commonName: "reader", organizations: ["readers"], usage: .client)
 
         let plainClient = HTTPClient.forBenchmark(connections: 1)
         let adminClient = try Self.client(pki: pki, identity: pki.admin)

@@ -65,6 +65,8 @@ struct PodWorker: Sendable {
     }
 
     /// One step towards the spec.
+    static let volumeRetryInterval: Duration = .milliseconds(300)
+
     func sync(_ pod: JSONValue, _ runtimePod: RuntimePod) async throws -> Outcome {
         let spec = PodSpecView(pod)
         let phase = pod["status"]?["phase"]?.stringValue
@@ -111,7 +113,9 @@ struct PodWorker: Sendable {
             } catch {
                 for start in plan.start { waiting[start.name] = ("CreateContainerConfigError", "\(error)") }
                 logger.info("volumes not ready", metadata: ["pod": "\(spec.namespace)/\(spec.name)", "error": "\(error)"])
-                return Outcome(requeueAfter: .seconds(2), status: status(spec, current, plan, waiting, pod))
+                // What a volume waits for usually comes within moments (a new namespace's kube-root-ca.crt, a
+                // Secret created next to the pod): kubelet's volume manager looks again every 300 ms.
+                return Outcome(requeueAfter: Self.volumeRetryInterval, status: status(spec, current, plan, waiting, pod))
             }
             let builder = ContainerConfigBuilder(spec: spec, client: client, hostIP: hostIP, podIP: podIP, volumePaths: volumes,
                 logDirectory: logDirectory(spec).path)
