@@ -17,6 +17,9 @@ command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v catatonit >/dev/null 2>&1 || need_apt+=(catatonit)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# The service proxy programs the kernel with iptables-restore (the default mode) or nft (--proxy-mode=nftables).
+command -v iptables-restore >/dev/null 2>&1 || need_apt+=(iptables)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

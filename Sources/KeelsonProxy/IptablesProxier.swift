@@ -3,12 +3,7 @@ import Foundation
 /// Keeps the kernel's rules in line with the services, one `iptables-restore` per sync: the chains of services
 /// that changed since the last sync are rewritten, those of removed services deleted, the rest left alone (a full
 /// sync rewrites everything, which also repairs rules someone else changed).
-public actor IptablesProxier {
-    public struct SyncResult: Sendable {
-        public var rules: Int
-        public var changedServices: Int
-        public var duration: Duration
-    }
+public actor IptablesProxier: ServiceProxier {
 
     let iptables: Iptables
     let options: IptablesRules.Options
@@ -32,15 +27,15 @@ public actor IptablesProxier {
     }
 
     @discardableResult
-    public func sync(_ services: [ProxiedService], full: Bool = false) async throws -> SyncResult {
+    public func sync(_ services: [ProxiedService], full: Bool = false) async throws -> ProxierSyncResult {
         let start = ContinuousClock.now
         if !prepared {
-            try await offPool { [iptables] in try iptables.ensureJumps() }
+            try await runOffPool { [iptables] in try iptables.ensureJumps() }
             prepared = true
         }
         let (output, changed) = plan(services, full: full || applied.isEmpty)
         do {
-            try await offPool { [iptables, text = output.text] in try iptables.restore(text) }
+            try await runOffPool { [iptables, text = output.text] in try iptables.restore(text) }
         } catch {
             // What the kernel holds is unknown now: the next sync rewrites everything.
             applied = [:]
@@ -48,14 +43,6 @@ public actor IptablesProxier {
         }
         applied = Dictionary(services.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         chains = output.serviceChains
-        return SyncResult(rules: output.ruleCount, changedServices: changed.count, duration: ContinuousClock.now - start)
-    }
-}
-
-/// Runs the iptables commands on a thread of their own: a restore takes seconds at scale, and must not hold one of
-/// Swift's few cooperative threads (the agent's other components run on them).
-private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        return ProxierSyncResult(rules: output.ruleCount, changedServices: changed.count, duration: ContinuousClock.now - start)
     }
 }

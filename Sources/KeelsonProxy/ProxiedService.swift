@@ -34,14 +34,19 @@ public struct ProxiedService: Sendable, Hashable {
         public var terminating: Bool
         /// On this proxy's node (for the `Local` traffic policies).
         public var isLocal: Bool
+        /// Its EndpointSlice names no node: it may be on this one (a pod reaching itself through its service is
+        /// only possible on the pod's own node, so hairpin handling needs only local endpoints and these).
+        public var nodeUnknown: Bool
 
-        public init(ip: String, port: Int, ready: Bool = true, serving: Bool = true, terminating: Bool = false, isLocal: Bool = false) {
+        public init(ip: String, port: Int, ready: Bool = true, serving: Bool = true, terminating: Bool = false, isLocal: Bool = false,
+                    nodeUnknown: Bool = false) {
             self.ip = ip
             self.port = port
             self.ready = ready
             self.serving = serving
             self.terminating = terminating
             self.isLocal = isLocal
+            self.nodeUnknown = nodeUnknown
         }
     }
 

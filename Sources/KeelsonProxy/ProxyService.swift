@@ -4,7 +4,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// `keelson proxy`: watches Services and EndpointSlices and keeps the iptables rules in line, as kube-proxy does:
+/// `keelson proxy`: watches Services and EndpointSlices and keeps the kernel's rules (iptables or nftables) in line,
+/// as kube-proxy does:
 /// changes are coalesced (at most one sync per `minSyncPeriod`), each sync rewrites only the services that
 /// changed, and every `fullSyncPeriod` everything is rewritten.
 public struct ProxyService: Service {
@@ -13,6 +14,7 @@ public struct ProxyService: Service {
         public var clusterCIDR: String
         public var minSyncPeriod: Duration = .seconds(1)
         public var fullSyncPeriod: Duration = .seconds(30)
+        public var mode: ProxyMode = .iptables
 
         public init(nodeName: String, clusterCIDR: String) {
             self.nodeName = nodeName
@@ -22,13 +24,17 @@ public struct ProxyService: Service {
 
     let client: any KubernetesClient
     let configuration: Configuration
-    let proxier: IptablesProxier
+    let proxier: any ServiceProxier
     let logger: Logger
 
-    public init(client: any KubernetesClient, configuration: Configuration, iptables: Iptables = Iptables(), logger: Logger) {
+    public init(client: any KubernetesClient, configuration: Configuration, iptables: Iptables = Iptables(),
+                nftables: Nftables = Nftables(), logger: Logger) {
         self.client = client
         self.configuration = configuration
-        self.proxier = IptablesProxier(iptables: iptables, options: .init(clusterCIDR: configuration.clusterCIDR))
+        self.proxier = switch configuration.mode {
+        case .iptables: IptablesProxier(iptables: iptables, options: .init(clusterCIDR: configuration.clusterCIDR))
+        case .nftables: NftablesProxier(nftables: nftables, options: .init(clusterCIDR: configuration.clusterCIDR))
+        }
         self.logger = logger
     }
 
@@ -42,11 +48,11 @@ public struct ProxyService: Service {
             do {
                 let result = try await proxier.sync(snapshot, full: full)
                 if full { lastFull.withLock { $0 = .now } }
-                logger.debug("iptables synced", metadata: ["services": "\(snapshot.count)", "changed": "\(result.changedServices)",
+                logger.debug("rules synced", metadata: ["mode": "\(configuration.mode.rawValue)", "services": "\(snapshot.count)", "changed": "\(result.changedServices)",
                     "rules": "\(result.rules)", "duration": "\(result.duration)"])
                 return nil
             } catch {
-                logger.warning("iptables sync failed; retrying", metadata: ["error": "\(error)"])
+                logger.warning("proxy sync failed; retrying", metadata: ["error": "\(error)"])
                 return .zero
             }
         }

@@ -63,8 +63,10 @@ public enum ServiceSnapshot {
                 let serving = conditions?["serving"]?.boolValue ?? ready
                 let terminating = conditions?["terminating"]?.boolValue ?? false
                 let local = endpoint["nodeName"]?.stringValue == nodeName
+                let nodeUnknown = endpoint["nodeName"]?.stringValue == nil
                 for address in (endpoint["addresses"]?.arrayValue ?? []).compactMap(\.stringValue) where seen.insert("\(address):\(port)").inserted {
-                    result.append(.init(ip: address, port: Int(port), ready: ready, serving: serving, terminating: terminating, isLocal: local))
+                    result.append(.init(ip: address, port: Int(port), ready: ready, serving: serving, terminating: terminating, isLocal: local,
+                        nodeUnknown: nodeUnknown))
                 }
             }
         }

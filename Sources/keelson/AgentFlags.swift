@@ -36,6 +36,9 @@ struct AgentFlags: ParsableArguments {
     @Flag(help: "(agent/networking) Do not run the service proxy")
     var disableKubeProxy = false
 
+    @Option(help: "(agent/networking) How the service proxy programs the kernel: iptables or nftables")
+    var proxyMode: String = "iptables"
+
     @Flag(help: "(agent/networking) Do not serve cluster DNS on the --cluster-dns address")
     var disableClusterDns = false
 

@@ -124,8 +124,12 @@ enum AgentServices {
         network.routes = flags.flannelBackend == "host-gw"
         services.append(HostGatewayNetwork(client: client, configuration: network, logger: Logger(label: "keelson.network")))
         if !flags.disableKubeProxy {
-            services.append(ProxyService(client: client, configuration: .init(nodeName: nodeName, clusterCIDR: clusterCIDR),
-                                         logger: Logger(label: "keelson.proxy")))
+            guard let mode = ProxyMode(rawValue: flags.proxyMode) else {
+                throw Invalid(description: "--proxy-mode must be iptables or nftables, not \(flags.proxyMode)")
+            }
+            var proxy = ProxyService.Configuration(nodeName: nodeName, clusterCIDR: clusterCIDR)
+            proxy.mode = mode
+            services.append(ProxyService(client: client, configuration: proxy, logger: Logger(label: "keelson.proxy")))
         }
         if !flags.disableClusterDns {
             guard IPv4Range.parse(flags.clusterDns) != nil else { throw Invalid(description: "--cluster-dns must be an IPv4 address, not \(flags.clusterDns)") }

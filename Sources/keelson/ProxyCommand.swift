@@ -23,7 +23,10 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Time between full rewrites of the rules")
     var syncPeriod: String = "30s"
 
-    @Flag(help: "Remove every rule and chain the proxy created, then exit")
+    @Option(help: "How services are programmed into the kernel: iptables (kube-proxy's iptables mode) or nftables (named maps; one change costs what the service holds)")
+    var proxyMode: String = "iptables"
+
+    @Flag(help: "Remove every rule, chain and table the proxy created (in either mode), then exit")
     var cleanup = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical")
@@ -35,6 +38,7 @@ struct ProxyCommand: AsyncParsableCommand {
         for (flag, value) in [("--min-sync-period", minSyncPeriod), ("--sync-period", syncPeriod)] where (GoDuration.parse(value) ?? .zero) <= .zero {
             throw ValidationError("\(flag) must be a duration such as 1s, not \(value)")
         }
+        guard ProxyMode(rawValue: proxyMode) != nil else { throw ValidationError("--proxy-mode must be iptables or nftables, not \(proxyMode)") }
         if !cleanup && kubeconfig == nil { throw ValidationError("--kubeconfig is needed unless --cleanup") }
     }
 
@@ -42,6 +46,7 @@ struct ProxyCommand: AsyncParsableCommand {
         if cleanup {
             do {
                 try Iptables().cleanup()
+                try Nftables().cleanup()
             } catch {
                 FileHandle.standardError.write(Data("keelson: \(error)\n".utf8))
                 throw ExitCode(1)
@@ -51,6 +56,7 @@ struct ProxyCommand: AsyncParsableCommand {
         var configuration = ProxyService.Configuration(nodeName: nodeName, clusterCIDR: clusterCidr)
         configuration.minSyncPeriod = GoDuration.parse(minSyncPeriod)!
         configuration.fullSyncPeriod = GoDuration.parse(syncPeriod)!
+        configuration.mode = ProxyMode(rawValue: proxyMode)!
         try await ComponentCommand.run(kubeconfig: kubeconfig!, userAgent: "keelson-proxy", logLevel: logLevel, label: "keelson.proxy") {
             client, logger in
             ProxyService(client: client, configuration: configuration, logger: logger)

@@ -3,7 +3,7 @@ import KeelsonAPI
 import Testing
 
 extension ContainerdNodeTests {
-    @Test("two nodes: pods reach pods of the other node with their own addresses, services and DNS answer on both, ClientIP affinity and hairpin, a NodePort and the load balancer on each node's address and loopback")
+    @Test("two nodes (the second one's proxy in nftables mode): pods reach pods of the other node with their own addresses, services and DNS answer on both, ClientIP affinity and hairpin, a NodePort and the load balancer on each node's address and loopback")
     func twoNodes() async throws {
         // Two "hosts", each a network namespace, joined by a veth pair: 192.168.90.1 and 192.168.90.2.
         let hostA = try NodeSandbox()
@@ -33,7 +33,9 @@ extension ContainerdNodeTests {
             let token = server.dataDir.appendingPathComponent("server/token").path
             agent = try AgentChild(hostB, ["agent", "--server", "https://192.168.90.1:\(server.port)", "--token-file", token,
                 "--data-dir", agentDir.path,
-                "--node-name", "node-2", "--node-ip", "192.168.90.2", "--cgroup-root", hostB.cgroupRoot, "--resolv-conf", resolvConf.path])
+                "--node-name", "node-2", "--node-ip", "192.168.90.2", "--cgroup-root", hostB.cgroupRoot, "--resolv-conf", resolvConf.path,
+                // The second node's proxy programs nftables, so both modes carry the same traffic.
+                "--proxy-mode", "nftables"])
             try await Self.waitFor(server, ["get", "node", "node-2"], timeout: .seconds(90), "node-2 Ready") { node in
                 node["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } == true
             }

@@ -34,8 +34,9 @@ private let service = """
 /// "pods" are HTTP servers on the namespace's own addresses.
 @Suite("keelson proxy", .serialized)
 struct ProxyTests {
-    @Test("a Service's cluster IP and node port reach its endpoints; emptied, it is refused at once; --cleanup removes every rule")
-    func serviceTraffic() async throws {
+    @Test("a Service's cluster IP and node port reach its endpoints; emptied, it is refused at once; --cleanup removes every rule",
+        arguments: ["iptables", "nftables"])
+    func serviceTraffic(mode: String) async throws {
         try #require(geteuid() == 0, "network namespaces and iptables need root")
         let namespace = try TestNetworkNamespace()
         defer { namespace.destroy() }
@@ -49,7 +50,7 @@ struct ProxyTests {
                                                     "--https-listen-port", String(try KeelsonProcess.freePort())])
         defer { server.stop() }
         try await eventually(seconds: 30) { FileManager.default.fileExists(atPath: kubeconfig) }
-        let proxy = try NamespacedChild(nsenter + ["proxy", "--kubeconfig", kubeconfig, "--node-name", "node-1"])
+        let proxy = try NamespacedChild(nsenter + ["proxy", "--kubeconfig", kubeconfig, "--node-name", "node-1", "--proxy-mode", mode])
         defer { proxy.stop() }
         func kubectl(_ arguments: [String], stdin: String? = nil) async throws -> KeelsonProcess.Output {
             let prefix = ["--net=/run/netns/\(namespace.name)", "kubectl"]
@@ -82,6 +83,8 @@ struct ProxyTests {
             let saved = try await Command.offPool { try Command.run("/usr/bin/nsenter", [netns, "iptables-save", "-t", table]) }
             #expect(!saved.stdout.contains("KEEL-"), "\(table) still has Keelson rules")
         }
+        let ruleset = try await Command.offPool { try Command.run("/usr/bin/nsenter", [netns, "nft", "list", "tables"]) }
+        #expect(ruleset.status == 0 && !ruleset.stdout.contains("keelson"), "\(ruleset.stdout)")
     }
 }
 
