@@ -21,47 +21,45 @@ public actor NftablesProxier: ServiceProxier {
     struct Plan {
         var commands: [String]
         var changed: Int
-        var services: [ProxiedService.Name: ProxiedService]
-        var objects: [ProxiedService.Name: NftablesRules.ServiceObjects]
+        /// A full sync's whole state, or a partial one's changes (nil: the service port is gone).
+        var replaceAll: Bool
+        var services: [ProxiedService.Name: ProxiedService?]
+        var objects: [ProxiedService.Name: NftablesRules.ServiceObjects?]
         var families: Set<NftablesRules.Family>
         var hairpin: [String: Int]
     }
 
     /// The transaction a sync of `services` would apply (for tests and benchmarks).
     func plan(_ services: [ProxiedService], full: Bool) -> Plan {
-        var byName: [ProxiedService.Name: ProxiedService] = Dictionary(minimumCapacity: services.count)
-        for service in services where byName[service.name] == nil { byName[service.name] = service }
-        if full || !built {
-            var all: [ProxiedService.Name: NftablesRules.ServiceObjects] = [:]
-            for (name, service) in byName { all[name] = NftablesRules.objects(service) }
-            let families = all.values.reduce(into: Set<NftablesRules.Family>()) { $0.formUnion($1.families) }
-            var hairpin: [String: Int] = [:]
-            for object in all.values { for address in object.endpointAddresses { hairpin[address, default: 0] += 1 } }
-            var commands = NftablesRules.baseTable(options: options)
-            commands += families.sorted().flatMap { $0.commands() }
-            let ordered = all.keys.sorted().map { all[$0]! }
-            commands += ordered.flatMap(\.affinity).flatMap { $0.create() }
-            commands += NftablesRules.elementCommands("add", ordered.flatMap { $0.elements + $0.affinity.flatMap(\.dispatch) }
-                + hairpin.keys.sorted().map(Self.hairpinElement))
-            return Plan(commands: commands, changed: all.count, services: byName, objects: all, families: families, hairpin: hairpin)
+        if full || !built { return fullPlan(services) }
+        // One lookup per service and no new dictionary: at 10,000 services this walk is most of a change's cost.
+        var changes: [ProxiedService.Name: ProxiedService?] = [:]
+        var known = 0
+        for service in services where changes[service.name] == nil {
+            if let old = applied[service.name] {
+                known += 1
+                if old == service { continue }
+            }
+            changes[service.name] = .some(service)
+        }
+        // Fewer known names than applied ones: some are gone.
+        if known != applied.count {
+            let present = Set(services.map(\.name))
+            for name in applied.keys where !present.contains(name) { changes[name] = .some(nil) }
         }
 
-        var next = objects
+        var updatedObjects: [ProxiedService.Name: NftablesRules.ServiceObjects?] = [:]
         var families = self.families
         var hairpin = self.hairpin
         var newFamilies: [NftablesRules.Family] = []
         var deleted: [NftablesRules.Element] = [], added: [NftablesRules.Element] = []
         var droppedChains: [NftablesRules.AffinityChain] = [], createdChains: [NftablesRules.AffinityChain] = []
-        // Only the changed names are sorted (for a stable command order): at 10,000 services sorting them all
-        // would cost more than the change itself.
-        var changedNames: [ProxiedService.Name] = []
-        for (name, service) in byName where applied[name] != service { changedNames.append(name) }
-        for name in applied.keys where byName[name] == nil { changedNames.append(name) }
-        changedNames.sort()
-        for name in changedNames {
+        // Sorted for a stable command order.
+        for name in changes.keys.sorted() {
+            let service = changes[name]!
             let old = objects[name] ?? NftablesRules.ServiceObjects()
-            let new = byName[name].map(NftablesRules.objects) ?? NftablesRules.ServiceObjects()
-            next[name] = byName[name] == nil ? nil : new
+            let new = service.map(NftablesRules.objects) ?? NftablesRules.ServiceObjects()
+            updatedObjects[name] = service == nil ? .some(nil) : .some(new)
             for family in new.families.subtracting(families).sorted() { newFamilies.append(family) }
             families.formUnion(new.families)
             let oldSet = Set(old.elements), newSet = Set(new.elements)
@@ -95,14 +93,42 @@ public actor NftablesProxier: ServiceProxier {
         commands += droppedChains.flatMap { $0.delete() }
         commands += createdChains.flatMap { $0.create() }
         commands += NftablesRules.elementCommands("add", added)
-        return Plan(commands: commands, changed: changedNames.count, services: byName, objects: next, families: families, hairpin: hairpin)
+        return Plan(commands: commands, changed: changes.count, replaceAll: false, services: changes, objects: updatedObjects,
+            families: families, hairpin: hairpin)
+    }
+
+    /// The whole table, rebuilt in one transaction.
+    private func fullPlan(_ services: [ProxiedService]) -> Plan {
+        var byName: [ProxiedService.Name: ProxiedService?] = Dictionary(minimumCapacity: services.count)
+        var all: [ProxiedService.Name: NftablesRules.ServiceObjects?] = Dictionary(minimumCapacity: services.count)
+        for service in services where byName[service.name] == nil {
+            byName[service.name] = service
+            all[service.name] = NftablesRules.objects(service)
+        }
+        let ordered = all.keys.sorted().map { all[$0]!! }
+        let families = ordered.reduce(into: Set<NftablesRules.Family>()) { $0.formUnion($1.families) }
+        var hairpin: [String: Int] = [:]
+        for object in ordered { for address in object.endpointAddresses { hairpin[address, default: 0] += 1 } }
+        var commands = NftablesRules.baseTable(options: options)
+        let elements = ordered.flatMap { $0.elements + $0.affinity.flatMap(\.dispatch) } + hairpin.keys.sorted().map(Self.hairpinElement)
+        let familyMaps = Set(families.map(\.map))
+        let byMap = Dictionary(grouping: elements.filter { familyMaps.contains($0.set) }, by: \.set)
+        commands += families.sorted().flatMap { $0.commands(elements: byMap[$0.map] ?? []) }
+        commands += ordered.flatMap(\.affinity).flatMap { $0.create() }
+        commands += NftablesRules.elementCommands("add", elements.filter { !familyMaps.contains($0.set) })
+        return Plan(commands: commands, changed: all.count, replaceAll: true, services: byName, objects: all, families: families, hairpin: hairpin)
     }
 
     /// Takes `plan` as what the kernel now holds.
     func adopt(_ plan: Plan) {
         built = true
-        applied = plan.services
-        objects = plan.objects
+        if plan.replaceAll {
+            applied = plan.services.compactMapValues { $0 }
+            objects = plan.objects.compactMapValues { $0 }
+        } else {
+            for (name, service) in plan.services { applied[name] = service }
+            for (name, object) in plan.objects { objects[name] = object }
+        }
         families = plan.families
         hairpin = plan.hairpin
     }
