@@ -3,7 +3,8 @@
 # ENDPOINTS endpoints each, with no chain per service or endpoint. Endpoints live in named maps, one per endpoint
 # count N, keyed by service address, protocol, port and a slot 0..N-1; one DNAT rule per N picks the slot with
 # `numgen random mod N` (a service not in that map makes the lookup miss and the rule fall through). Hairpin
-# traffic is masqueraded through a set of (endpoint, endpoint) pairs. Loaded with `nft -f` into a network namespace
+# traffic is masqueraded through a set of (endpoint, endpoint) pairs, HAIRPIN of them (the endpoints that may be
+# on this node: a node's pods, 100 by default; SERVICES × ENDPOINTS puts every endpoint in). Loaded with `nft -f` into a network namespace
 # made for the run, then one-service changes: an endpoint replaced (same N) and an endpoint added (the service
 # moves from map N to map N+1). Needs root and nft.
 set -euo pipefail
@@ -11,6 +12,7 @@ set -euo pipefail
 SERVICES="${SERVICES:-10000}"
 ENDPOINTS="${ENDPOINTS:-10}"
 CHANGES="${CHANGES:-5}"
+HAIRPIN="${HAIRPIN:-100}"
 
 netns="keelson-nft-$$"
 work=$(mktemp -d /tmp/keelson-nft.XXXXXX)
@@ -25,7 +27,7 @@ in_ns() { nsenter --net="/run/netns/$netns" "$@"; }
 
 # Service i is 10.43.(i/250).(i%250+1):80/tcp; endpoint j of service i is 10.(64+e/65536).(e/256%256).(e%256):8080
 # with e = i*ENDPOINTS+j.
-awk -v services="$SERVICES" -v endpoints="$ENDPOINTS" '
+awk -v services="$SERVICES" -v endpoints="$ENDPOINTS" -v hairpin="$HAIRPIN" '
   function svc(i) { return sprintf("10.43.%d.%d", int(i / 250), i % 250 + 1) }
   function ep(e) { return sprintf("10.%d.%d.%d", 64 + int(e / 65536), int(e / 256) % 256, e % 256) }
   BEGIN {
@@ -43,9 +45,13 @@ awk -v services="$SERVICES" -v endpoints="$ENDPOINTS" '
       }
       print "  }"
     }
-    printf "  set hairpin { type ipv4_addr . ipv4_addr\n    elements = { "
-    for (e = 0; e < services * endpoints; e++) printf "%s%s . %s", (e ? ",\n      " : ""), ep(e), ep(e)
-    print " }\n  }"
+    printf "  set hairpin { type ipv4_addr . ipv4_addr\n"
+    if (hairpin > 0) {
+      printf "    elements = { "
+      for (e = 0; e < hairpin; e++) printf "%s%s . %s", (e ? ",\n      " : ""), ep(e), ep(e)
+      print " }"
+    }
+    print "  }"
     print "  set no-endpoints { type ipv4_addr . inet_proto . inet_service; }"
     for (hook = 0; hook < 2; hook++) {
       if (hook == 0) print "  chain prerouting { type nat hook prerouting priority dstnat; policy accept;"
@@ -69,7 +75,7 @@ elements=$((SERVICES * ENDPOINTS))
 start=$(date +%s%N)
 in_ns nft -f "$work/full.nft"
 end=$(date +%s%N)
-echo "full load: $SERVICES services x $ENDPOINTS endpoints ($elements map elements, $elements hairpin pairs, $((2 * (ENDPOINTS + 1) + 2)) rules): $(ms "$start" "$end") ms"
+echo "full load: $SERVICES services x $ENDPOINTS endpoints ($elements map elements, $HAIRPIN hairpin pairs, $((2 * (ENDPOINTS + 1) + 2)) rules): $(ms "$start" "$end") ms"
 
 svc() { echo "10.43.$(($1 / 250)).$(($1 % 250 + 1))"; }
 ep() { local e=$1; echo "10.$((64 + e / 65536)).$((e / 256 % 256)).$((e % 256))"; }
@@ -79,12 +85,12 @@ for round in $(seq 1 "$CHANGES"); do
   s=$(svc "$i")
   # An endpoint replaced: one slot's target changes, and the hairpin pair with it.
   old=$(ep $((i * ENDPOINTS))); new=$(ep $((spare + round)))
-  cat > "$work/replace.nft" <<EOF
-delete element ip keelson endpoints-$ENDPOINTS { $s . tcp . 80 . 0 }
-add element ip keelson endpoints-$ENDPOINTS { $s . tcp . 80 . 0 : $new . 8080 }
-delete element ip keelson hairpin { $old . $old }
-add element ip keelson hairpin { $new . $new }
-EOF
+  {
+    echo "delete element ip keelson endpoints-$ENDPOINTS { $s . tcp . 80 . 0 }"
+    echo "add element ip keelson endpoints-$ENDPOINTS { $s . tcp . 80 . 0 : $new . 8080 }"
+    [ $((i * ENDPOINTS)) -lt "$HAIRPIN" ] && echo "delete element ip keelson hairpin { $old . $old }"
+    echo "add element ip keelson hairpin { $new . $new }"
+  } > "$work/replace.nft"
   start=$(date +%s%N); in_ns nft -f "$work/replace.nft"; end=$(date +%s%N)
   replace=$(ms "$start" "$end")
   # An endpoint added: the service's slots move from map N to map N+1.
