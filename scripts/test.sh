@@ -11,3 +11,5 @@ swift build --build-tests
 swift test --skip-build --parallel --num-workers 2 --skip ContainerdNodeTests
 swift test --skip-build --filter ContainerdNodeTests
 python3 -m pytest -q tests/python
+# The benchmarks are a package of their own that no test builds: compiling it here keeps it from rotting.
+(cd Benchmarks && swift build)
