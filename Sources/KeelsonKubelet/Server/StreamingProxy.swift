@@ -5,7 +5,6 @@ import KeelsonAPI
 import KeelsonClient
 import Logging
 import NIOCore
-import NIOPosix
 
 /// `kubectl exec` and `attach` at the kubelet: `/exec/NS/POD/CONTAINER?command=…&stdin=…&stdout=…&stderr=…&tty=…`
 /// upgraded to a WebSocket with Kubernetes' channel protocol, relayed to the session the runtime's streaming
