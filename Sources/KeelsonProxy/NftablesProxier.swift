@@ -1,8 +1,8 @@
 import Foundation
 
 /// Keeps the kernel's nftables table in line with the services (`NftablesRules`), one `nft -f` transaction per
-/// sync: the first and every full sync rebuild the table; the others add and delete the elements of the services
-/// that changed since the last sync, so a change costs what that service holds, not the size of the table.
+/// sync: the first builds the table; the others add and delete the elements of the services that changed since
+/// the last sync, so a change costs what that service holds, not the size of the table.
 public actor NftablesProxier: ServiceProxier {
     let nftables: Nftables
     let options: NftablesRules.Options
@@ -29,9 +29,12 @@ public actor NftablesProxier: ServiceProxier {
         var hairpin: [String: Int]
     }
 
-    /// The transaction a sync of `services` would apply (for tests and benchmarks).
+    /// The transaction a sync of `services` would apply (for tests and benchmarks). The table is built whole only
+    /// when this proxier has not built it yet (at start, and after a refused transaction); a periodic full sync is
+    /// otherwise a partial one: rebuilding would delete the affinity sets, and every ClientIP client would be
+    /// sent to a new endpoint every sync period.
     func plan(_ services: [ProxiedService], full: Bool) -> Plan {
-        if full || !built { return fullPlan(services) }
+        if !built { return fullPlan(services) }
         // One lookup per service and no new dictionary: at 10,000 services this walk is most of a change's cost.
         var changes: [ProxiedService.Name: ProxiedService?] = [:]
         var known = 0

@@ -12,7 +12,7 @@ struct NftablesProxierNetnsTests {
     static let web = ProxiedService.Name(namespace: "default", service: "web", port: "", protocol: "TCP")
     static let other = ProxiedService.Name(namespace: "default", service: "other", port: "", protocol: "TCP")
 
-    @Test("cluster IP, external IP and node port reach the endpoints; changes are element updates; affinity; none left REJECTs; cleanup removes the table")
+    @Test("cluster IP, external IP and node port reach the endpoints; changes are element updates; affinity survives full syncs; none left REJECTs; cleanup removes the table")
     func trafficThroughMaps() async throws {
         try #require(geteuid() == 0, "network namespaces and nftables need root")
         let namespace = try TestNetworkNamespace()
@@ -52,6 +52,9 @@ struct NftablesProxierNetnsTests {
         let first = await namespace.fetch("http://10.43.0.10/").body
         #expect(["10.42.0.5", "10.42.0.6"].contains(first))
         for _ in 0..<10 { #expect(await namespace.fetch("http://10.43.0.10/").body == first) }
+        // A periodic full sync keeps the clients' endpoints (the table is not rebuilt under them).
+        #expect(try await proxier.sync([service, other], full: true).changedServices == 0)
+        for _ in 0..<5 { #expect(await namespace.fetch("http://10.43.0.10/").body == first) }
         service.affinitySeconds = nil
         try await proxier.sync([service, other], full: false)
         seen = []
@@ -67,7 +70,7 @@ struct NftablesProxierNetnsTests {
         let unchanged = try await proxier.sync([service, other], full: false)
         #expect(unchanged.changedServices == 0 && unchanged.rules == 0)
 
-        // A full sync rebuilds the table with the same outcome; the other service removed takes its entries along.
+        // The other service removed takes its entries along.
         try await proxier.sync([service], full: true)
         #expect(await namespace.fetch("http://10.43.0.11:81/").status != 0)
         #expect(await namespace.fetch("http://10.43.0.10/").status == 7)
