@@ -150,9 +150,11 @@ public enum NftablesRules {
             for (slot, endpoint) in endpoints.enumerated() { add(family.map, "\(key) . \(slot)", "\(endpoint.ip) . \(endpoint.port)") }
         }
         let affinityName = service.affinitySeconds.map { _ in ProxiedService.chain("aff-", "\(service.name)/\(service.name.protocol)").lowercased() }
-        func affinity(_ suffix: String, _ endpoints: [ProxiedService.Endpoint], dispatch: Element) {
-            guard let name = affinityName, let seconds = service.affinitySeconds else { return }
-            objects.affinity.append(AffinityChain(name: name + suffix, proto: proto, endpoints: endpoints, seconds: seconds, dispatch: [dispatch]))
+        /// The chain of one affinity entry, and the element of `dispatchMap` that leads `key` to it.
+        func affinity(_ suffix: String, _ endpoints: [ProxiedService.Endpoint], dispatchMap: String, key: String) {
+            guard let name = affinityName.map({ $0 + suffix }), let seconds = service.affinitySeconds else { return }
+            objects.affinity.append(AffinityChain(name: name, proto: proto, endpoints: endpoints, seconds: seconds,
+                dispatch: [Element(set: dispatchMap, key: key, value: "goto \(name)")]))
         }
 
         if let ip = service.clusterIP {
@@ -162,7 +164,7 @@ public enum NftablesRules {
             } else {
                 add("cluster-ips", key)
                 if service.affinitySeconds != nil {
-                    affinity("-c", internalList, dispatch: Element(set: "affinity", key: key, value: "goto \(affinityName! + "-c")"))
+                    affinity("-c", internalList, dispatchMap: "affinity", key: key)
                 } else {
                     spread(.cluster, key, internalList)
                 }
@@ -179,7 +181,7 @@ public enum NftablesRules {
                 if externalOnly.isEmpty {
                     add("external-drop", key)
                 } else {
-                    affinity("-e\(index)", externalOnly, dispatch: Element(set: "affinity", key: key, value: "goto \(affinityName! + "-e\(index)")"))
+                    affinity("-e\(index)", externalOnly, dispatchMap: "affinity", key: key)
                 }
                 if !service.externalLocal { add("external-masq", key) }
                 continue
@@ -200,7 +202,7 @@ public enum NftablesRules {
                 if externalOnly.isEmpty {
                     add("nodeport-drop", key)
                 } else {
-                    affinity("-n", externalOnly, dispatch: Element(set: "affinity-nodeports", key: key, value: "goto \(affinityName! + "-n")"))
+                    affinity("-n", externalOnly, dispatchMap: "affinity-nodeports", key: key)
                 }
                 if !service.externalLocal { add("nodeport-masq", key) }
             } else {
